@@ -1,0 +1,21 @@
+//! One module per subcommand.
+
+pub mod registry;
+
+use std::io::IsTerminal;
+
+use berth_registry::config::LogFormat;
+use tracing_subscriber::EnvFilter;
+
+/// Install the process-wide log subscriber (stderr; `RUST_LOG` filters, default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

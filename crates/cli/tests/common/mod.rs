@@ -1,0 +1,174 @@
+//! Shared harness for berth's end-to-end tests: starts the real `berth` binary as a registry on a
+//! free loopback port with a fresh data root, and finds the peer tools installed by `.ci/run`.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Path of the berth binary under test.
+pub fn berth_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_berth")
+}
+
+/// A `berth` command with a clean environment for logging.
+pub fn berth() -> Command {
+    let mut c = Command::new(berth_bin());
+    c.env_remove("RUST_LOG");
+    c
+}
+
+/// Whether an external tool is on PATH. In CI (`CI` set) a missing tool is a test failure, since
+/// `.ci/run` installs every peer; elsewhere the calling test is skipped with a message.
+pub fn require_tool(name: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var_os("CI").is_some() {
+            panic!("{name} is not installed, but .ci/run should have installed it");
+        }
+        eprintln!("skipping: {name} is not installed");
+    }
+    found
+}
+
+/// A running `berth registry serve` process.
+pub struct Registry {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+    /// The data root (`--root`).
+    pub root: PathBuf,
+    /// Where the server's stderr (its logs) goes.
+    pub log: PathBuf,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Registry {
+    /// Start a registry on a fresh temporary data root.
+    pub fn start() -> Registry {
+        Self::start_args(&[])
+    }
+
+    /// Start a registry on a fresh temporary data root with extra `registry serve` arguments.
+    pub fn start_args(extra: &[&str]) -> Registry {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("data");
+        let mut r = Self::start_at(&root, "127.0.0.1:0", extra);
+        r.dir = Some(dir);
+        r
+    }
+
+    /// Start a registry on `root` (kept across restarts) listening on `addr`.
+    pub fn start_at(root: &Path, addr: &str, extra: &[&str]) -> Registry {
+        let log = root.with_extension(format!("log.{}", std::process::id()));
+        std::fs::create_dir_all(root.parent().unwrap()).unwrap();
+        let logfile = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let mut child = berth()
+            .args(["registry", "serve", "--addr", addr, "--root"])
+            .arg(root)
+            .args(extra)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(logfile)
+            .spawn()
+            .expect("spawn berth registry serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+        });
+        let prefix = "berth registry listening on ";
+        let url = loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        break rest.trim().to_string();
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let logs = std::fs::read_to_string(&log).unwrap_or_default();
+                    panic!("registry did not start; its log:\n{logs}");
+                }
+            }
+        };
+        let addr = url.split("://").nth(1).unwrap().to_string();
+        Registry { child: Some(child), url, addr, root: root.to_path_buf(), log, dir: None }
+    }
+
+    /// Full URL of a path such as `/v2/`.
+    pub fn u(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    /// SIGKILL the server and wait for it (a crash).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM the server and wait for it to exit; returns its exit status.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        Some(c.wait().expect("wait"))
+    }
+
+    /// Server process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Take ownership of the temporary directory so it outlives this server (for restarts).
+    pub fn take_dir(&mut self) -> Option<tempfile::TempDir> {
+        self.dir.take()
+    }
+
+    /// The server's log so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// `sha256:<hex>` of `data`.
+pub fn sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
+}
+
+/// `sha512:<hex>` of `data`.
+pub fn sha512(data: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha512:{}", hex::encode(sha2::Sha512::digest(data)))
+}
+
+/// A blocking HTTP client that never follows redirects (so `Location` can be checked).
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}

@@ -1,0 +1,114 @@
+//! The registry's error type. Each variant maps to one OCI distribution-spec error code and HTTP
+//! status in [`Error::code`] and [`Error::status`]; the wire JSON is written only by the
+//! `IntoResponse` impl in `http::response`, never by `Display`.
+
+use berth_oci::Digest;
+
+/// Everything that can go wrong in the registry.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The blob is not known in this repository.
+    #[error("blob unknown to registry: {0}")]
+    BlobUnknown(Digest),
+    /// An upload request was malformed or could not be applied.
+    #[error("blob upload invalid: {0}")]
+    BlobUploadInvalid(String),
+    /// The upload session does not exist (or belongs to another repository).
+    #[error("blob upload unknown to registry: {0}")]
+    BlobUploadUnknown(String),
+    /// A digest was malformed, missing, or did not match the content.
+    #[error("provided digest did not match uploaded content: {0}")]
+    DigestInvalid(String),
+    /// A manifest references a blob or manifest this repository does not hold.
+    #[error("manifest references unknown content: {0}")]
+    ManifestBlobUnknown(Digest),
+    /// A manifest could not be accepted.
+    #[error("manifest invalid: {0}")]
+    ManifestInvalid(String),
+    /// No such manifest (by tag or digest) in this repository.
+    #[error("manifest unknown: {0}")]
+    ManifestUnknown(String),
+    /// The repository name does not follow the grammar.
+    #[error("invalid repository name: {0}")]
+    NameInvalid(String),
+    /// The repository does not exist.
+    #[error("repository name not known to registry: {0}")]
+    NameUnknown(String),
+    /// A length or size did not match what was sent.
+    #[error("provided length did not match content length: {0}")]
+    SizeInvalid(String),
+    /// The manifest or request body is larger than the registry accepts.
+    #[error("payload too large: {0}")]
+    TooLarge(String),
+    /// A chunk arrived out of order, or a requested range cannot be served.
+    #[error("requested range not satisfiable: {0}")]
+    RangeNotSatisfiable(String),
+    /// A pagination parameter (`n`) is not a number.
+    #[error("invalid number of results requested: {0}")]
+    PaginationInvalid(String),
+    /// The operation is switched off or not implemented.
+    #[error("the operation is unsupported: {0}")]
+    Unsupported(String),
+    /// A file-system operation failed.
+    #[error("storage i/o on {path}: {source}")]
+    Io {
+        /// The path involved.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The metadata database failed.
+    #[error("metadata database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The configuration could not be used.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// The distribution-spec error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BlobUnknown(_) => "BLOB_UNKNOWN",
+            Error::BlobUploadInvalid(_) | Error::RangeNotSatisfiable(_) => "BLOB_UPLOAD_INVALID",
+            Error::BlobUploadUnknown(_) => "BLOB_UPLOAD_UNKNOWN",
+            Error::DigestInvalid(_) => "DIGEST_INVALID",
+            Error::ManifestBlobUnknown(_) => "MANIFEST_BLOB_UNKNOWN",
+            Error::ManifestInvalid(_) => "MANIFEST_INVALID",
+            Error::ManifestUnknown(_) => "MANIFEST_UNKNOWN",
+            Error::NameInvalid(_) => "NAME_INVALID",
+            Error::NameUnknown(_) => "NAME_UNKNOWN",
+            Error::SizeInvalid(_) | Error::TooLarge(_) => "SIZE_INVALID",
+            Error::Unsupported(_) => "UNSUPPORTED",
+            Error::PaginationInvalid(_) => "PAGINATION_NUMBER_INVALID",
+            Error::Io { .. } | Error::Database(_) | Error::Config(_) => "UNKNOWN",
+        }
+    }
+
+    /// The HTTP status the spec names for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::BlobUnknown(_)
+            | Error::BlobUploadUnknown(_)
+            | Error::ManifestUnknown(_)
+            | Error::NameUnknown(_) => 404,
+            Error::RangeNotSatisfiable(_) => 416,
+            Error::TooLarge(_) => 413,
+            Error::Unsupported(_) => 405,
+            Error::Io { .. } | Error::Database(_) | Error::Config(_) => 500,
+            _ => 400,
+        }
+    }
+
+    /// Wrap an I/O error with the path it concerns.
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+}
+
+/// Result with the registry's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,90 @@
+//! `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+
+use super::header;
+use crate::error::{Error, Result};
+use crate::service::{ManifestRef, Registry, check_name};
+
+fn accept_list(req: &Request) -> Vec<String> {
+    req.headers()
+        .get_all("accept")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.split(';').next().unwrap_or("").trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+pub async fn get(reg: &Registry, repo: &str, reference: &str, req: Request) -> Result<Response> {
+    check_name(repo)?;
+    let reference = ManifestRef::parse(reference).map_err(|e| match e {
+        Error::ManifestInvalid(m) => Error::ManifestUnknown(m),
+        other => other,
+    })?;
+    let with_body = req.method() != Method::HEAD;
+    let m = reg
+        .get_manifest(repo, &reference, &accept_list(&req), with_body)
+        .await?;
+    let resp = Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", &m.media_type)
+        .header("docker-content-digest", m.digest.to_string())
+        .header("etag", format!("\"{}\"", m.digest))
+        .header("content-length", m.size);
+    Ok(resp
+        .body(m.body.map(Body::from).unwrap_or_default())
+        .expect("response"))
+}
+
+pub async fn put(reg: &Registry, repo: &str, reference: &str, req: Request) -> Result<Response> {
+    check_name(repo)?;
+    let reference = ManifestRef::parse(reference)?;
+    let limit = reg.config().max_manifest_size;
+    let too_large = || Error::TooLarge(format!("manifests are limited to {limit} bytes"));
+    if header(&req, "content-length")
+        .and_then(|l| l.parse::<usize>().ok())
+        .is_some_and(|l| l > limit)
+    {
+        return Err(too_large());
+    }
+    let content_type = header(&req, "content-type").unwrap_or("").to_string();
+    let body = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|e| {
+            let limited = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if limited {
+                too_large()
+            } else {
+                Error::ManifestInvalid(format!("body could not be read: {e}"))
+            }
+        })?;
+    let out = reg
+        .put_manifest(repo, &reference, &content_type, body)
+        .await?;
+    let mut resp = Response::builder()
+        .status(StatusCode::CREATED)
+        .header("location", format!("/v2/{repo}/manifests/{}", out.digest))
+        .header("docker-content-digest", out.digest.to_string())
+        .header("content-length", 0);
+    if let Some(subject) = out.subject {
+        resp = resp.header("oci-subject", subject.to_string());
+    }
+    Ok(resp.body(Body::empty()).expect("response"))
+}
+
+pub async fn delete(reg: &Registry, repo: &str, reference: &str) -> Result<Response> {
+    check_name(repo)?;
+    let reference = ManifestRef::parse(reference)?;
+    reg.delete_manifest(repo, &reference).await?;
+    Ok(Response::builder()
+        .status(StatusCode::ACCEPTED)
+        .header("content-length", 0)
+        .body(Body::empty())
+        .expect("response"))
+}

@@ -1,0 +1,254 @@
+//! The `/v2/` HTTP API of the OCI distribution-spec. Paths are parsed here, in one tested
+//! function ([`parse_route`]), because repository names have any number of `/` components;
+//! handlers live in one file per resource and only translate between HTTP and [`Registry`].
+
+mod blobs;
+mod listing;
+mod manifests;
+mod response;
+mod uploads;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::Error;
+use crate::service::Registry;
+
+pub use response::error_body;
+
+/// What a request path names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `/v2/`
+    Base,
+    /// `/v2/_catalog`
+    Catalog,
+    /// `/v2/<name>/tags/list`
+    Tags(String),
+    /// `/v2/<name>/manifests/<reference>`
+    Manifest(String, String),
+    /// `/v2/<name>/blobs/<digest>`
+    Blob(String, String),
+    /// `/v2/<name>/blobs/uploads/`
+    UploadStart(String),
+    /// `/v2/<name>/blobs/uploads/<id>`
+    Upload(String, String),
+    /// `/v2/<name>/referrers/<digest>`
+    Referrers(String, String),
+    /// Anything else.
+    Unknown,
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Split a request path into a [`Route`]. The repository name is everything between `/v2/` and
+/// the last endpoint keyword, so names may themselves contain `blobs` or `manifests`.
+pub fn parse_route(path: &str) -> Route {
+    let Some(rest) = path.strip_prefix("/v2") else {
+        return Route::Unknown;
+    };
+    if rest.is_empty() || rest == "/" {
+        return Route::Base;
+    }
+    let rest = percent_decode(&rest[1..]);
+    if rest == "_catalog" {
+        return Route::Catalog;
+    }
+    let segs: Vec<&str> = rest.split('/').collect();
+    let n = segs.len();
+    let name = |k: usize| segs[..n - k].join("/");
+    if n >= 3 && segs[n - 2] == "tags" && segs[n - 1] == "list" {
+        return Route::Tags(name(2));
+    }
+    if n >= 4 && segs[n - 3] == "blobs" && segs[n - 2] == "uploads" {
+        return if segs[n - 1].is_empty() {
+            Route::UploadStart(name(3))
+        } else {
+            Route::Upload(name(3), segs[n - 1].to_string())
+        };
+    }
+    if n >= 3 && segs[n - 2] == "blobs" && segs[n - 1] == "uploads" {
+        return Route::UploadStart(name(2));
+    }
+    if n >= 3 && !segs[n - 1].is_empty() {
+        let last = segs[n - 1].to_string();
+        match segs[n - 2] {
+            "manifests" => return Route::Manifest(name(2), last),
+            "blobs" => return Route::Blob(name(2), last),
+            "referrers" => return Route::Referrers(name(2), last),
+            _ => {}
+        }
+    }
+    Route::Unknown
+}
+
+/// The registry's HTTP application.
+pub fn router(registry: Arc<Registry>) -> Router {
+    Router::new()
+        .fallback(dispatch)
+        .with_state(registry)
+        .layer(middleware::from_fn(common))
+}
+
+async fn common(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut resp = next.run(req).await;
+    resp.headers_mut().insert(
+        "docker-distribution-api-version",
+        HeaderValue::from_static("registry/2.0"),
+    );
+    tracing::info!(
+        %method, %path, status = resp.status().as_u16(),
+        us = started.elapsed().as_micros() as u64, "request"
+    );
+    resp
+}
+
+async fn dispatch(State(reg): State<Arc<Registry>>, req: Request) -> Response {
+    let route = parse_route(req.uri().path());
+    let method = req.method().clone();
+    let result = match (&method, route) {
+        (&Method::GET | &Method::HEAD, Route::Base) => Ok(base()),
+        (&Method::GET, Route::Catalog) => listing::catalog(&reg, req).await,
+        (&Method::GET, Route::Tags(repo)) => listing::tags(&reg, &repo, req).await,
+        (&Method::GET, Route::Referrers(repo, d)) => listing::referrers(&reg, &repo, &d, req).await,
+        (&Method::GET | &Method::HEAD, Route::Manifest(repo, r)) => {
+            manifests::get(&reg, &repo, &r, req).await
+        }
+        (&Method::PUT, Route::Manifest(repo, r)) => manifests::put(&reg, &repo, &r, req).await,
+        (&Method::DELETE, Route::Manifest(repo, r)) => manifests::delete(&reg, &repo, &r).await,
+        (&Method::GET | &Method::HEAD, Route::Blob(repo, d)) => {
+            blobs::get(&reg, &repo, &d, req).await
+        }
+        (&Method::DELETE, Route::Blob(repo, d)) => blobs::delete(&reg, &repo, &d).await,
+        (&Method::POST, Route::UploadStart(repo)) => uploads::start(&reg, &repo, req).await,
+        (&Method::GET, Route::Upload(repo, id)) => uploads::status(&reg, &repo, &id).await,
+        (&Method::PATCH, Route::Upload(repo, id)) => uploads::patch(&reg, &repo, &id, req).await,
+        (&Method::PUT, Route::Upload(repo, id)) => uploads::finish(&reg, &repo, &id, req).await,
+        (&Method::DELETE, Route::Upload(repo, id)) => uploads::cancel(&reg, &repo, &id).await,
+        (_, Route::Unknown) => Ok(response::not_found()),
+        (m, _) => Err(Error::Unsupported(format!(
+            "method {m} is not allowed here"
+        ))),
+    };
+    let resp = result.unwrap_or_else(|e| e.into_response());
+    if method == Method::HEAD {
+        response::strip_body(resp)
+    } else {
+        resp
+    }
+}
+
+fn base() -> Response {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .header("content-length", "2")
+        .body(Body::from("{}"))
+        .expect("static response")
+}
+
+/// The request body as a byte stream for the blob store.
+fn body_stream(req: Request) -> crate::storage::ByteStream {
+    use futures_util::TryStreamExt;
+    Box::pin(
+        req.into_body()
+            .into_data_stream()
+            .map_err(std::io::Error::other),
+    )
+}
+
+/// A query parameter, decoded.
+fn query(req: &Request, key: &str) -> Option<String> {
+    let q = req.uri().query()?;
+    q.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (percent_decode(k) == key).then(|| percent_decode(&v.replace('+', " ")))
+    })
+}
+
+/// A header value as text.
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_with_nested_names() {
+        use Route::*;
+        let cases = [
+            ("/v2/", Base),
+            ("/v2", Base),
+            ("/v2/_catalog", Catalog),
+            ("/v2/a/b/tags/list", Tags("a/b".into())),
+            (
+                "/v2/a/manifests/latest",
+                Manifest("a".into(), "latest".into()),
+            ),
+            (
+                "/v2/x/blobs/y/manifests/sha256:ab",
+                Manifest("x/blobs/y".into(), "sha256:ab".into()),
+            ),
+            (
+                "/v2/a/b/blobs/sha256:ab",
+                Blob("a/b".into(), "sha256:ab".into()),
+            ),
+            (
+                "/v2/a/blobs/sha256%3Aab",
+                Blob("a".into(), "sha256:ab".into()),
+            ),
+            ("/v2/a/blobs/uploads/", UploadStart("a".into())),
+            ("/v2/a/blobs/uploads", UploadStart("a".into())),
+            (
+                "/v2/a/b/blobs/uploads/123-abc",
+                Upload("a/b".into(), "123-abc".into()),
+            ),
+            (
+                "/v2/a/referrers/sha256:ab",
+                Referrers("a".into(), "sha256:ab".into()),
+            ),
+            ("/v2/a", Unknown),
+            ("/v2/manifests/x", Unknown),
+            ("/v3/a/manifests/x", Unknown),
+            ("/v2/a/manifests/", Unknown),
+        ];
+        for (path, want) in cases {
+            assert_eq!(parse_route(path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%3Ab%2f"), "a:b/");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+}

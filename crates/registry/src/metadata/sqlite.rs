@@ -1,0 +1,383 @@
+//! SQLite behind the metadata seam: WAL mode, `synchronous=FULL`, one writer connection (so write
+//! transactions never race into SQLITE_BUSY) and a small read-only pool.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use berth_oci::Digest;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::{ManifestInfo, ManifestRecord, MetadataStore, Page, Referrer};
+use crate::error::{Error, Result};
+
+const SCHEMA: &str = include_str!("schema.sql");
+
+/// Metadata in one SQLite file.
+pub struct SqliteMetadata {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn parse_digest(s: String) -> Result<Digest> {
+    Digest::from_str(&s).map_err(|e| Error::Database(sqlx::Error::Decode(Box::new(e))))
+}
+
+fn page(mut items: Vec<String>, n: Option<u32>) -> Page {
+    let more = matches!(n, Some(n) if items.len() > n as usize);
+    if let Some(n) = n {
+        items.truncate(n as usize);
+    }
+    Page { items, more }
+}
+
+impl SqliteMetadata {
+    /// Open (creating) the database file at `path` and bring its schema up to date.
+    pub async fn open(path: &Path) -> Result<SqliteMetadata> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await?;
+        sqlx::raw_sql(SCHEMA).execute(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(0)
+            .connect_with(opts.read_only(true))
+            .await?;
+        Ok(SqliteMetadata { writer, reader })
+    }
+}
+
+#[async_trait]
+impl MetadataStore for SqliteMetadata {
+    async fn repository_exists(&self, repo: &str) -> Result<bool> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM repositories WHERE name = ?")
+            .bind(repo)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn repositories(&self, n: Option<u32>, last: Option<&str>) -> Result<Page> {
+        let limit = n.map(|n| n as i64 + 1).unwrap_or(-1);
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?")
+                .bind(last.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(&self.reader)
+                .await?;
+        Ok(page(rows.into_iter().map(|r| r.0).collect(), n))
+    }
+
+    async fn blob_linked(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT size FROM repository_blobs WHERE repo = ? AND digest = ?")
+                .bind(repo)
+                .bind(digest.to_string())
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(row.map(|r| r.0 as u64))
+    }
+
+    async fn link_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(repo)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO repository_blobs (repo, digest, size, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(repo)
+        .bind(digest.to_string())
+        .bind(size as i64)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unlink_blob(&self, repo: &str, digest: &Digest) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM repository_blobs WHERE repo = ? AND digest = ?")
+            .bind(repo)
+            .bind(digest.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn put_manifest(&self, m: &ManifestRecord, tag: Option<&str>) -> Result<()> {
+        let digest = m.digest.to_string();
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&m.repo)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO manifests (repo, digest, media_type, size, artifact_type, subject, annotations, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&m.repo)
+        .bind(&digest)
+        .bind(&m.media_type)
+        .bind(m.size as i64)
+        .bind(&m.artifact_type)
+        .bind(m.subject.as_ref().map(|s| s.to_string()))
+        .bind(&m.annotations)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if inserted {
+            let refs = m
+                .blobs
+                .iter()
+                .map(|d| (d, 0i64))
+                .chain(m.children.iter().map(|d| (d, 1i64)));
+            for (child, kind) in refs {
+                sqlx::query(
+                    "INSERT INTO manifest_refs (repo, manifest, child, kind) VALUES (?, ?, ?, ?) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&m.repo)
+                .bind(&digest)
+                .bind(child.to_string())
+                .bind(kind)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        if let Some(tag) = tag {
+            sqlx::query(
+                "INSERT INTO tags (repo, name, digest, updated_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (repo, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+            )
+            .bind(&m.repo)
+            .bind(tag)
+            .bind(&digest)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn manifest(&self, repo: &str, digest: &Digest) -> Result<Option<ManifestInfo>> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT media_type, size FROM manifests WHERE repo = ? AND digest = ?")
+                .bind(repo)
+                .bind(digest.to_string())
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(row.map(|(media_type, size)| ManifestInfo {
+            media_type,
+            size: size as u64,
+        }))
+    }
+
+    async fn resolve_tag(&self, repo: &str, tag: &str) -> Result<Option<Digest>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT digest FROM tags WHERE repo = ? AND name = ?")
+                .bind(repo)
+                .bind(tag)
+                .fetch_optional(&self.reader)
+                .await?;
+        row.map(|r| parse_digest(r.0)).transpose()
+    }
+
+    async fn delete_manifest(&self, repo: &str, digest: &Digest) -> Result<bool> {
+        let d = digest.to_string();
+        let mut tx = self.writer.begin().await?;
+        let gone = sqlx::query("DELETE FROM manifests WHERE repo = ? AND digest = ?")
+            .bind(repo)
+            .bind(&d)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        sqlx::query("DELETE FROM tags WHERE repo = ? AND digest = ?")
+            .bind(repo)
+            .bind(&d)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM manifest_refs WHERE repo = ? AND manifest = ?")
+            .bind(repo)
+            .bind(&d)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(gone)
+    }
+
+    async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM tags WHERE repo = ? AND name = ?")
+            .bind(repo)
+            .bind(tag)
+            .execute(&self.writer)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn tags(&self, repo: &str, n: Option<u32>, last: Option<&str>) -> Result<Page> {
+        let limit = n.map(|n| n as i64 + 1).unwrap_or(-1);
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT name FROM tags WHERE repo = ? AND name > ? ORDER BY name LIMIT ?",
+        )
+        .bind(repo)
+        .bind(last.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(page(rows.into_iter().map(|r| r.0).collect(), n))
+    }
+
+    async fn referrers(&self, repo: &str, subject: &Digest) -> Result<Vec<Referrer>> {
+        let rows: Vec<(String, String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT digest, media_type, size, artifact_type, annotations FROM manifests \
+             WHERE repo = ? AND subject = ? ORDER BY created_at, digest",
+        )
+        .bind(repo)
+        .bind(subject.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(digest, media_type, size, artifact_type, annotations)| {
+                Ok(Referrer {
+                    digest: parse_digest(digest)?,
+                    media_type,
+                    size: size as u64,
+                    artifact_type,
+                    annotations,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_upload(&self, id: &str, repo: &str) -> Result<()> {
+        sqlx::query("INSERT INTO uploads (id, repo, created_at) VALUES (?, ?, ?)")
+            .bind(id)
+            .bind(repo)
+            .bind(now())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn upload_repository(&self, id: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT repo FROM uploads WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    async fn delete_upload(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM uploads WHERE id = ?")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(n: u8) -> Digest {
+        Digest::sha256(&[n])
+    }
+
+    fn record(repo: &str, digest: Digest, subject: Option<Digest>) -> ManifestRecord {
+        ManifestRecord {
+            repo: repo.into(),
+            digest,
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            size: 10,
+            artifact_type: Some("application/x-test".into()),
+            subject,
+            annotations: None,
+            blobs: vec![d(100)],
+            children: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn tags_manifests_links_and_referrers() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = SqliteMetadata::open(&dir.path().join("m.db"))
+            .await
+            .unwrap();
+        assert!(!m.repository_exists("a").await.unwrap());
+        m.link_blob("a", &d(100), 5).await.unwrap();
+        assert_eq!(m.blob_linked("a", &d(100)).await.unwrap(), Some(5));
+        assert_eq!(
+            m.blob_linked("b", &d(100)).await.unwrap(),
+            None,
+            "links are per repository"
+        );
+        m.put_manifest(&record("a", d(1), None), Some("v1"))
+            .await
+            .unwrap();
+        m.put_manifest(&record("a", d(1), None), Some("latest"))
+            .await
+            .unwrap();
+        m.put_manifest(&record("a", d(2), Some(d(1))), None)
+            .await
+            .unwrap();
+        assert_eq!(m.resolve_tag("a", "v1").await.unwrap(), Some(d(1)));
+        let all = m.tags("a", None, None).await.unwrap();
+        assert_eq!(all.items, vec!["latest", "v1"]);
+        let first = m.tags("a", Some(1), None).await.unwrap();
+        assert_eq!(
+            (first.items.clone(), first.more),
+            (vec!["latest".to_string()], true)
+        );
+        let rest = m.tags("a", Some(1), Some("latest")).await.unwrap();
+        assert_eq!((rest.items, rest.more), (vec!["v1".to_string()], false));
+        let refs = m.referrers("a", &d(1)).await.unwrap();
+        assert_eq!(refs.len(), 1);
+        assert_eq!(refs[0].digest, d(2));
+        assert!(m.delete_manifest("a", &d(1)).await.unwrap());
+        assert!(
+            m.tags("a", None, None).await.unwrap().items.is_empty(),
+            "tags go with the manifest"
+        );
+        assert!(!m.delete_manifest("a", &d(1)).await.unwrap());
+        m.create_upload("u1", "a").await.unwrap();
+        assert_eq!(
+            m.upload_repository("u1").await.unwrap().as_deref(),
+            Some("a")
+        );
+        m.delete_upload("u1").await.unwrap();
+        assert_eq!(m.upload_repository("u1").await.unwrap(), None);
+        assert_eq!(m.repositories(None, None).await.unwrap().items, vec!["a"]);
+    }
+}

@@ -1,0 +1,118 @@
+//! Serving the API: a TCP listener, optional TLS (rustls), HTTP/1.1 and HTTP/2, and a graceful
+//! shutdown that stops accepting, then lets requests in flight finish (up to a grace period).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::TlsConfig;
+use crate::error::{Error, Result};
+use crate::http;
+use crate::service::Registry;
+
+/// How long requests in flight may take to finish after shutdown begins.
+pub const GRACE: Duration = Duration::from_secs(30);
+
+/// Build a TLS acceptor from PEM files.
+pub fn tls_acceptor(tls: &TlsConfig) -> Result<TlsAcceptor> {
+    let cfg_err = |m: String| Error::Config(m);
+    let certs = {
+        let pem = std::fs::read(&tls.cert).map_err(|e| Error::io(&tls.cert, e))?;
+        rustls_pemfile::certs(&mut pem.as_slice())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| cfg_err(format!("{}: {e}", tls.cert.display())))?
+    };
+    if certs.is_empty() {
+        return Err(cfg_err(format!(
+            "{}: no certificate found",
+            tls.cert.display()
+        )));
+    }
+    let key = {
+        let pem = std::fs::read(&tls.key).map_err(|e| Error::io(&tls.key, e))?;
+        rustls_pemfile::private_key(&mut pem.as_slice())
+            .map_err(|e| cfg_err(format!("{}: {e}", tls.key.display())))?
+            .ok_or_else(|| cfg_err(format!("{}: no private key found", tls.key.display())))?
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| cfg_err(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| cfg_err(format!("certificate and key do not fit: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serve `registry` on `listener` until `shutdown` completes.
+pub async fn serve(
+    registry: Arc<Registry>,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let app = http::router(registry);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = TowerToHyperService::new(app.clone());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let result = match tls {
+                None => {
+                    watcher
+                        .watch(
+                            builder
+                                .serve_connection(TokioIo::new(stream), svc)
+                                .into_owned(),
+                        )
+                        .await
+                }
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(s) => {
+                        watcher
+                            .watch(builder.serve_connection(TokioIo::new(s), svc).into_owned())
+                            .await
+                    }
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "tls handshake failed");
+                        return;
+                    }
+                },
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for requests in flight");
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = tokio::time::sleep(GRACE) => tracing::warn!("grace period over; closing remaining connections"),
+    }
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! The registry's rules, over the blob store and the metadata store: which repository may serve
+//! which blob, how uploads progress and end, what a manifest must reference before it is
+//! accepted, tags, referrers and listings. No HTTP types here: callers get values and
+//! [`Error`](crate::Error)s.
+
+mod blobs;
+mod listing;
+mod manifests;
+mod uploads;
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::metadata::MetadataStore;
+use crate::metadata::sqlite::SqliteMetadata;
+use crate::storage::BlobStore;
+use crate::storage::fs::FsBlobStore;
+
+pub use manifests::{ManifestRef, StoredManifest};
+
+/// A registry: the two seams plus its settings.
+pub struct Registry {
+    blobs: Arc<dyn BlobStore>,
+    meta: Arc<dyn MetadataStore>,
+    config: Config,
+}
+
+impl Registry {
+    /// Open the embedded registry under `config.root`: filesystem blobs, SQLite metadata.
+    pub async fn open(config: Config) -> Result<Registry> {
+        let blobs = FsBlobStore::open(&config.root)?;
+        let db = config.root.join("v1").join("metadata.db");
+        let meta = SqliteMetadata::open(&db).await?;
+        Ok(Self::with_stores(config, Arc::new(blobs), Arc::new(meta)))
+    }
+
+    /// A registry over the given stores.
+    pub fn with_stores(
+        config: Config,
+        blobs: Arc<dyn BlobStore>,
+        meta: Arc<dyn MetadataStore>,
+    ) -> Registry {
+        Registry {
+            blobs,
+            meta,
+            config,
+        }
+    }
+
+    /// The settings it runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn check_delete(&self) -> Result<()> {
+        if self.config.delete_enabled {
+            Ok(())
+        } else {
+            Err(Error::Unsupported(
+                "deletion is disabled on this registry".into(),
+            ))
+        }
+    }
+}
+
+/// Validate a repository name, mapping to the spec's NAME_INVALID.
+pub fn check_name(name: &str) -> Result<()> {
+    berth_oci::validate_repository(name).map_err(|_| Error::NameInvalid(name.to_string()))
+}
+
+/// Parse a digest, mapping to the spec's DIGEST_INVALID.
+pub fn parse_digest(s: &str) -> Result<berth_oci::Digest> {
+    s.parse()
+        .map_err(|e: berth_oci::Error| Error::DigestInvalid(e.to_string()))
+}
+
+impl Registry {
+    /// Put the sample images (`library/hello-world:latest`) in, unless the tag already exists.
+    /// Returns whether anything was added.
+    pub async fn add_samples(&self) -> Result<bool> {
+        let image = crate::samples::hello_world();
+        if self
+            .meta
+            .resolve_tag(&image.repository, &image.tag)
+            .await?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        for blob in &image.blobs {
+            self.blobs
+                .put(&blob.digest, blob.data.clone().into())
+                .await?;
+            self.meta
+                .link_blob(&image.repository, &blob.digest, blob.data.len() as u64)
+                .await?;
+        }
+        for m in &image.manifests {
+            let r = ManifestRef::Digest(m.digest.clone());
+            self.put_manifest(&image.repository, &r, &m.media_type, m.data.clone().into())
+                .await?;
+        }
+        let tag = ManifestRef::Tag(image.tag.clone());
+        self.put_manifest(
+            &image.repository,
+            &tag,
+            &image.index.media_type,
+            image.index.data.clone().into(),
+        )
+        .await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,450 @@
+//! The filesystem blob store. Layout below the data root (version 1):
+//!
+//! ```text
+//! <root>/v1/
+//!   blobs/<alg>/<first 2 hex>/<hex>   verified content, never modified after the rename
+//!   uploads/<id>                      bytes of an upload session, appended in order
+//!   tmp/                              temp files of `put`, renamed into blobs/
+//! ```
+//! Paths are built only by [`FsBlobStore::blob_path`] and [`FsBlobStore::upload_path`].
+//!
+//! Uploads are hashed while they stream in: the hasher state of each session is kept in memory,
+//! so commit needs no second pass. After a restart the state is rebuilt once by reading the
+//! session's bytes. A commit fsyncs the file, renames it into place and fsyncs the directory.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use berth_oci::{Algorithm, Digest, Hasher};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use tokio::task::spawn_blocking;
+
+use super::{BlobStore, ByteStream};
+use crate::error::{Error, Result};
+
+const READ_CHUNK: usize = 512 * 1024;
+
+/// State of an upload session kept between requests.
+enum Session {
+    /// Size and running SHA-256 of the bytes so far.
+    Idle { size: u64, hasher: Hasher },
+    /// A request is writing to it right now.
+    Busy,
+}
+
+/// Blobs as files under a data root.
+pub struct FsBlobStore {
+    root: PathBuf,
+    sessions: Arc<Mutex<HashMap<String, Session>>>,
+}
+
+impl FsBlobStore {
+    /// Open (creating the directories of) a store under `root`.
+    pub fn open(root: &Path) -> Result<FsBlobStore> {
+        let root = root.join("v1");
+        for d in ["blobs", "uploads", "tmp"] {
+            let p = root.join(d);
+            fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+        }
+        Ok(FsBlobStore {
+            root,
+            sessions: Arc::default(),
+        })
+    }
+
+    /// Where the blob `digest` lives.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(&hex[..2])
+            .join(hex)
+    }
+
+    /// Where the bytes of upload `id` live. `id` must be a plain name (checked by callers via
+    /// [`valid_upload_id`]).
+    pub fn upload_path(&self, id: &str) -> PathBuf {
+        self.root.join("uploads").join(id)
+    }
+
+    fn check_id(id: &str) -> Result<()> {
+        if valid_upload_id(id) {
+            Ok(())
+        } else {
+            Err(Error::BlobUploadUnknown(id.to_string()))
+        }
+    }
+
+    /// Take the session out (marking it busy), rebuilding it from disk after a restart.
+    async fn take_session(&self, id: &str) -> Result<(u64, Hasher)> {
+        Self::check_id(id)?;
+        {
+            let mut map = self.sessions.lock().unwrap();
+            match map.insert(id.to_string(), Session::Busy) {
+                Some(Session::Idle { size, hasher }) => return Ok((size, hasher)),
+                Some(Session::Busy) => {
+                    return Err(Error::BlobUploadInvalid(format!(
+                        "upload {id} is being written by another request"
+                    )));
+                }
+                None => {}
+            }
+        }
+        let path = self.upload_path(id);
+        let rebuilt = spawn_blocking(move || -> std::io::Result<(u64, Hasher)> {
+            let mut f = File::open(&path)?;
+            let mut h = Hasher::new(Algorithm::Sha256);
+            let size = hash_reader(&mut f, &mut h)?;
+            Ok((size, h))
+        })
+        .await
+        .expect("hash task");
+        match rebuilt {
+            Ok(state) => Ok(state),
+            Err(e) => {
+                self.sessions.lock().unwrap().remove(id);
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Err(Error::BlobUploadUnknown(id.to_string()))
+                } else {
+                    Err(Error::io(self.upload_path(id), e))
+                }
+            }
+        }
+    }
+
+    fn put_session(&self, id: &str, size: u64, hasher: Hasher) {
+        self.sessions
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), Session::Idle { size, hasher });
+    }
+}
+
+/// Whether `id` is a well-formed upload id (what `uuid` prints: hex and dashes).
+pub fn valid_upload_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
+fn hash_reader(r: &mut impl Read, h: &mut Hasher) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        h.update(&buf[..n]);
+        total += n as u64;
+    }
+}
+
+/// fsync `file`, rename it to `dest` (creating parents), fsync the destination directory.
+fn persist(tmp: &Path, file: &File, dest: &Path) -> std::io::Result<()> {
+    file.sync_all()?;
+    let parent = dest.parent().expect("blob paths have parents");
+    fs::create_dir_all(parent)?;
+    fs::rename(tmp, dest)?;
+    File::open(parent)?.sync_all()
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>> {
+        let path = self.blob_path(digest);
+        match tokio::fs::metadata(&path).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    async fn read(&self, digest: &Digest, start: u64, end: u64) -> Result<ByteStream> {
+        let path = self.blob_path(digest);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::BlobUnknown(digest.clone()));
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+        spawn_blocking(move || {
+            if let Err(e) = file.seek(SeekFrom::Start(start)) {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+            let mut left = end.saturating_sub(start);
+            while left > 0 {
+                let want = left.min(READ_CHUNK as u64) as usize;
+                let mut buf = BytesMut::zeroed(want);
+                match file.read(&mut buf) {
+                    Ok(0) => {
+                        let eof = std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "blob shorter than expected",
+                        );
+                        let _ = tx.blocking_send(Err(eof));
+                        return;
+                    }
+                    Ok(n) => {
+                        buf.truncate(n);
+                        left -= n as u64;
+                        if tx.blocking_send(Ok(buf.freeze())).is_err() {
+                            return; // the client went away
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Box::pin(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|item| (item, rx)) },
+        )))
+    }
+
+    async fn read_all(&self, digest: &Digest, limit: u64) -> Result<Option<Bytes>> {
+        let path = self.blob_path(digest);
+        match tokio::fs::read(&path).await {
+            Ok(data) if data.len() as u64 > limit => Err(Error::TooLarge(format!(
+                "{digest} is larger than {limit} bytes"
+            ))),
+            Ok(data) => Ok(Some(Bytes::from(data))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    async fn put(&self, digest: &Digest, data: Bytes) -> Result<()> {
+        let actual = Digest::of(digest.algorithm(), &data);
+        if &actual != digest {
+            return Err(Error::DigestInvalid(format!(
+                "expected {digest}, content is {actual}"
+            )));
+        }
+        let dest = self.blob_path(digest);
+        if dest.exists() {
+            return Ok(());
+        }
+        let tmp = self.root.join("tmp").join(uuid::Uuid::new_v4().to_string());
+        spawn_blocking(move || -> std::io::Result<()> {
+            let result = (|| {
+                let mut f = File::create(&tmp)?;
+                f.write_all(&data)?;
+                persist(&tmp, &f, &dest)
+            })();
+            if result.is_err() {
+                let _ = fs::remove_file(&tmp);
+            }
+            result
+        })
+        .await
+        .expect("put task")
+        .map_err(|e| Error::io(self.blob_path(digest), e))
+    }
+
+    async fn delete(&self, digest: &Digest) -> Result<bool> {
+        let path = self.blob_path(digest);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    async fn upload_create(&self, id: &str) -> Result<()> {
+        Self::check_id(id)?;
+        let path = self.upload_path(id);
+        File::create(&path).map_err(|e| Error::io(&path, e))?;
+        self.put_session(id, 0, Hasher::new(Algorithm::Sha256));
+        Ok(())
+    }
+
+    async fn upload_size(&self, id: &str) -> Result<Option<u64>> {
+        Self::check_id(id)?;
+        if let Some(Session::Idle { size, .. }) = self.sessions.lock().unwrap().get(id) {
+            return Ok(Some(*size));
+        }
+        let path = self.upload_path(id);
+        match tokio::fs::metadata(&path).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    async fn upload_append(
+        &self,
+        id: &str,
+        offset: Option<u64>,
+        mut body: ByteStream,
+    ) -> Result<u64> {
+        let (size, hasher) = self.take_session(id).await?;
+        if let Some(off) = offset {
+            if off != size {
+                self.put_session(id, size, hasher);
+                return Err(Error::RangeNotSatisfiable(format!(
+                    "chunk starts at {off} but the upload has {size} bytes"
+                )));
+            }
+        }
+        let path = self.upload_path(id);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let before = hasher.clone();
+        let wpath = path.clone();
+        let writer = spawn_blocking(move || -> std::io::Result<(Hasher, u64)> {
+            let mut hasher = hasher;
+            let file = OpenOptions::new().append(true).open(&wpath)?;
+            let mut out = BufWriter::with_capacity(READ_CHUNK, file);
+            let mut n = 0u64;
+            while let Some(chunk) = rx.blocking_recv() {
+                hasher.update(&chunk);
+                out.write_all(&chunk)?;
+                n += chunk.len() as u64;
+            }
+            out.flush()?;
+            Ok((hasher, n))
+        });
+        let mut stream_err = None;
+        while let Some(item) = body.next().await {
+            match item {
+                Ok(chunk) => {
+                    if tx.send(chunk).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+                Err(e) => {
+                    stream_err = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let written = writer.await.expect("writer task");
+        match (written, stream_err) {
+            (Ok((hasher, n)), None) => {
+                self.put_session(id, size + n, hasher);
+                Ok(size + n)
+            }
+            (res, err) => {
+                // Roll back to the state before this request.
+                let truncated = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_len(size));
+                if truncated.is_ok() {
+                    self.put_session(id, size, before);
+                } else {
+                    self.sessions.lock().unwrap().remove(id);
+                }
+                let e = err.or(res.err()).expect("one error");
+                Err(Error::BlobUploadInvalid(format!(
+                    "upload body broke off: {e}"
+                )))
+            }
+        }
+    }
+
+    async fn upload_commit(&self, id: &str, digest: &Digest) -> Result<u64> {
+        let (size, hasher) = self.take_session(id).await?;
+        let path = self.upload_path(id);
+        let dest = self.blob_path(digest);
+        let want = digest.clone();
+        let keep = hasher.clone();
+        let done = spawn_blocking(
+            move || -> std::io::Result<std::result::Result<(), Digest>> {
+                let actual = if want.algorithm() == hasher.algorithm() {
+                    hasher.finish()
+                } else {
+                    let mut h = Hasher::new(want.algorithm());
+                    hash_reader(&mut File::open(&path)?, &mut h)?;
+                    h.finish()
+                };
+                if actual != want {
+                    return Ok(Err(actual));
+                }
+                if dest.exists() {
+                    fs::remove_file(&path)?;
+                } else {
+                    let f = File::open(&path)?;
+                    persist(&path, &f, &dest)?;
+                }
+                Ok(Ok(()))
+            },
+        )
+        .await
+        .expect("commit task");
+        match done {
+            Ok(Ok(())) => {
+                self.sessions.lock().unwrap().remove(id);
+                Ok(size)
+            }
+            Ok(Err(actual)) => {
+                self.put_session(id, size, keep);
+                Err(Error::DigestInvalid(format!(
+                    "expected {digest}, upload is {actual}"
+                )))
+            }
+            Err(e) => {
+                self.put_session(id, size, keep);
+                Err(Error::io(self.upload_path(id), e))
+            }
+        }
+    }
+
+    async fn upload_cancel(&self, id: &str) -> Result<bool> {
+        Self::check_id(id)?;
+        let path = self.upload_path(id);
+        self.sessions.lock().unwrap().remove(id);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn filesystem_store_meets_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        super::super::conformance::run(&store).await;
+    }
+
+    #[tokio::test]
+    async fn upload_state_is_rebuilt_after_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = uuid::Uuid::new_v4().to_string();
+        {
+            let store = FsBlobStore::open(dir.path()).unwrap();
+            store.upload_create(&id).await.unwrap();
+            let body: ByteStream = Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(
+                b"hello ",
+            ))]));
+            store.upload_append(&id, None, body).await.unwrap();
+        }
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        assert_eq!(store.upload_size(&id).await.unwrap(), Some(6));
+        let body: ByteStream = Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(
+            b"world",
+        ))]));
+        assert_eq!(store.upload_append(&id, Some(6), body).await.unwrap(), 11);
+        let d = Digest::sha256(b"hello world");
+        assert_eq!(store.upload_commit(&id, &d).await.unwrap(), 11);
+        assert_eq!(fs::read(store.blob_path(&d)).unwrap(), b"hello world");
+    }
+}
