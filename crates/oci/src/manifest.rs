@@ -236,9 +236,7 @@ mod tests {
         );
         assert!(ParsedManifest::parse(body.as_bytes(), mt::OCI_MANIFEST).is_err());
         assert!(ParsedManifest::parse(b"not json", mt::OCI_MANIFEST).is_err());
-        let bad_digest = format!(
-            r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"sha256:zz","size":1}},"layers":[]}}"#
-        );
+        let bad_digest = r#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:zz","size":1},"layers":[]}"#;
         assert!(ParsedManifest::parse(bad_digest.as_bytes(), mt::OCI_MANIFEST).is_err());
     }
 }

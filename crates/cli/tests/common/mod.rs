@@ -72,7 +72,11 @@ impl Registry {
     pub fn start_at(root: &Path, addr: &str, extra: &[&str]) -> Registry {
         let log = root.with_extension(format!("log.{}", std::process::id()));
         std::fs::create_dir_all(root.parent().unwrap()).unwrap();
-        let logfile = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let logfile = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let mut child = berth()
             .args(["registry", "serve", "--addr", addr, "--root"])
             .arg(root)
@@ -106,7 +110,14 @@ impl Registry {
             }
         };
         let addr = url.split("://").nth(1).unwrap().to_string();
-        Registry { child: Some(child), url, addr, root: root.to_path_buf(), log, dir: None }
+        Registry {
+            child: Some(child),
+            url,
+            addr,
+            root: root.to_path_buf(),
+            log,
+            dir: None,
+        }
     }
 
     /// Full URL of a path such as `/v2/`.
@@ -125,7 +136,10 @@ impl Registry {
     /// SIGTERM the server and wait for it to exit; returns its exit status.
     pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
         let mut c = self.child.take()?;
-        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
         Some(c.wait().expect("wait"))
     }
 

@@ -45,10 +45,10 @@ pub fn not_found() -> Response {
 /// Drop the body of a HEAD response, keeping its headers (Content-Length included).
 pub fn strip_body(resp: Response) -> Response {
     let (mut parts, body) = resp.into_parts();
-    if !parts.headers.contains_key("content-length") {
-        if let Some(n) = hyper::body::Body::size_hint(&body).exact() {
-            parts.headers.insert("content-length", HeaderValue::from(n));
-        }
+    if !parts.headers.contains_key("content-length")
+        && let Some(n) = hyper::body::Body::size_hint(&body).exact()
+    {
+        parts.headers.insert("content-length", HeaderValue::from(n));
     }
     Response::from_parts(parts, Body::empty())
 }

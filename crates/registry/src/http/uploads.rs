@@ -53,12 +53,12 @@ fn chunk_offset(req: &Request) -> Result<Option<u64>> {
     };
     let (start, end) = parse_content_range(v)
         .ok_or_else(|| Error::RangeNotSatisfiable(format!("malformed Content-Range {v:?}")))?;
-    if let Some(len) = header(req, "content-length").and_then(|l| l.parse::<u64>().ok()) {
-        if len != end - start + 1 {
-            return Err(Error::RangeNotSatisfiable(format!(
-                "Content-Range {v:?} does not match Content-Length {len}"
-            )));
-        }
+    if let Some(len) = header(req, "content-length").and_then(|l| l.parse::<u64>().ok())
+        && len != end - start + 1
+    {
+        return Err(Error::RangeNotSatisfiable(format!(
+            "Content-Range {v:?} does not match Content-Length {len}"
+        )));
     }
     Ok(Some(start))
 }
@@ -67,10 +67,10 @@ pub async fn start(reg: &Registry, repo: &str, req: Request) -> Result<Response>
     check_name(repo)?;
     if let Some(mount) = query(&req, "mount") {
         let digest = parse_digest(&mount)?;
-        if let Some(from) = query(&req, "from") {
-            if reg.mount_blob(repo, &digest, &from).await?.is_some() {
-                return Ok(created(repo, &digest));
-            }
+        if let Some(from) = query(&req, "from")
+            && reg.mount_blob(repo, &digest, &from).await?.is_some()
+        {
+            return Ok(created(repo, &digest));
         }
         let id = reg.start_upload(repo).await?;
         return Ok(progress(StatusCode::ACCEPTED, repo, &id, 0));

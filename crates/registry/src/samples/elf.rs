@@ -168,3 +168,66 @@ fn executable(machine: u16, code: &[u8], message: &[u8]) -> Vec<u8> {
     assert_eq!(f.len() as u64, size);
     f
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aarch64_encodings_match_the_architecture_manual() {
+        // Reference encodings as an assembler emits them (llvm-mc -triple=aarch64 -show-encoding).
+        assert_eq!(movz_x(8, 93), 0xd280_0ba8, "movz x8, #93");
+        assert_eq!(movz_x(0, 1), 0xd280_0020, "movz x0, #1");
+        assert_eq!(movz_x(2, 0xffff), 0xd29f_ffe2, "movz x2, #65535");
+        assert_eq!(adr(1, 28), 0x1000_00e1, "adr x1, #28");
+        assert_eq!(adr(1, 5), 0x3000_0021, "adr x1, #5 (immlo = 1)");
+        assert_eq!(
+            adr(3, 0xf_ffff),
+            0x707f_ffe3,
+            "adr x3, #1048575 (largest forward offset)"
+        );
+        assert_eq!(SVC_0, 0xd400_0001, "svc #0");
+    }
+
+    #[test]
+    fn aarch64_adr_points_at_the_message() {
+        let message = b"hi\n";
+        let program = aarch64(message);
+        let code = &program[CODE_OFFSET..CODE_OFFSET + AARCH64_INSNS * 4];
+        let adr_insn = u32::from_le_bytes(code[4..8].try_into().unwrap());
+        // Decode immhi:immlo back and add it to the ADR's own offset in the file.
+        let offset = ((adr_insn >> 5) & 0x7_ffff) << 2 | (adr_insn >> 29) & 0b11;
+        let target = CODE_OFFSET + 4 + offset as usize;
+        assert_eq!(&program[target..], message);
+        let len_insn = u32::from_le_bytes(code[8..12].try_into().unwrap());
+        assert_eq!(len_insn, movz_x(2, message.len() as u16));
+    }
+
+    #[test]
+    fn x86_64_code_is_the_expected_byte_sequence() {
+        let message = [b'x'; 27];
+        let program = x86_64(&message);
+        #[rustfmt::skip]
+        let expected: [u8; X86_64_CODE_LEN] = [
+            0xb8, 0x01, 0x00, 0x00, 0x00, // mov eax, 1
+            0xbf, 0x01, 0x00, 0x00, 0x00, // mov edi, 1
+            0xbe, 0x97, 0x00, 0x40, 0x00, // mov esi, 0x400097 (= BASE + 120 + 31)
+            0xba, 0x1b, 0x00, 0x00, 0x00, // mov edx, 27
+            0x0f, 0x05,                   // syscall
+            0xb8, 0x3c, 0x00, 0x00, 0x00, // mov eax, 60
+            0x31, 0xff,                   // xor edi, edi
+            0x0f, 0x05,                   // syscall
+        ];
+        assert_eq!(
+            &program[CODE_OFFSET..CODE_OFFSET + X86_64_CODE_LEN],
+            &expected
+        );
+        assert_eq!(&program[CODE_OFFSET + X86_64_CODE_LEN..], &message);
+    }
+
+    #[test]
+    #[should_panic(expected = "shorter than 64 KiB")]
+    fn refuses_a_message_too_long_for_a_16_bit_length() {
+        aarch64(&vec![b'x'; 0x1_0000]);
+    }
+}

@@ -264,3 +264,289 @@ fn image_config(platform: Platform, diff_id: &Digest) -> Vec<u8> {
 fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("oci-spec types serialise")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs::{self, OpenOptions, Permissions};
+    use std::io::{ErrorKind, Read as _};
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Output};
+    use std::time::Duration;
+
+    use berth_oci::oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+    use berth_oci::{Algorithm, ManifestKind, ParsedManifest};
+
+    use super::*;
+
+    fn u16_at(b: &[u8], at: usize) -> u16 {
+        u16::from_le_bytes(b[at..at + 2].try_into().unwrap())
+    }
+    fn u32_at(b: &[u8], at: usize) -> u32 {
+        u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+    }
+    fn u64_at(b: &[u8], at: usize) -> u64 {
+        u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+    }
+
+    /// Checks the ELF header and the single program header of `program`, read field by field.
+    fn check_elf(program: &[u8], machine: u16) {
+        assert!(
+            program.len() > 120 + GREETING.len() && program.len() < 1024,
+            "{}",
+            program.len()
+        );
+        assert_eq!(&program[..4], b"\x7fELF");
+        assert_eq!(program[4], 2, "ELFCLASS64");
+        assert_eq!(program[5], 1, "ELFDATA2LSB");
+        assert_eq!(program[6], 1, "EV_CURRENT");
+        assert_eq!(u16_at(program, 16), 2, "ET_EXEC");
+        assert_eq!(u16_at(program, 18), machine, "e_machine");
+        assert_eq!(u32_at(program, 20), 1, "e_version");
+        let entry = u64_at(program, 24);
+        let phoff = u64_at(program, 32) as usize;
+        assert_eq!(phoff, 64, "e_phoff");
+        assert_eq!(u64_at(program, 40), 0, "e_shoff");
+        assert_eq!(u16_at(program, 52), 64, "e_ehsize");
+        assert_eq!(u16_at(program, 54), 56, "e_phentsize");
+        assert_eq!(u16_at(program, 56), 1, "e_phnum");
+
+        let ph = &program[phoff..phoff + 56];
+        assert_eq!(u32_at(ph, 0), 1, "PT_LOAD");
+        assert_eq!(u32_at(ph, 4), 5, "PF_R | PF_X");
+        let (offset, vaddr, paddr) = (u64_at(ph, 8), u64_at(ph, 16), u64_at(ph, 24));
+        let (filesz, memsz, align) = (u64_at(ph, 32), u64_at(ph, 40), u64_at(ph, 48));
+        assert_eq!((offset, vaddr, paddr), (0, 0x40_0000, 0x40_0000));
+        assert_eq!(
+            filesz,
+            program.len() as u64,
+            "the segment covers the whole file"
+        );
+        assert_eq!(memsz, filesz);
+        assert!(align.is_power_of_two() && vaddr % align == offset % align);
+        // The entry point lies in the segment, past the headers, before the message.
+        let code_end = vaddr + filesz - GREETING.len() as u64;
+        assert!(entry >= vaddr + 120 && entry < code_end, "entry {entry:#x}");
+        assert!(program.ends_with(GREETING.as_bytes()));
+        if machine == elf::EM_AARCH64 {
+            assert_eq!(entry % 4, 0, "AArch64 instructions are 4-byte aligned");
+        }
+    }
+
+    /// Writes `program` to a fresh temporary file with mode 0755 and runs it, directly or under
+    /// `runner` (an emulator).
+    fn run(program: &[u8], runner: Option<&Path>) -> Output {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hello");
+        {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o755)
+                .open(&path)
+                .unwrap();
+            std::io::Write::write_all(&mut file, program).unwrap();
+        }
+        // The umask may have stripped bits at creation.
+        fs::set_permissions(&path, Permissions::from_mode(0o755)).unwrap();
+        let mut attempts = 0;
+        loop {
+            let mut command = match runner {
+                Some(runner) => {
+                    let mut c = Command::new(runner);
+                    c.arg(&path);
+                    c
+                }
+                None => Command::new(&path),
+            };
+            match command.output() {
+                Ok(output) => return output,
+                // A process forked by another test thread while our write handle was open keeps it
+                // until it execs: the kernel then refuses to run the file for a moment.
+                Err(e) if e.kind() == ErrorKind::ExecutableFileBusy && attempts < 100 => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("running {}: {e}", path.display()),
+            }
+        }
+    }
+
+    fn assert_greets(output: &Output) {
+        assert_eq!(String::from_utf8_lossy(&output.stdout), GREETING);
+        assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+        assert_eq!(output.status.code(), Some(0), "{:?}", output.status);
+    }
+
+    fn find_on_path(names: &[&str]) -> Option<PathBuf> {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+            .find(|candidate| candidate.is_file())
+    }
+
+    fn gunzip(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(data)
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    fn blob<'a>(image: &'a SampleImage, digest: &str) -> &'a SampleBlob {
+        image
+            .blobs
+            .iter()
+            .find(|b| b.digest.to_string() == digest)
+            .unwrap_or_else(|| panic!("{digest} is not among the blobs"))
+    }
+
+    #[test]
+    fn greeting_is_berths_own_and_short() {
+        assert!(GREETING.starts_with("Hello from berth!\n"));
+        assert!(GREETING.len() < 800, "{} bytes", GREETING.len());
+        assert!(GREETING.is_ascii() && GREETING.ends_with('\n'));
+        for step in ["registry", "container", "berth run -it busybox sh"] {
+            assert!(GREETING.contains(step), "{step}");
+        }
+    }
+
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[test]
+    fn x86_64_program_runs_and_greets() {
+        let program = Platform::Amd64.program();
+        check_elf(&program, elf::EM_X86_64);
+        assert_greets(&run(&program, None));
+    }
+
+    #[test]
+    fn aarch64_program_is_a_valid_elf_and_greets_under_emulation() {
+        let program = Platform::Arm64.program();
+        check_elf(&program, elf::EM_AARCH64);
+        if cfg!(all(target_os = "linux", target_arch = "aarch64")) {
+            assert_greets(&run(&program, None));
+        } else if let Some(qemu) = find_on_path(&["qemu-aarch64", "qemu-aarch64-static"]) {
+            assert_greets(&run(&program, Some(&qemu)));
+        }
+    }
+
+    #[test]
+    fn is_deterministic() {
+        let (a, b) = (hello_world(), hello_world());
+        assert_eq!(a.index.digest, b.index.digest);
+        let digests = |i: &SampleImage| {
+            i.blobs
+                .iter()
+                .chain(&i.manifests)
+                .map(|b| b.digest.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(digests(&a), digests(&b));
+        assert_eq!(a, b, "byte for byte");
+        // The two platforms really differ (so equal digests above are not trivially equal).
+        assert_ne!(a.manifests[0].digest, a.manifests[1].digest);
+    }
+
+    #[test]
+    fn everything_is_consistent() {
+        let image = hello_world();
+        assert_eq!(
+            (image.repository.as_str(), image.tag.as_str()),
+            ("library/hello-world", "latest")
+        );
+        for b in image
+            .blobs
+            .iter()
+            .chain(&image.manifests)
+            .chain([&image.index])
+        {
+            assert_eq!(b.digest.algorithm(), Algorithm::Sha256);
+            assert_eq!(b.digest, Digest::sha256(&b.data), "{}", b.media_type);
+        }
+
+        // The index, also as the registry's own manifest parser sees it.
+        assert_eq!(image.index.media_type, mt::OCI_INDEX);
+        let parsed = ParsedManifest::parse(&image.index.data, mt::OCI_INDEX).unwrap();
+        assert_eq!(parsed.kind, ManifestKind::Index);
+        assert_eq!(parsed.manifests.len(), 2);
+        let index = ImageIndex::from_reader(&image.index.data[..]).unwrap();
+        assert_eq!(index.schema_version(), 2);
+        assert_eq!(index.media_type(), &Some(MediaType::ImageIndex));
+        assert_eq!(index.manifests().len(), image.manifests.len());
+        assert_eq!(image.manifests.len(), 2);
+        assert_eq!(
+            image.blobs.len(),
+            4,
+            "one config and one layer per platform"
+        );
+
+        for ((entry, manifest_blob), platform) in index
+            .manifests()
+            .iter()
+            .zip(&image.manifests)
+            .zip(Platform::ALL)
+        {
+            assert_eq!(entry.media_type(), &MediaType::ImageManifest);
+            assert_eq!(entry.digest().to_string(), manifest_blob.digest.to_string());
+            assert_eq!(entry.size(), manifest_blob.data.len() as u64);
+            let p = entry.platform().as_ref().unwrap();
+            assert_eq!((p.architecture(), p.os()), (&platform.arch(), &Os::Linux));
+            assert_eq!(p.variant().as_deref(), platform.variant());
+
+            assert_eq!(manifest_blob.media_type, mt::OCI_MANIFEST);
+            let parsed = ParsedManifest::parse(&manifest_blob.data, mt::OCI_MANIFEST).unwrap();
+            assert_eq!((parsed.kind, parsed.blobs.len()), (ManifestKind::Image, 2));
+            let manifest = ImageManifest::from_reader(&manifest_blob.data[..]).unwrap();
+            assert_eq!(manifest.schema_version(), 2);
+            assert_eq!(manifest.media_type(), &Some(MediaType::ImageManifest));
+
+            let config_desc = manifest.config();
+            assert_eq!(config_desc.media_type(), &MediaType::ImageConfig);
+            let config_blob = blob(&image, config_desc.digest().as_ref());
+            assert_eq!(config_desc.size(), config_blob.data.len() as u64);
+            assert_eq!(config_blob.media_type, mt::OCI_CONFIG);
+
+            assert_eq!(manifest.layers().len(), 1);
+            let layer_desc = &manifest.layers()[0];
+            assert_eq!(layer_desc.media_type(), &MediaType::ImageLayerGzip);
+            let layer_blob = blob(&image, layer_desc.digest().as_ref());
+            assert_eq!(layer_desc.size(), layer_blob.data.len() as u64);
+            assert_eq!(layer_blob.media_type, mt::OCI_LAYER_GZIP);
+            assert_eq!(&layer_blob.data[..2], &[0x1f, 0x8b], "gzip magic");
+            assert_eq!(&layer_blob.data[4..8], &[0; 4], "gzip header mtime 0");
+
+            // The layer: exactly one regular file `hello`, 0755, root-owned, this platform's program.
+            let tar = gunzip(&layer_blob.data);
+            let mut archive = tar::Archive::new(&tar[..]);
+            let mut entries = archive.entries().unwrap();
+            let mut entry = entries.next().expect("one entry").unwrap();
+            assert_eq!(entry.path().unwrap().to_str(), Some("hello"));
+            let header = entry.header();
+            assert_eq!(header.entry_type(), tar::EntryType::Regular);
+            assert_eq!(header.mode().unwrap(), 0o755);
+            assert_eq!((header.uid().unwrap(), header.gid().unwrap()), (0, 0));
+            assert_eq!(header.mtime().unwrap(), MTIME);
+            let mut contents = Vec::new();
+            entry.read_to_end(&mut contents).unwrap();
+            drop(entry);
+            assert!(entries.next().is_none(), "exactly one entry");
+            assert_eq!(contents, platform.program());
+
+            // The config.
+            let config = ImageConfiguration::from_reader(&config_blob.data[..]).unwrap();
+            assert_eq!(config.architecture(), &platform.arch());
+            assert_eq!(config.os(), &Os::Linux);
+            assert_eq!(config.variant().as_deref(), platform.variant());
+            assert_eq!(config.created().as_deref(), Some(CREATED));
+            assert_eq!(config.rootfs().typ(), "layers");
+            assert_eq!(
+                config.rootfs().diff_ids(),
+                &vec![Digest::sha256(&tar).to_string()]
+            );
+            let run = config.config().as_ref().unwrap();
+            assert_eq!(run.cmd().as_deref(), Some(&["/hello".to_string()][..]));
+            assert_eq!(run.env().as_deref(), Some(&[PATH_ENV.to_string()][..]));
+            assert_eq!(config.history().as_ref().map(Vec::len), Some(1));
+        }
+    }
+}

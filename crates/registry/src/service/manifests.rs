@@ -229,15 +229,14 @@ impl Registry {
             if field("os") == "linux"
                 && field("architecture") == "amd64"
                 && accepts(accept, &m.media_type)
+                && let Some(info) = self.meta.manifest(repo, &m.digest).await?
             {
-                if let Some(info) = self.meta.manifest(repo, &m.digest).await? {
-                    return Ok(Some(StoredManifest {
-                        digest: m.digest.clone(),
-                        media_type: info.media_type,
-                        size: info.size,
-                        body: None,
-                    }));
-                }
+                return Ok(Some(StoredManifest {
+                    digest: m.digest.clone(),
+                    media_type: info.media_type,
+                    size: info.size,
+                    body: None,
+                }));
             }
         }
         Ok(None)

@@ -4,12 +4,14 @@
 //! `metadata` and `service`. It deals in digests, byte ranges and upload ids. Every write is
 //! atomic: content becomes visible under its digest only after it was verified and made durable.
 //!
-//! Implementations: [`fs::FsBlobStore`] (the embedded default). The seam is shaped for object
+//! Implementations: [`fs::FsBlobStore`] (the embedded default) and [`memory::MemoryBlobStore`]
+//! (the fake). The seam is shaped for object
 //! stores too (ranged reads; appends that map to multipart parts; commit verifies the digest).
 //! [`conformance::run`] checks any implementation against the contract below.
 
 pub mod conformance;
 pub mod fs;
+pub mod memory;
 
 use std::pin::Pin;
 

@@ -1,0 +1,630 @@
+//! Shared helpers for the conformance suite: a registry handle whose requests keep the whole
+//! exchange (so a failed assertion prints what the server answered), content builders for blobs,
+//! image manifests and indexes, and checks of the spec's error body.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use reqwest::Method;
+use reqwest::blocking::Client;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+use crate::common;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub const ACCEPT_ALL: &str = "application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.oci.image.index.v1+json, \
+     application/vnd.docker.distribution.manifest.v2+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json";
+/// The digest of the two bytes `{}` (the OCI empty descriptor).
+pub const EMPTY_JSON_DIGEST: &str =
+    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
+/// Every `code` the spec allows (§Error Codes), plus the legacy Docker ones it says clients may meet.
+pub const ERROR_CODES: &[&str] = &[
+    "BLOB_UNKNOWN",
+    "BLOB_UPLOAD_INVALID",
+    "BLOB_UPLOAD_UNKNOWN",
+    "DIGEST_INVALID",
+    "MANIFEST_BLOB_UNKNOWN",
+    "MANIFEST_INVALID",
+    "MANIFEST_UNKNOWN",
+    "NAME_INVALID",
+    "NAME_UNKNOWN",
+    "SIZE_INVALID",
+    "UNAUTHORIZED",
+    "DENIED",
+    "UNSUPPORTED",
+    "TOOMANYREQUESTS",
+    "TAG_INVALID",
+    "MANIFEST_UNVERIFIED",
+];
+
+/// One finished exchange: request line, status, headers and the whole body.
+pub struct Resp {
+    pub method: Method,
+    pub url: String,
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
+    /// Every value of header `name`.
+    pub fn header_all(&self, name: &str) -> Vec<String> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect()
+    }
+
+    /// The `Location` header (panics with the exchange when missing).
+    pub fn location(&self) -> String {
+        self.header("location")
+            .unwrap_or_else(|| panic!("missing Location header:\n{self}"))
+    }
+
+    /// A header that must be present.
+    pub fn must_header(&self, name: &str) -> String {
+        self.header(name)
+            .unwrap_or_else(|| panic!("missing {name} header:\n{self}"))
+    }
+
+    /// The body parsed as JSON (panics with the exchange when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("response body is not JSON ({e}):\n{self}"))
+    }
+
+    /// Whether the body parses as JSON.
+    pub fn json_ok(&self) -> bool {
+        serde_json::from_slice::<Value>(&self.body).is_ok()
+    }
+
+    /// Assert the status and hand the response back.
+    #[track_caller]
+    pub fn must(self, status: u16) -> Resp {
+        assert_eq!(self.status, status, "unexpected status:\n{self}");
+        self
+    }
+}
+
+impl fmt::Display for Resp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  {} {} -> {}", self.method, self.url, self.status)?;
+        for (k, v) in &self.headers {
+            writeln!(f, "    {k}: {}", String::from_utf8_lossy(v.as_bytes()))?;
+        }
+        match std::str::from_utf8(&self.body) {
+            Ok(s) if s.len() > 1500 => {
+                writeln!(f, "    body: {}... ({} bytes)", &s[..1500], s.len())
+            }
+            Ok(s) => writeln!(f, "    body: {s}"),
+            Err(_) => writeln!(f, "    body: <{} bytes of binary>", self.body.len()),
+        }
+    }
+}
+
+/// A registry under test plus an HTTP client that never follows redirects.
+pub struct Reg {
+    pub srv: common::Registry,
+    client: Client,
+}
+
+impl Reg {
+    /// Start a fresh registry (its own data root, its own port).
+    pub fn start() -> Reg {
+        Reg {
+            srv: common::Registry::start(),
+            client: common::client(),
+        }
+    }
+
+    /// Resolve a path or a `Location` (absolute or relative) against the registry.
+    pub fn url(&self, target: &str) -> String {
+        let base = reqwest::Url::parse(&self.srv.url).expect("registry url");
+        base.join(target)
+            .unwrap_or_else(|e| panic!("bad location {target:?}: {e}"))
+            .to_string()
+    }
+
+    /// Send one request; a body of `None` on POST/PUT/PATCH is sent as `Content-Length: 0`.
+    pub fn req(
+        &self,
+        method: Method,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        let url = self.url(target);
+        let mut rb = self.client.request(method.clone(), &url);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        let body = match body {
+            None if [Method::POST, Method::PUT, Method::PATCH].contains(&method) => {
+                Some(Vec::new())
+            }
+            b => b,
+        };
+        if let Some(b) = body {
+            rb = rb.body(b);
+        }
+        self.finish(method, url, rb)
+    }
+
+    /// Send a body with no `Content-Length` (chunked transfer encoding), as a streaming client does.
+    pub fn req_stream(
+        &self,
+        method: Method,
+        target: &str,
+        headers: &[(&str, &str)],
+        data: &[u8],
+    ) -> Resp {
+        let url = self.url(target);
+        let mut rb = self.client.request(method.clone(), &url);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        let body = reqwest::blocking::Body::new(std::io::Cursor::new(data.to_vec()));
+        self.finish(method, url, rb.body(body))
+    }
+
+    fn finish(&self, method: Method, url: String, rb: reqwest::blocking::RequestBuilder) -> Resp {
+        let resp = rb.send().unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
+        Resp {
+            method,
+            url,
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn get(&self, target: &str) -> Resp {
+        self.req(Method::GET, target, &[], None)
+    }
+
+    pub fn get_with(&self, target: &str, headers: &[(&str, &str)]) -> Resp {
+        self.req(Method::GET, target, headers, None)
+    }
+
+    pub fn head(&self, target: &str) -> Resp {
+        self.req(Method::HEAD, target, &[], None)
+    }
+
+    pub fn delete(&self, target: &str) -> Resp {
+        self.req(Method::DELETE, target, &[], None)
+    }
+
+    pub fn post(&self, target: &str) -> Resp {
+        self.req(Method::POST, target, &[], None)
+    }
+
+    // ---- blobs ----
+
+    /// `POST /v2/<repo>/blobs/uploads/` with `Content-Length: 0` (not asserted).
+    pub fn post_upload(&self, repo: &str) -> Resp {
+        self.post(&format!("/v2/{repo}/blobs/uploads/"))
+    }
+
+    /// Open an upload session; asserts `202` and returns the absolute upload URL.
+    pub fn start_upload(&self, repo: &str) -> String {
+        let r = self.post_upload(repo).must(202);
+        self.url(&r.location())
+    }
+
+    /// `PATCH <location>` with one chunk and, when given, `Content-Range: <start>-<end>`.
+    pub fn patch(&self, loc: &str, data: &[u8], range: Option<(usize, usize)>) -> Resp {
+        let cr = range.map(|(a, b)| format!("{a}-{b}"));
+        let mut h = vec![("Content-Type", "application/octet-stream")];
+        if let Some(cr) = &cr {
+            h.push(("Content-Range", cr.as_str()));
+        }
+        self.req(Method::PATCH, loc, &h, Some(data.to_vec()))
+    }
+
+    /// `PUT <location>?digest=<digest>` with an optional last chunk and `Content-Range`.
+    pub fn put_upload(
+        &self,
+        loc: &str,
+        digest: &str,
+        data: &[u8],
+        range: Option<(usize, usize)>,
+    ) -> Resp {
+        let url = with_query(&self.url(loc), "digest", digest);
+        let cr = range.map(|(a, b)| format!("{a}-{b}"));
+        let mut h = vec![("Content-Type", "application/octet-stream")];
+        if let Some(cr) = &cr {
+            h.push(("Content-Range", cr.as_str()));
+        }
+        self.req(Method::PUT, &url, &h, Some(data.to_vec()))
+    }
+
+    /// Push a blob with POST then PUT under its sha256 digest; returns the digest.
+    pub fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+        let digest = common::sha256(data);
+        self.push_blob_as(repo, data, &digest);
+        digest
+    }
+
+    /// Push a blob with POST then PUT under `digest`; asserts `201`.
+    pub fn push_blob_as(&self, repo: &str, data: &[u8], digest: &str) {
+        let loc = self.start_upload(repo);
+        self.put_upload(&loc, digest, data, None).must(201);
+    }
+
+    // ---- manifests ----
+
+    pub fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> Resp {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        self.req(
+            Method::PUT,
+            &path,
+            &[("Content-Type", media_type)],
+            Some(body.to_vec()),
+        )
+    }
+
+    /// Push a manifest and assert `201`; returns its sha256 digest.
+    pub fn push_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> String {
+        self.put_manifest(repo, reference, media_type, body)
+            .must(201);
+        common::sha256(body)
+    }
+
+    /// `GET` a manifest accepting every manifest type.
+    pub fn get_manifest(&self, repo: &str, reference: &str) -> Resp {
+        self.get_with(
+            &format!("/v2/{repo}/manifests/{reference}"),
+            &[("Accept", ACCEPT_ALL)],
+        )
+    }
+
+    pub fn head_manifest(&self, repo: &str, reference: &str) -> Resp {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        self.req(Method::HEAD, &path, &[("Accept", ACCEPT_ALL)], None)
+    }
+
+    /// Push the blobs of `img` and its manifest under `reference`; asserts `201`.
+    pub fn push_image(&self, repo: &str, reference: &str, img: &Image) {
+        self.push_image_blobs(repo, img);
+        self.push_manifest(
+            repo,
+            reference,
+            &img.manifest.media_type,
+            &img.manifest.body,
+        );
+    }
+
+    pub fn push_image_blobs(&self, repo: &str, img: &Image) {
+        for b in std::iter::once(&img.config).chain(&img.layers) {
+            self.push_blob_as(repo, &b.data, &b.digest);
+        }
+    }
+
+    /// `GET /v2/<repo>/referrers/<digest>` with an optional `artifactType` filter.
+    pub fn referrers(&self, repo: &str, digest: &str, artifact_type: Option<&str>) -> Resp {
+        let mut path = format!("/v2/{repo}/referrers/{digest}");
+        if let Some(t) = artifact_type {
+            path = with_query(&path, "artifactType", t);
+        }
+        self.get(&path)
+    }
+}
+
+/// Append `key=value` (query-escaped like Go's `url.QueryEscape`) to a URL.
+pub fn with_query(url: &str, key: &str, value: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{key}={}", enc(value))
+}
+
+/// Query-escape: unreserved characters stay, everything else is `%XX`.
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// `len` bytes that no other call in this process returns.
+pub fn unique(len: usize) -> Vec<u8> {
+    use sha2::Digest;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let seed = format!("{}-{nanos}-{n}", std::process::id());
+    let mut out = Vec::with_capacity(len + 32);
+    let mut i = 0u64;
+    while out.len() < len {
+        out.extend_from_slice(&sha2::Sha256::digest(format!("{seed}-{i}").as_bytes()));
+        i += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+/// A blob with its media type and digest.
+#[derive(Clone)]
+pub struct Blob {
+    pub media_type: String,
+    pub data: Vec<u8>,
+    pub digest: String,
+}
+
+impl Blob {
+    pub fn new(media_type: &str, data: Vec<u8>) -> Blob {
+        let digest = common::sha256(&data);
+        Blob {
+            media_type: media_type.into(),
+            data,
+            digest,
+        }
+    }
+
+    pub fn sha512(media_type: &str, data: Vec<u8>) -> Blob {
+        let digest = common::sha512(&data);
+        Blob {
+            media_type: media_type.into(),
+            data,
+            digest,
+        }
+    }
+
+    pub fn desc(&self) -> Value {
+        json!({"mediaType": self.media_type, "digest": self.digest, "size": self.data.len()})
+    }
+}
+
+/// A manifest body with its media type and sha256 digest.
+#[derive(Clone)]
+pub struct Manifest {
+    pub media_type: String,
+    pub body: Vec<u8>,
+    pub digest: String,
+}
+
+impl Manifest {
+    pub fn new(media_type: &str, body: Vec<u8>) -> Manifest {
+        let digest = common::sha256(&body);
+        Manifest {
+            media_type: media_type.into(),
+            body,
+            digest,
+        }
+    }
+
+    pub fn desc(&self) -> Value {
+        json!({"mediaType": self.media_type, "digest": self.digest, "size": self.body.len()})
+    }
+}
+
+/// An image: config blob, layer blobs and the manifest referencing them.
+#[derive(Clone)]
+pub struct Image {
+    pub config: Blob,
+    pub layers: Vec<Blob>,
+    pub manifest: Manifest,
+}
+
+/// Set (or, for `null`, remove) each key of `extra` on the object `v`.
+fn merge(v: &mut Value, extra: Value) {
+    if let (Some(obj), Value::Object(extra)) = (v.as_object_mut(), extra) {
+        for (k, x) in extra {
+            if x.is_null() {
+                obj.remove(&k);
+            } else {
+                obj.insert(k, x);
+            }
+        }
+    }
+}
+
+/// An OCI image manifest body over `config` and `layers`, with top-level fields from `extra`.
+pub fn make_image_manifest(config: &Value, layers: &[Value], extra: Value) -> Vec<u8> {
+    let mut m =
+        json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": layers});
+    merge(&mut m, extra);
+    serde_json::to_vec(&m).unwrap()
+}
+
+/// An OCI index body over `manifests`, with top-level fields from `extra`.
+pub fn make_index(manifests: &[Value], extra: Value) -> Vec<u8> {
+    let mut m = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
+    merge(&mut m, extra);
+    serde_json::to_vec(&m).unwrap()
+}
+
+/// A fresh OCI image (config + one gzip layer) whose manifest carries the fields of `extra`.
+pub fn new_image(extra: Value) -> Image {
+    let layer = Blob::new(OCI_LAYER, unique(700));
+    let config = json!({
+        "architecture": "amd64", "os": "linux",
+        "author": hex::encode(unique(8)),
+        "rootfs": {"type": "layers", "diff_ids": [common::sha256(&layer.data)]},
+    });
+    let config = Blob::new(OCI_CONFIG, serde_json::to_vec(&config).unwrap());
+    let body = make_image_manifest(&config.desc(), &[layer.desc()], extra);
+    Image {
+        config,
+        layers: vec![layer],
+        manifest: Manifest::new(OCI_MANIFEST, body),
+    }
+}
+
+/// An artifact: empty `{}` config, one layer of `artifact_type`, plus the fields of `extra`.
+pub fn new_artifact(artifact_type: &str, extra: Value) -> Image {
+    let config = Blob::new(OCI_EMPTY, b"{}".to_vec());
+    let layer = Blob::new(artifact_type, unique(300));
+    let mut all = json!({"artifactType": artifact_type});
+    merge(&mut all, extra);
+    let body = make_image_manifest(&config.desc(), &[layer.desc()], all);
+    Image {
+        config,
+        layers: vec![layer],
+        manifest: Manifest::new(OCI_MANIFEST, body),
+    }
+}
+
+/// The `code`s of a spec error body, after checking its shape:
+/// `{"errors":[{"code": <UPPER_CASE>, "message": <string>?, "detail": <any>?}, ...]}`.
+#[track_caller]
+pub fn error_codes(r: &Resp) -> Vec<String> {
+    let v = r.json();
+    let errors = v
+        .get("errors")
+        .and_then(Value::as_array)
+        .unwrap_or_else(|| panic!("error body lacks an \"errors\" array:\n{r}"));
+    assert!(!errors.is_empty(), "\"errors\" is empty:\n{r}");
+    let mut codes = Vec::new();
+    for e in errors {
+        let code = e
+            .get("code")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("error without a string code:\n{r}"));
+        assert!(
+            !code.is_empty() && code.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+            "code {code:?} is not uppercase letters and underscores:\n{r}"
+        );
+        assert!(
+            ERROR_CODES.contains(&code),
+            "code {code:?} is not one the spec defines:\n{r}"
+        );
+        if let Some(m) = e.get("message") {
+            assert!(m.is_string(), "message is not a string:\n{r}");
+        }
+        codes.push(code.to_string());
+    }
+    codes
+}
+
+/// Assert one of `statuses` and an error body carrying `code`.
+#[track_caller]
+pub fn assert_error(r: &Resp, statuses: &[u16], code: &str) {
+    assert!(
+        statuses.contains(&r.status),
+        "expected status {statuses:?} with {code}:\n{r}"
+    );
+    let codes = error_codes(r);
+    assert!(
+        codes.iter().any(|c| c == code),
+        "expected error code {code}, got {codes:?}:\n{r}"
+    );
+}
+
+/// The `tags` of a tag-list body, after checking `{"name": <name>, "tags": [..]}`.
+#[track_caller]
+pub fn tag_list(r: &Resp, name: &str) -> Vec<String> {
+    let v = r.json();
+    assert_eq!(
+        v.get("name").and_then(Value::as_str),
+        Some(name),
+        "tag list name:\n{r}"
+    );
+    strings(&v, "tags", r)
+}
+
+/// The string array `v[key]` (panics with the exchange otherwise).
+#[track_caller]
+pub fn strings(v: &Value, key: &str, r: &Resp) -> Vec<String> {
+    let arr = v
+        .get(key)
+        .and_then(Value::as_array)
+        .unwrap_or_else(|| panic!("{key:?} is not an array:\n{r}"));
+    arr.iter()
+        .map(|t| {
+            t.as_str()
+                .unwrap_or_else(|| panic!("non-string in {key:?}:\n{r}"))
+                .to_string()
+        })
+        .collect()
+}
+
+/// The target of an RFC 5988 `Link: <url>; rel="next"` header, if there is one.
+#[track_caller]
+pub fn link_next(r: &Resp) -> Option<String> {
+    let v = r.header("link")?;
+    let (target, params) = v
+        .split_once(';')
+        .unwrap_or_else(|| panic!("malformed Link header:\n{r}"));
+    let target = target.trim();
+    assert!(
+        target.starts_with('<') && target.ends_with('>'),
+        "Link target not in <>:\n{r}"
+    );
+    let rel = params.split(';').any(|p| {
+        let p = p.trim().replace(' ', "");
+        p == "rel=\"next\"" || p == "rel=next"
+    });
+    assert!(rel, "Link header without rel=\"next\":\n{r}");
+    Some(target[1..target.len() - 1].to_string())
+}
+
+/// The `manifests` of a referrers response, after checking status, Content-Type and index shape.
+#[track_caller]
+pub fn referrer_list(r: &Resp) -> Vec<Value> {
+    assert_eq!(r.status, 200, "referrers status:\n{r}");
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some(OCI_INDEX),
+        "referrers Content-Type:\n{r}"
+    );
+    let v = r.json();
+    assert_eq!(
+        v.get("schemaVersion"),
+        Some(&json!(2)),
+        "referrers schemaVersion:\n{r}"
+    );
+    assert_eq!(
+        v.get("mediaType").and_then(Value::as_str),
+        Some(OCI_INDEX),
+        "referrers mediaType:\n{r}"
+    );
+    v.get("manifests")
+        .and_then(Value::as_array)
+        .unwrap_or_else(|| panic!("no manifests array:\n{r}"))
+        .clone()
+}
+
+/// The descriptor for `digest` in a referrers list.
+#[track_caller]
+pub fn find_desc<'a>(list: &'a [Value], digest: &str, r: &Resp) -> &'a Value {
+    list.iter()
+        .find(|d| d.get("digest").and_then(Value::as_str) == Some(digest))
+        .unwrap_or_else(|| panic!("{digest} missing from the referrers list:\n{r}"))
+}
