@@ -5,8 +5,9 @@
 //!
 //! Modules: `base` (end-1, errors, names, digests, warnings), `pull` (end-2, end-3), `push`
 //! (end-4a, end-4b, end-6), `chunked` (end-5, end-13, cancel), `mount` (end-11), `manifests`
-//! (end-7), `tags` (end-8a/b), `catalog` (`/v2/_catalog`), `referrers` (end-12a/b, subject),
-//! `delete` (end-9, end-10) and `sha512` (the sha512 digest algorithm across the API).
+//! and `manifest_data` (end-7), `tags` (end-8a/b), `catalog` (`/v2/_catalog`), `referrers`
+//! (end-12a/b, subject), `delete` (end-9, end-10) and `sha512` (the sha512 algorithm across the
+//! API); `util` and `content` hold the shared request and content helpers.
 
 mod common;
 
@@ -16,8 +17,12 @@ mod base;
 mod catalog;
 #[path = "conformance/chunked.rs"]
 mod chunked;
+#[path = "conformance/content.rs"]
+mod content;
 #[path = "conformance/delete.rs"]
 mod delete;
+#[path = "conformance/manifest_data.rs"]
+mod manifest_data;
 #[path = "conformance/manifests.rs"]
 mod manifests;
 #[path = "conformance/mount.rs"]

@@ -236,3 +236,38 @@ fn samples_are_not_added_twice() {
     );
     drop(dir);
 }
+
+#[test]
+fn sparse_manifests_are_refused_by_default_and_accepted_when_configured() {
+    let missing = sha256(b"a layer nobody pushed");
+    let config = b"{}".to_vec();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": missing, "size": 5}],
+    })
+    .to_string();
+    for (args, want) in [(&[][..], 400u16), (&["--sparse-manifests"][..], 201)] {
+        let r = Registry::start_args(args);
+        let c = client();
+        let d = sha256(&config);
+        let put = c
+            .post(r.u(&format!("/v2/sparse/blobs/uploads/?digest={d}")))
+            .body(config.clone())
+            .send()
+            .unwrap();
+        assert_eq!(put.status(), 201);
+        let resp = c
+            .put(r.u("/v2/sparse/manifests/v1"))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest.clone())
+            .send()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), want, "{args:?}");
+        if want == 400 {
+            let body: serde_json::Value = resp.json().unwrap();
+            assert_eq!(body["errors"][0]["code"], "MANIFEST_BLOB_UNKNOWN");
+        }
+    }
+}

@@ -163,10 +163,15 @@ impl ParsedManifest {
                 )));
             }
         }
-        let artifact_type = raw.artifact_type.clone().or_else(|| match kind {
-            ManifestKind::Image => raw.config.as_ref().map(|c| c.media_type.clone()),
-            ManifestKind::Index => None,
-        });
+        // An empty artifactType counts as absent (the distribution-spec's referrers rule).
+        let artifact_type = raw
+            .artifact_type
+            .clone()
+            .filter(|a| !a.is_empty())
+            .or_else(|| match kind {
+                ManifestKind::Image => raw.config.as_ref().map(|c| c.media_type.clone()),
+                ManifestKind::Index => None,
+            });
         Ok(ParsedManifest {
             kind,
             media_type,
@@ -205,6 +210,17 @@ mod tests {
         assert_eq!(p.blobs.len(), 2);
         assert_eq!(p.artifact_type.as_deref(), Some(mt::OCI_CONFIG));
         assert_eq!(p.subject.unwrap().digest.to_string(), d(3));
+        let empty = body.replacen(
+            "{\"schemaVersion\":2,",
+            "{\"schemaVersion\":2,\"artifactType\":\"\",",
+            1,
+        );
+        let p = ParsedManifest::parse(empty.as_bytes(), mt::OCI_MANIFEST).unwrap();
+        assert_eq!(
+            p.artifact_type.as_deref(),
+            Some(mt::OCI_CONFIG),
+            "empty artifactType falls back"
+        );
     }
 
     #[test]

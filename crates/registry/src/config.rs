@@ -43,6 +43,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Largest manifest accepted, in bytes.
     pub max_manifest_size: usize,
+    /// Accept manifests and indexes that reference blobs or manifests the repository does not
+    /// hold (sparse copies, e.g. one platform of a multi-platform index). Off: such pushes get
+    /// MANIFEST_BLOB_UNKNOWN.
+    pub sparse_manifests: bool,
 }
 
 impl Default for Config {
@@ -54,6 +58,7 @@ impl Default for Config {
             tls: None,
             log_format: LogFormat::Text,
             max_manifest_size: 4 * 1024 * 1024,
+            sparse_manifests: false,
         }
     }
 }

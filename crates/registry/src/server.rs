@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -16,8 +17,43 @@ use crate::error::{Error, Result};
 use crate::http;
 use crate::service::Registry;
 
+/// Memory shared out as HTTP/1 read buffers among the open connections.
+const READ_BUDGET: usize = 2 * 1024 * 1024;
+/// Bounds of one connection's read buffer.
+const READ_BUF_MIN: usize = 64 * 1024;
+const READ_BUF_MAX: usize = 512 * 1024;
+
+/// The read buffer a new connection gets when `open` connections (itself included) are open.
+/// A lone upload gets large reads (few syscalls and hand-offs per byte); under many concurrent
+/// uploads each gets a small one, because a body chunk a handler holds pins one buffer.
+pub fn read_buffer_for(open: usize) -> usize {
+    (READ_BUDGET / open.max(1)).clamp(READ_BUF_MIN, READ_BUF_MAX)
+}
+
 /// How long requests in flight may take to finish after shutdown begins.
 pub const GRACE: Duration = Duration::from_secs(30);
+
+/// Counts a connection as open until dropped.
+struct OpenConnection {
+    counter: Arc<AtomicUsize>,
+    open: usize,
+}
+
+impl OpenConnection {
+    fn new(counter: &Arc<AtomicUsize>) -> OpenConnection {
+        let open = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        OpenConnection {
+            counter: counter.clone(),
+            open,
+        }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Build a TLS acceptor from PEM files.
 pub fn tls_acceptor(tls: &TlsConfig) -> Result<TlsAcceptor> {
@@ -61,6 +97,7 @@ pub async fn serve(
     let app = http::router(registry);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let builder = Builder::new(TokioExecutor::new());
+    let open = Arc::new(AtomicUsize::new(0));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -77,10 +114,13 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let svc = TowerToHyperService::new(app.clone());
-        let builder = builder.clone();
+        let mut builder = builder.clone();
+        let count = OpenConnection::new(&open);
+        builder.http1().max_buf_size(read_buffer_for(count.open));
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _count = count;
             let result = match tls {
                 None => {
                     watcher
@@ -115,4 +155,18 @@ pub async fn serve(
         _ = tokio::time::sleep(GRACE) => tracing::warn!("grace period over; closing remaining connections"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_buffers_shrink_as_connections_grow() {
+        assert_eq!(read_buffer_for(0), READ_BUF_MAX);
+        assert_eq!(read_buffer_for(1), READ_BUF_MAX);
+        assert_eq!(read_buffer_for(8), 256 * 1024);
+        assert_eq!(read_buffer_for(64), READ_BUF_MIN);
+        assert_eq!(read_buffer_for(10_000), READ_BUF_MIN);
+    }
 }

@@ -47,6 +47,9 @@ struct ServeArgs {
     /// Refuse DELETE of blobs and manifests.
     #[arg(long)]
     no_delete: bool,
+    /// Accept manifests and indexes referencing content the repository does not hold.
+    #[arg(long)]
+    sparse_manifests: bool,
     /// PEM certificate chain for TLS (needs --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -72,6 +75,9 @@ impl ServeArgs {
         }
         if self.no_delete {
             c.delete_enabled = false;
+        }
+        if self.sparse_manifests {
+            c.sparse_manifests = true;
         }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             c.tls = Some(TlsConfig {
@@ -100,6 +106,9 @@ fn serve(args: ServeArgs) -> Result<()> {
     super::init_logging(config.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Blocking work is short (hash and write one chunk, map one window): a small pool is
+        // enough on any core count, and caps memory (each thread is a stack and a malloc arena).
+        .max_blocking_threads(16)
         .thread_name("berth-registry")
         .build()
         .context("cannot start the async runtime")?;

@@ -74,6 +74,16 @@ fn end5_first_chunk_not_at_zero_is_416() {
     let data = unique(size * 2);
     reg.patch(&loc, &data[size..], Some((size, size * 2 - 1)))
         .must(416);
+    let st = reg.get(&loc).must(204);
+    let range = st.must_header("range");
+    assert!(
+        range == "0-0" || range == "0--1",
+        "Range after a refused first chunk:\n{st}"
+    );
+    let loc = chunk(&reg, &reg.url(&st.location()), &data, 0, size);
+    let loc = chunk(&reg, &loc, &data, size, size * 2);
+    reg.put_upload(&loc, &common::sha256(&data), b"", None)
+        .must(201);
 }
 
 // spec §Pushing a blob in chunks: "If a chunk is uploaded out of order, the registry MUST respond with a `416 Requested Range Not Satisfiable` code." (skipping ahead)
@@ -317,4 +327,42 @@ fn end6_chunked_digest_mismatch_is_400_digest_invalid() {
     assert_error(&r, &[400], "DIGEST_INVALID");
     reg.head(&format!("/v2/{REPO}/blobs/{last_chunk_digest}"))
         .must(404);
+}
+
+// spec §Pushing blobs (official suite "bad digest stream"): a streamed upload closed with a digest its bytes do not match is `400` DIGEST_INVALID.
+#[test]
+fn end6_streamed_upload_digest_mismatch_is_400_digest_invalid() {
+    let reg = Reg::start();
+    let (loc, _) = open(&reg);
+    let data = unique(2500);
+    let h = [("Content-Type", "application/octet-stream")];
+    let r = reg.req_stream(Method::PATCH, &loc, &h, &data).must(202);
+    let wrong = common::sha256(&data[1..]);
+    assert_error(
+        &reg.put_upload(&r.location(), &wrong, b"", None),
+        &[400],
+        "DIGEST_INVALID",
+    );
+    reg.head(&format!("/v2/{REPO}/blobs/{wrong}")).must(404);
+}
+
+// spec §POST then PUT: the session is for "the namespace of the repository" it was opened in - its id used under another repository is BLOB_UPLOAD_UNKNOWN, and no blob lands there.
+#[test]
+fn end13_upload_of_another_repository_is_unknown() {
+    let reg = Reg::start();
+    let (loc, _) = open(&reg);
+    let moved = loc.replacen(&format!("/v2/{REPO}/"), "/v2/conf/intruder/", 1);
+    assert_ne!(
+        moved, loc,
+        "upload location {loc:?} is not under /v2/{REPO}/"
+    );
+    assert_error(&reg.get(&moved), &[404], "BLOB_UPLOAD_UNKNOWN");
+    let r = reg.put_upload(&moved, &common::sha256(b"data"), b"data", None);
+    assert_error(&r, &[404], "BLOB_UPLOAD_UNKNOWN");
+    reg.head(&format!(
+        "/v2/conf/intruder/blobs/{}",
+        common::sha256(b"data")
+    ))
+    .must(404);
+    reg.get(&loc).must(204);
 }

@@ -221,3 +221,24 @@ fn end10_deleted_blob_can_be_pushed_again() {
     reg.push_blob(REPO, &data);
     assert!(reg.get(&blob_path(&d)).must(200).body == data);
 }
+
+// spec §Deleting Manifests: "Upon success, the registry MUST respond with a `202 Accepted` code." - also for a subject that has referrers, which stay listed (official suite deletes tags, then manifests in reverse push order).
+#[test]
+fn end9_delete_subject_with_referrers_is_202() {
+    let reg = Reg::start();
+    let subj = new_image(json!({}));
+    reg.push_image(REPO, "image", &subj);
+    let art = new_artifact(
+        "application/vnd.example.sbom.v1",
+        json!({"subject": subj.manifest.desc()}),
+    );
+    reg.push_image(REPO, "tagged-artifact", &art);
+    reg.delete(&manifest_path("image")).must(202);
+    reg.delete(&manifest_path(&subj.manifest.digest)).must(202);
+    reg.get_manifest(REPO, &subj.manifest.digest).must(404);
+    let r = reg.referrers(REPO, &subj.manifest.digest, None);
+    find_desc(&referrer_list(&r), &art.manifest.digest, &r);
+    reg.delete(&manifest_path(&art.manifest.digest)).must(202);
+    let r = reg.referrers(REPO, &subj.manifest.digest, None);
+    assert!(referrer_list(&r).is_empty(), "\n{r}");
+}

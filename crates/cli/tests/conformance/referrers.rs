@@ -427,3 +427,47 @@ fn end7_subject_on_a_plain_image_manifest_returns_oci_subject() {
         "\n{r}"
     );
 }
+
+// spec §Listing Referrers: `?artifactType=<artifactType>` is a query parameter - a media type with `+` (sent percent-encoded, as `%2B`) filters on the decoded value.
+#[test]
+fn end12b_filter_value_is_query_decoded() {
+    let reg = Reg::start();
+    let s = subject(&reg);
+    let spdx = artifact("application/spdx+json", &s.manifest);
+    push_referrer(&reg, &spdx, &s.manifest.digest);
+    push_referrer(&reg, &artifact(SIG, &s.manifest), &s.manifest.digest);
+    let r = reg.referrers(REPO, &s.manifest.digest, Some("application/spdx+json"));
+    let list = referrer_list(&r);
+    assert_eq!(
+        r.header("oci-filters-applied").as_deref(),
+        Some("artifactType"),
+        "\n{r}"
+    );
+    assert_eq!(list.len(), 1, "\n{r}");
+    let d = find_desc(&list, &spdx.manifest.digest, &r);
+    check_desc(d, &spdx.manifest, Some("application/spdx+json"), &r);
+}
+
+// spec §Referrers Tag Schema: clients without the API push an index under the tag `<alg>-<ref>`; that is an ordinary tag, and the referrers API keeps answering from the `subject` fields.
+#[test]
+fn referrers_tag_schema_index_is_an_ordinary_tag() {
+    let reg = Reg::start();
+    let s = subject(&reg);
+    let a = artifact(SBOM, &s.manifest);
+    push_referrer(&reg, &a, &s.manifest.digest);
+    let mut d = a.manifest.desc();
+    d["artifactType"] = json!(SBOM);
+    let tag = s.manifest.digest.replacen(':', "-", 1);
+    let idx = Manifest::new(OCI_INDEX, make_index(&[d], json!({})));
+    reg.push_manifest(REPO, &tag, OCI_INDEX, &idx.body);
+    assert!(reg.get_manifest(REPO, &tag).must(200).body == idx.body);
+    let r = reg.referrers(REPO, &s.manifest.digest, None);
+    let list = referrer_list(&r);
+    assert_eq!(list.len(), 1, "\n{r}");
+    check_desc(
+        find_desc(&list, &a.manifest.digest, &r),
+        &a.manifest,
+        Some(SBOM),
+        &r,
+    );
+}

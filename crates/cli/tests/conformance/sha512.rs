@@ -199,7 +199,7 @@ fn sha512_manifest_digest_mismatch_is_400() {
     assert_error(&r, &[400], "DIGEST_INVALID");
 }
 
-// spec §Pushing Manifests (sha512): an index addressing its children by sha512, itself pushed by tag and pulled by sha512.
+// spec §Pushing Manifests (sha512): an index addressing its children by sha512, pushed by its sha512 digest and by tag, pulled by both.
 #[test]
 fn sha512_index_of_sha512_manifests() {
     let reg = Reg::start();
@@ -209,6 +209,10 @@ fn sha512_index_of_sha512_manifests() {
     reg.put_manifest(REPO, &child.digest, OCI_MANIFEST, &child.body)
         .must(201);
     let idx = manifest512(OCI_INDEX, make_index(&[child.desc()], json!({})));
+    let r = reg
+        .put_manifest(REPO, &idx.digest, OCI_INDEX, &idx.body)
+        .must(201);
+    assert_eq!(r.must_header("docker-content-digest"), idx.digest, "\n{r}");
     reg.put_manifest(REPO, "multi", OCI_INDEX, &idx.body)
         .must(201);
     let g = reg.get_manifest(REPO, &idx.digest).must(200);
@@ -264,4 +268,29 @@ fn sha512_subject_referrers() {
         "\n{r}"
     );
     assert_eq!(d["annotations"], json!({"a": "1"}), "\n{r}");
+}
+
+// spec §Pushing blobs (sha512, official suite "stream", "empty", "emptyJSON"): a streamed PATCH then PUT, and the empty and `{}` blobs, all addressed by sha512.
+#[test]
+fn sha512_streamed_upload_and_well_known_blobs() {
+    let reg = Reg::start();
+    let data = unique(1500);
+    let d = common::sha512(&data);
+    let loc = reg.start_upload(REPO);
+    let h = [("Content-Type", "application/octet-stream")];
+    let r = reg.req_stream(Method::PATCH, &loc, &h, &data).must(202);
+    let r = reg.put_upload(&r.location(), &d, b"", None).must(201);
+    assert!(reg.get(&r.location()).must(200).body == data);
+    for well_known in [&b""[..], b"{}"] {
+        let d = common::sha512(well_known);
+        reg.push_blob_as(REPO, well_known, &d);
+        let r = reg.get(&format!("/v2/{REPO}/blobs/{d}")).must(200);
+        assert!(r.body == well_known, "\n{r}");
+        let h = reg.head(&format!("/v2/{REPO}/blobs/{d}")).must(200);
+        assert_eq!(
+            h.must_header("content-length"),
+            well_known.len().to_string(),
+            "\n{h}"
+        );
+    }
 }

@@ -5,7 +5,12 @@ use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 
+use futures_util::StreamExt;
+
 use super::header;
+
+/// How much of an oversized manifest body is read and dropped before answering 413.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 use crate::error::{Error, Result};
 use crate::service::{ManifestRef, Registry, check_name};
 
@@ -46,24 +51,27 @@ pub async fn put(reg: &Registry, repo: &str, reference: &str, req: Request) -> R
     let reference = ManifestRef::parse(reference)?;
     let limit = reg.config().max_manifest_size;
     let too_large = || Error::TooLarge(format!("manifests are limited to {limit} bytes"));
-    if header(&req, "content-length")
-        .and_then(|l| l.parse::<usize>().ok())
-        .is_some_and(|l| l > limit)
-    {
-        return Err(too_large());
-    }
     let content_type = header(&req, "content-type").unwrap_or("").to_string();
-    let body = axum::body::to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|e| {
-            let limited = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if limited {
-                too_large()
-            } else {
-                Error::ManifestInvalid(format!("body could not be read: {e}"))
+    let mut body = req.into_body().into_data_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk =
+            chunk.map_err(|e| Error::ManifestInvalid(format!("body could not be read: {e}")))?;
+        if buf.len() + chunk.len() > limit {
+            // Read (and drop) the rest, up to a bound, so the client is still listening when the
+            // 413 arrives instead of failing on a broken pipe.
+            let mut drained = 0usize;
+            while let Some(Ok(c)) = body.next().await {
+                drained += c.len();
+                if drained > DRAIN_LIMIT {
+                    break;
+                }
             }
-        })?;
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    let body = bytes::Bytes::from(buf);
     let out = reg
         .put_manifest(repo, &reference, &content_type, body)
         .await?;

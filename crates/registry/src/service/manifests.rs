@@ -94,14 +94,16 @@ impl Registry {
             }
             ManifestRef::Tag(_) => Digest::sha256(&body),
         };
-        for blob in &parsed.blobs {
-            if self.meta.blob_linked(repo, &blob.digest).await?.is_none() {
-                return Err(Error::ManifestBlobUnknown(blob.digest.clone()));
+        if !self.config.sparse_manifests {
+            for blob in &parsed.blobs {
+                if self.meta.blob_linked(repo, &blob.digest).await?.is_none() {
+                    return Err(Error::ManifestBlobUnknown(blob.digest.clone()));
+                }
             }
-        }
-        for child in &parsed.manifests {
-            if self.meta.manifest(repo, &child.digest).await?.is_none() {
-                return Err(Error::ManifestBlobUnknown(child.digest.clone()));
+            for child in &parsed.manifests {
+                if self.meta.manifest(repo, &child.digest).await?.is_none() {
+                    return Err(Error::ManifestBlobUnknown(child.digest.clone()));
+                }
             }
         }
         // Bytes first, durable; only then the metadata that points at them.
