@@ -1,0 +1,31 @@
+-- berth local image store, schema version 1.
+CREATE TABLE IF NOT EXISTS images (
+    id TEXT PRIMARY KEY,            -- config digest: the image ID
+    manifest TEXT NOT NULL,         -- digest of the platform manifest
+    manifest_media_type TEXT NOT NULL,
+    os TEXT NOT NULL,
+    architecture TEXT NOT NULL,
+    variant TEXT,
+    created TEXT,                   -- from the image config (RFC 3339)
+    size BIGINT NOT NULL,           -- config + layers as stored
+    added_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS image_names (
+    name TEXT NOT NULL,             -- full repository name: docker.io/library/hello-world
+    tag TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    tagged_at BIGINT NOT NULL,
+    PRIMARY KEY (name, tag)
+);
+CREATE TABLE IF NOT EXISTS repo_digests (
+    name TEXT NOT NULL,
+    digest TEXT NOT NULL,           -- what the registry serves (index or manifest digest)
+    image_id TEXT NOT NULL,
+    PRIMARY KEY (name, digest)
+);
+CREATE TABLE IF NOT EXISTS image_blobs (
+    image_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (image_id, digest)
+);
+CREATE INDEX IF NOT EXISTS image_blobs_digest ON image_blobs(digest);
