@@ -7,6 +7,7 @@ mod commands;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use commands::{images, pull, push};
 
 /// berth: a private registry, image client, builder and container runtime in one binary.
 #[derive(Parser)]
@@ -20,12 +21,47 @@ struct Cli {
 enum Command {
     /// Run and manage the OCI registry.
     Registry(commands::registry::RegistryArgs),
+    /// Download an image from a registry.
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry.
+    Push(push::PushArgs),
+    /// List images.
+    Images(images::ImagesArgs),
+    /// Give an image another name.
+    Tag(images::TagArgs),
+    /// Remove images.
+    Rmi(images::RmiArgs),
+    /// Show low-level information on images.
+    Inspect(images::InspectArgs),
+    /// Log in to a registry.
+    Login(commands::login::LoginArgs),
+    /// Log out from a registry.
+    Logout(commands::login::LogoutArgs),
+}
+
+fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(f)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Registry(_)) {
+        commands::init_logging(berth_registry::config::LogFormat::Text, "warn");
+    }
     let result = match cli.command {
         Command::Registry(args) => commands::registry::run(args),
+        Command::Pull(a) => block_on(pull::run(a)),
+        Command::Push(a) => block_on(push::run(a)),
+        Command::Images(a) => block_on(images::images(a)),
+        Command::Tag(a) => block_on(images::tag(a)),
+        Command::Rmi(a) => block_on(images::rmi(a)),
+        Command::Inspect(a) => block_on(images::inspect(a)),
+        Command::Login(a) => commands::login::login(a),
+        Command::Logout(a) => commands::login::logout(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

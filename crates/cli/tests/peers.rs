@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -118,15 +118,6 @@ fn tempdir() -> tempfile::TempDir {
         .prefix("berth-peers-")
         .tempdir()
         .expect("tempdir")
-}
-
-/// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -493,78 +484,6 @@ fn pipe(mut client: TcpStream, mut server: TcpStream, seen: Arc<Mutex<Vec<String
     }
     let _ = server.shutdown(Shutdown::Write);
     let _ = back.join();
-}
-
-// ---------------------------------------------------------------------------------------------
-// CNCF Distribution (Debian's docker-registry)
-// ---------------------------------------------------------------------------------------------
-
-struct Distribution {
-    child: Child,
-    addr: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Distribution {
-    fn start() -> Distribution {
-        let mut last = String::new();
-        for _attempt in 0..5 {
-            let dir = tempdir();
-            let port = free_port();
-            let addr = format!("127.0.0.1:{port}");
-            let config = dir.path().join("config.yml");
-            std::fs::write(
-                &config,
-                format!(
-                    "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    \
-                     rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
-                    p(&dir.path().join("data"))
-                ),
-            )
-            .unwrap();
-            let log = dir.path().join("registry.log");
-            let logfile = std::fs::File::create(&log).unwrap();
-            let mut child = Command::new("docker-registry")
-                .arg("serve")
-                .arg(&config)
-                .stdout(logfile.try_clone().unwrap())
-                .stderr(logfile)
-                .spawn()
-                .expect("spawn docker-registry");
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                let ok = common::client()
-                    .get(format!("http://{addr}/v2/"))
-                    .send()
-                    .map(|r| r.status().as_u16() == 200)
-                    .unwrap_or(false);
-                if ok {
-                    return Distribution {
-                        child,
-                        addr,
-                        log,
-                        _dir: dir,
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            last = std::fs::read_to_string(&log).unwrap_or_default();
-        }
-        panic!("docker-registry did not start; last log:\n{last}");
-    }
-}
-
-impl Drop for Distribution {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1187,7 +1106,7 @@ fn distribution_interop() {
     }
     let dir = tempdir();
     let img = build_image(dir.path(), "interop", "amd64", 2 << 20);
-    let dist = Distribution::start();
+    let dist = common::Distribution::start();
     let r = Registry::start();
     let d = |repo_tag: &str| format!("docker://{}/{repo_tag}", dist.addr);
     let b = |repo_tag: &str| format!("docker://{}/{repo_tag}", r.addr);

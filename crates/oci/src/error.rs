@@ -11,6 +11,14 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// An image reference (`[registry/]name[:tag][@digest]`) could not be parsed.
+    #[error("invalid reference {value:?}: {reason}")]
+    InvalidReference {
+        /// The text that was given.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
     /// A repository name does not match the distribution-spec grammar.
     #[error("invalid repository name {0:?}")]
     InvalidName(String),

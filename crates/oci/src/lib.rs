@@ -11,6 +11,7 @@ pub mod error;
 pub mod manifest;
 pub mod media_type;
 pub mod name;
+pub mod reference;
 
 pub use digest::{Algorithm, Digest, Hasher};
 pub use error::{Error, Result};
@@ -18,3 +19,4 @@ pub use manifest::{Descriptor, ManifestKind, ParsedManifest};
 pub use name::{validate_repository, validate_tag};
 /// The `oci-spec` crate, re-exported so that users build images with the same version.
 pub use oci_spec;
+pub use reference::Reference;

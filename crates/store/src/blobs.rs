@@ -22,16 +22,23 @@ impl BlobDir {
             let p = base.join(d);
             fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
         }
-        Ok(BlobDir { root: base.to_path_buf() })
+        Ok(BlobDir {
+            root: base.to_path_buf(),
+        })
     }
 
     /// Where blob `d` lives.
     pub fn path(&self, d: &Digest) -> PathBuf {
-        self.root.join("blobs").join(d.algorithm().as_str()).join(d.hex())
+        self.root
+            .join("blobs")
+            .join(d.algorithm().as_str())
+            .join(d.hex())
     }
 
     fn partial(&self, d: &Digest) -> PathBuf {
-        self.root.join("ingest").join(format!("{}-{}", d.algorithm().as_str(), d.hex()))
+        self.root
+            .join("ingest")
+            .join(format!("{}-{}", d.algorithm().as_str(), d.hex()))
     }
 
     /// Size of blob `d`, if present.
@@ -95,7 +102,15 @@ impl BlobDir {
             hasher.update(&buf[..n]);
             offset += n as u64;
         }
-        Ok(Ingest { digest: d.clone(), dest: self.path(d), partial, file, hasher, offset, _lock: lock })
+        Ok(Ingest {
+            digest: d.clone(),
+            dest: self.path(d),
+            partial,
+            file,
+            hasher,
+            offset,
+            _lock: lock,
+        })
     }
 
     /// Remove blob `d`; false when absent.
@@ -143,7 +158,9 @@ impl Ingest {
 
     /// Throw away what was written and start from zero (the source cannot resume).
     pub fn restart(&mut self) -> Result<()> {
-        self.file.set_len(0).map_err(|e| Error::io(&self.partial, e))?;
+        self.file
+            .set_len(0)
+            .map_err(|e| Error::io(&self.partial, e))?;
         self.hasher = Hasher::new(self.digest.algorithm());
         self.offset = 0;
         Ok(())
@@ -151,7 +168,9 @@ impl Ingest {
 
     /// Append bytes.
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
-        self.file.write_all(data).map_err(|e| Error::io(&self.partial, e))?;
+        self.file
+            .write_all(data)
+            .map_err(|e| Error::io(&self.partial, e))?;
         self.hasher.update(data);
         self.offset += data.len() as u64;
         Ok(())
@@ -163,12 +182,19 @@ impl Ingest {
         let actual = self.hasher.finish();
         if actual != self.digest {
             let _ = fs::remove_file(&self.partial);
-            return Err(Error::DigestMismatch { expected: self.digest, actual });
+            return Err(Error::DigestMismatch {
+                expected: self.digest,
+                actual,
+            });
         }
-        self.file.sync_all().map_err(|e| Error::io(&self.partial, e))?;
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io(&self.partial, e))?;
         fs::rename(&self.partial, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
         let parent = self.dest.parent().expect("blob dir");
-        File::open(parent).and_then(|d| d.sync_all()).map_err(|e| Error::io(parent, e))?;
+        File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(parent, e))?;
         Ok(())
     }
 }
@@ -199,7 +225,14 @@ mod tests {
         let mut i = blobs.ingest(&wrong).unwrap();
         i.write(b"not it").unwrap();
         assert!(matches!(i.commit(), Err(Error::DigestMismatch { .. })));
-        assert!(blobs.size(&wrong).is_none(), "nothing published on mismatch");
-        assert_eq!(blobs.ingest(&wrong).unwrap().offset(), 0, "bad partial discarded");
+        assert!(
+            blobs.size(&wrong).is_none(),
+            "nothing published on mismatch"
+        );
+        assert_eq!(
+            blobs.ingest(&wrong).unwrap().offset(),
+            0,
+            "bad partial discarded"
+        );
     }
 }

@@ -7,7 +7,9 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_oci::Digest;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use crate::blobs::BlobDir;
 use crate::error::{Error, Result};
@@ -59,7 +61,10 @@ pub struct Store {
 }
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn digest(s: &str) -> Result<Digest> {
@@ -69,7 +74,17 @@ fn digest(s: &str) -> Result<Digest> {
 /// An exclusive lock on the whole store, for changes that add or drop blob references.
 struct StoreLock(#[allow(dead_code)] File);
 
-type ImageRow = (String, String, String, String, String, Option<String>, Option<String>, i64, i64);
+type ImageRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+);
 
 impl Store {
     /// Open (creating) the store under the data root `root`.
@@ -82,7 +97,10 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30));
-        let db = SqlitePoolOptions::new().max_connections(2).connect_with(opts).await?;
+        let db = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await?;
         sqlx::raw_sql(SCHEMA).execute(&db).await?;
         Ok(Store { base, blobs, db })
     }
@@ -94,7 +112,12 @@ impl Store {
 
     fn lock(&self) -> Result<StoreLock> {
         let p = self.base.join("store.lock");
-        let f = OpenOptions::new().create(true).truncate(false).write(true).open(&p).map_err(|e| Error::io(&p, e))?;
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(|e| Error::io(&p, e))?;
         // SAFETY: flock on an fd we own.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(Error::io(&p, std::io::Error::last_os_error()));
@@ -135,11 +158,13 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         for b in &image.blobs {
-            sqlx::query("INSERT INTO image_blobs (image_id, digest) VALUES (?, ?) ON CONFLICT DO NOTHING")
-                .bind(&id)
-                .bind(b.to_string())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO image_blobs (image_id, digest) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(&id)
+            .bind(b.to_string())
+            .execute(&mut *tx)
+            .await?;
         }
         if let Some((n, t)) = name {
             sqlx::query(
@@ -170,20 +195,23 @@ impl Store {
 
     async fn load(&self, row: ImageRow) -> Result<Image> {
         let (id, manifest, mmt, os, architecture, variant, created, size, added_at) = row;
-        let blobs: Vec<(String,)> = sqlx::query_as("SELECT digest FROM image_blobs WHERE image_id = ? ORDER BY rowid")
-            .bind(&id)
-            .fetch_all(&self.db)
-            .await?;
-        let names: Vec<(String, String)> =
-            sqlx::query_as("SELECT name, tag FROM image_names WHERE image_id = ? ORDER BY name, tag")
+        let blobs: Vec<(String,)> =
+            sqlx::query_as("SELECT digest FROM image_blobs WHERE image_id = ? ORDER BY rowid")
                 .bind(&id)
                 .fetch_all(&self.db)
                 .await?;
-        let rds: Vec<(String, String)> =
-            sqlx::query_as("SELECT name, digest FROM repo_digests WHERE image_id = ? ORDER BY name")
-                .bind(&id)
-                .fetch_all(&self.db)
-                .await?;
+        let names: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, tag FROM image_names WHERE image_id = ? ORDER BY name, tag",
+        )
+        .bind(&id)
+        .fetch_all(&self.db)
+        .await?;
+        let rds: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, digest FROM repo_digests WHERE image_id = ? ORDER BY name",
+        )
+        .bind(&id)
+        .fetch_all(&self.db)
+        .await?;
         Ok(Image {
             record: NewImage {
                 id: digest(&id)?,
@@ -194,23 +222,30 @@ impl Store {
                 variant,
                 created,
                 size: size as u64,
-                blobs: blobs.into_iter().map(|b| digest(&b.0)).collect::<Result<_>>()?,
+                blobs: blobs
+                    .into_iter()
+                    .map(|b| digest(&b.0))
+                    .collect::<Result<_>>()?,
             },
             added_at,
             names,
-            repo_digests: rds.into_iter().map(|(n, d)| Ok((n, digest(&d)?))).collect::<Result<_>>()?,
+            repo_digests: rds
+                .into_iter()
+                .map(|(n, d)| Ok((n, digest(&d)?)))
+                .collect::<Result<_>>()?,
         })
     }
 
-    const COLUMNS: &'static str =
-        "SELECT id, manifest, manifest_media_type, os, architecture, variant, created, size, added_at FROM images";
+    const COLUMNS: &'static str = "SELECT id, manifest, manifest_media_type, os, architecture, variant, created, size, added_at FROM images";
 
     /// Every image, newest first.
     pub async fn images(&self) -> Result<Vec<Image>> {
-        let rows: Vec<ImageRow> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{} ORDER BY added_at DESC, id", Self::COLUMNS)))
-                .fetch_all(&self.db)
-                .await?;
+        let rows: Vec<ImageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{} ORDER BY added_at DESC, id",
+            Self::COLUMNS
+        )))
+        .fetch_all(&self.db)
+        .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             out.push(self.load(r).await?);
@@ -220,10 +255,13 @@ impl Store {
 
     /// The image with id `id`.
     pub async fn image(&self, id: &Digest) -> Result<Option<Image>> {
-        let row: Option<ImageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{} WHERE id = ?", Self::COLUMNS)))
-            .bind(id.to_string())
-            .fetch_optional(&self.db)
-            .await?;
+        let row: Option<ImageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{} WHERE id = ?",
+            Self::COLUMNS
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.db)
+        .await?;
         match row {
             Some(r) => Ok(Some(self.load(r).await?)),
             None => Ok(None),
@@ -232,11 +270,12 @@ impl Store {
 
     /// The image named `name:tag`.
     pub async fn by_name(&self, name: &str, tag: &str) -> Result<Option<Image>> {
-        let id: Option<(String,)> = sqlx::query_as("SELECT image_id FROM image_names WHERE name = ? AND tag = ?")
-            .bind(name)
-            .bind(tag)
-            .fetch_optional(&self.db)
-            .await?;
+        let id: Option<(String,)> =
+            sqlx::query_as("SELECT image_id FROM image_names WHERE name = ? AND tag = ?")
+                .bind(name)
+                .bind(tag)
+                .fetch_optional(&self.db)
+                .await?;
         match id {
             Some((id,)) => self.image(&digest(&id)?).await,
             None => Ok(None),
@@ -245,11 +284,12 @@ impl Store {
 
     /// The image pulled as `name@digest`.
     pub async fn by_repo_digest(&self, name: &str, d: &Digest) -> Result<Option<Image>> {
-        let id: Option<(String,)> = sqlx::query_as("SELECT image_id FROM repo_digests WHERE name = ? AND digest = ?")
-            .bind(name)
-            .bind(d.to_string())
-            .fetch_optional(&self.db)
-            .await?;
+        let id: Option<(String,)> =
+            sqlx::query_as("SELECT image_id FROM repo_digests WHERE name = ? AND digest = ?")
+                .bind(name)
+                .bind(d.to_string())
+                .fetch_optional(&self.db)
+                .await?;
         match id {
             Some((id,)) => self.image(&digest(&id)?).await,
             None => Ok(None),
@@ -260,7 +300,11 @@ impl Store {
     /// characters). `Error::Ambiguous` when several match.
     pub async fn by_id_prefix(&self, prefix: &str) -> Result<Option<Image>> {
         let hex = prefix.strip_prefix("sha256:").unwrap_or(prefix);
-        if hex.len() < 3 || !hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        if hex.len() < 3
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
             return Ok(None);
         }
         let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM images WHERE id LIKE ? LIMIT 2")
@@ -306,26 +350,33 @@ impl Store {
         let _lock = self.lock()?;
         let sid = id.to_string();
         let mut tx = self.db.begin().await?;
-        let blobs: Vec<(String,)> = sqlx::query_as("SELECT digest FROM image_blobs WHERE image_id = ?")
-            .bind(&sid)
-            .fetch_all(&mut *tx)
-            .await?;
-        for table in ["image_names", "repo_digests", "image_blobs"] {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE image_id = ?")))
+        let blobs: Vec<(String,)> =
+            sqlx::query_as("SELECT digest FROM image_blobs WHERE image_id = ?")
                 .bind(&sid)
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await?;
+        for table in ["image_names", "repo_digests", "image_blobs"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE image_id = ?"
+            )))
+            .bind(&sid)
+            .execute(&mut *tx)
+            .await?;
         }
-        let gone = sqlx::query("DELETE FROM images WHERE id = ?").bind(&sid).execute(&mut *tx).await?;
+        let gone = sqlx::query("DELETE FROM images WHERE id = ?")
+            .bind(&sid)
+            .execute(&mut *tx)
+            .await?;
         if gone.rows_affected() == 0 {
             return Err(Error::ImageUnknown(sid));
         }
         let mut unused = Vec::new();
         for (b,) in blobs {
-            let used: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM image_blobs WHERE digest = ? LIMIT 1")
-                .bind(&b)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let used: Option<(i64,)> =
+                sqlx::query_as("SELECT 1 FROM image_blobs WHERE digest = ? LIMIT 1")
+                    .bind(&b)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if used.is_none() {
                 unused.push(digest(&b)?);
             }
@@ -348,7 +399,11 @@ mod tests {
     fn image(store: &Store, tag: &str, layers: &[&[u8]]) -> NewImage {
         let config = format!("{{\"tag\":\"{tag}\"}}").into_bytes();
         let mut blobs = vec![];
-        for data in layers.iter().copied().chain([config.as_slice(), tag.as_bytes()]) {
+        for data in layers
+            .iter()
+            .copied()
+            .chain([config.as_slice(), tag.as_bytes()])
+        {
             let d = Digest::sha256(data);
             store.blobs().put(&d, data).unwrap();
             blobs.push(d);
@@ -373,27 +428,65 @@ mod tests {
         let shared: &[u8] = b"a layer both images use";
         let a = image(&store, "a", &[shared, b"only a"]);
         let b = image(&store, "b", &[shared]);
-        store.add_image(&a, Some(("docker.io/library/x", "a")), None).await.unwrap();
-        store.add_image(&b, Some(("docker.io/library/x", "b")), Some(("docker.io/library/x", &b.manifest))).await.unwrap();
+        store
+            .add_image(&a, Some(("docker.io/library/x", "a")), None)
+            .await
+            .unwrap();
+        store
+            .add_image(
+                &b,
+                Some(("docker.io/library/x", "b")),
+                Some(("docker.io/library/x", &b.manifest)),
+            )
+            .await
+            .unwrap();
         assert_eq!(store.images().await.unwrap().len(), 2);
-        assert_eq!(store.by_name("docker.io/library/x", "a").await.unwrap().unwrap().record, a);
-        let got = store.by_repo_digest("docker.io/library/x", &b.manifest).await.unwrap().unwrap();
+        assert_eq!(
+            store
+                .by_name("docker.io/library/x", "a")
+                .await
+                .unwrap()
+                .unwrap()
+                .record,
+            a
+        );
+        let got = store
+            .by_repo_digest("docker.io/library/x", &b.manifest)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got.record.id, b.id);
         let hex = &a.id.hex()[..6];
-        assert_eq!(store.by_id_prefix(hex).await.unwrap().unwrap().record.id, a.id);
+        assert_eq!(
+            store.by_id_prefix(hex).await.unwrap().unwrap().record.id,
+            a.id
+        );
         store.tag(&a.id, "localhost:5000/y", "v1").await.unwrap();
         assert_eq!(store.image(&a.id).await.unwrap().unwrap().names.len(), 2);
 
         let deleted = store.remove(&a.id).await.unwrap();
         let shared_d = Digest::sha256(shared);
-        assert!(!deleted.contains(&shared_d), "b still uses the shared layer");
+        assert!(
+            !deleted.contains(&shared_d),
+            "b still uses the shared layer"
+        );
         assert!(deleted.contains(&Digest::sha256(b"only a")));
         assert!(store.blobs().size(&shared_d).is_some());
-        assert!(store.by_name("localhost:5000/y", "v1").await.unwrap().is_none(), "names go with the image");
+        assert!(
+            store
+                .by_name("localhost:5000/y", "v1")
+                .await
+                .unwrap()
+                .is_none(),
+            "names go with the image"
+        );
         let deleted = store.remove(&b.id).await.unwrap();
         assert!(deleted.contains(&shared_d));
         assert!(store.blobs().list().unwrap().is_empty());
-        assert!(matches!(store.remove(&b.id).await, Err(Error::ImageUnknown(_))));
+        assert!(matches!(
+            store.remove(&b.id).await,
+            Err(Error::ImageUnknown(_))
+        ));
     }
 
     #[tokio::test]
@@ -402,7 +495,10 @@ mod tests {
         let store = Store::open(dir.path()).await.unwrap();
         let mut img = image(&store, "c", &[b"l"]);
         img.blobs.push(Digest::sha256(b"never stored"));
-        assert!(matches!(store.add_image(&img, None, None).await, Err(Error::BlobMissing(_))));
+        assert!(matches!(
+            store.add_image(&img, None, None).await,
+            Err(Error::BlobMissing(_))
+        ));
         assert!(store.images().await.unwrap().is_empty());
     }
 }

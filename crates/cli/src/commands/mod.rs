@@ -1,5 +1,10 @@
 //! One module per subcommand.
 
+pub mod context;
+pub mod images;
+pub mod login;
+pub mod pull;
+pub mod push;
 pub mod registry;
 
 use std::io::IsTerminal;
@@ -7,9 +12,9 @@ use std::io::IsTerminal;
 use berth_registry::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
-/// Install the process-wide log subscriber (stderr; `RUST_LOG` filters, default `info`).
-pub fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// Install the process-wide log subscriber (stderr; `RUST_LOG` filters, else `default`).
+pub fn init_logging(format: LogFormat, default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

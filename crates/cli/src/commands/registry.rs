@@ -103,7 +103,7 @@ pub fn run(args: RegistryArgs) -> Result<()> {
 
 fn serve(args: ServeArgs) -> Result<()> {
     let config = args.config()?;
-    super::init_logging(config.log_format);
+    super::init_logging(config.log_format, "info");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Blocking work is short (hash and write one chunk, map one window): a small pool is

@@ -186,3 +186,79 @@ pub fn client() -> reqwest::blocking::Client {
         .build()
         .unwrap()
 }
+
+/// A running CNCF Distribution (Debian's `docker-registry`) on a free loopback port.
+pub struct Distribution {
+    child: Child,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+    /// Its log file.
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Distribution {
+    /// Start one with a config of our own (filesystem storage, delete enabled, no auth).
+    pub fn start() -> Distribution {
+        let mut last = String::new();
+        for _attempt in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let addr = format!("127.0.0.1:{port}");
+            let config = dir.path().join("config.yml");
+            std::fs::write(
+                &config,
+                format!(
+                    "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    \
+                     rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                    dir.path().join("data").display()
+                ),
+            )
+            .unwrap();
+            let log = dir.path().join("registry.log");
+            let logfile = std::fs::File::create(&log).unwrap();
+            let mut child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(&config)
+                .stdout(logfile.try_clone().unwrap())
+                .stderr(logfile)
+                .spawn()
+                .expect("spawn docker-registry");
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                let ok = client()
+                    .get(format!("http://{addr}/v2/"))
+                    .send()
+                    .map(|r| r.status().as_u16() == 200)
+                    .unwrap_or(false);
+                if ok {
+                    return Distribution {
+                        child,
+                        addr,
+                        log,
+                        _dir: dir,
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            last = std::fs::read_to_string(&log).unwrap_or_default();
+        }
+        panic!("docker-registry did not start; last log:\n{last}");
+    }
+}
+
+impl Drop for Distribution {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
