@@ -147,8 +147,13 @@ pub struct Ingest {
     file: File,
     hasher: Hasher,
     offset: u64,
+    /// Bytes already handed to the kernel's writeback.
+    synced: u64,
     _lock: File,
 }
+
+/// Writeback is started every this many bytes, so the fsync at commit finds little to do.
+const WRITEBACK_EVERY: u64 = 8 * 1024 * 1024;
 
 impl Ingest {
     /// Bytes already written (by this or an earlier, interrupted attempt).
@@ -163,6 +168,7 @@ impl Ingest {
             .map_err(|e| Error::io(&self.partial, e))?;
         self.hasher = Hasher::new(self.digest.algorithm());
         self.offset = 0;
+        self.synced = 0;
         Ok(())
     }
 
@@ -173,6 +179,18 @@ impl Ingest {
             .map_err(|e| Error::io(&self.partial, e))?;
         self.hasher.update(data);
         self.offset += data.len() as u64;
+        if self.offset - self.synced >= WRITEBACK_EVERY {
+            // SAFETY: a hint on an fd we own; errors are irrelevant (commit fsyncs).
+            unsafe {
+                libc::sync_file_range(
+                    self.file.as_raw_fd(),
+                    self.synced as i64,
+                    (self.offset - self.synced) as i64,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+            }
+            self.synced = self.offset;
+        }
         Ok(())
     }
 

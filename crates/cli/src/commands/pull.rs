@@ -2,14 +2,12 @@
 //! index, or `--platform`) into the local store, layers in parallel with progress bars; an
 //! interrupted pull resumes without downloading finished layers again.
 
-use std::sync::Arc;
-
 use anyhow::{Context as _, Result, bail};
 use berth_client::registry::Client;
 use berth_oci::manifest::ManifestKind;
 use berth_oci::{Descriptor, Digest, ParsedManifest, Reference};
 use berth_store::NewImage;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::context::{Context, host_platform, parse_platform, short_id};
@@ -199,36 +197,42 @@ async fn download(
         ingest.restart()?;
     }
     bar.set_position(ingest.offset());
-    let ingest = Arc::new(std::sync::Mutex::new(Some(ingest)));
-    let sink = ingest.clone();
-    stream
-        .stream
-        .map_err(anyhow::Error::from)
-        .try_for_each(|chunk| {
-            let sink = sink.clone();
-            let bar = bar.clone();
-            async move {
-                let len = chunk.len() as u64;
-                tokio::task::spawn_blocking(move || {
-                    sink.lock()
-                        .unwrap()
-                        .as_mut()
-                        .expect("ingest open")
-                        .write(&chunk)
-                })
-                .await??;
-                bar.inc(len);
-                Ok(())
+    // A writer thread hashes and writes while the network delivers the next chunks.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(32);
+    let writer =
+        tokio::task::spawn_blocking(move || -> berth_store::Result<berth_store::Ingest> {
+            while let Some(chunk) = rx.blocking_recv() {
+                ingest.write(&chunk)?;
             }
-        })
-        .await
-        .with_context(|| {
+            Ok(ingest)
+        });
+    let mut body = stream.stream;
+    let mut broke = None;
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(c) => {
+                let len = c.len() as u64;
+                if tx.send(c).await.is_err() {
+                    break; // the writer failed; its error follows
+                }
+                bar.inc(len);
+            }
+            Err(e) => {
+                broke = Some(e);
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let done = writer.await??;
+    if let Some(e) = broke {
+        return Err(anyhow::Error::from(e)).with_context(|| {
             format!(
                 "download of {} broke off; run the pull again to resume",
                 d.digest
             )
-        })?;
-    let done = ingest.lock().unwrap().take().expect("ingest open");
+        });
+    }
     if done.offset() != d.size as u64 {
         bail!(
             "{}: the registry sent {} bytes, the manifest says {}",
