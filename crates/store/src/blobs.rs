@@ -109,6 +109,7 @@ impl BlobDir {
             file,
             hasher,
             offset,
+            synced: offset,
             _lock: lock,
         })
     }
