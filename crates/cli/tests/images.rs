@@ -278,3 +278,35 @@ fn pull_and_push_with_cncf_distribution() {
     let b: serde_json::Value = serde_json::from_str(&env2.ok(&["inspect", &target])).unwrap();
     assert_eq!(a[0]["Id"], b[0]["Id"], "same image id after the round trip");
 }
+
+#[test]
+fn concurrent_pulls_into_one_store_are_safe() {
+    let r = Registry::start_args(&["--samples"]);
+    let env = std::sync::Arc::new(Env::new(&r.addr));
+    let workers: Vec<_> = (0..4)
+        .map(|i| {
+            let env = env.clone();
+            std::thread::spawn(move || {
+                let platform = if i % 2 == 0 { "linux/amd64" } else { "linux/arm64" };
+                env.run(&["pull", "-q", "--platform", platform, "hello-world"])
+            })
+        })
+        .collect();
+    for w in workers {
+        let out = w.join().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // The tag points at whichever platform finished last; both images are recorded, every
+    // blob they need is present and hashes to its name.
+    let ids = env.ok(&["images", "-q"]);
+    assert!((1..=2).contains(&ids.lines().count()), "{ids}");
+    let blobs = env.root().join("images/v1/blobs/sha256");
+    for f in std::fs::read_dir(&blobs).unwrap() {
+        let f = f.unwrap();
+        let data = std::fs::read(f.path()).unwrap();
+        assert_eq!(common::sha256(&data), format!("sha256:{}", f.file_name().to_string_lossy()));
+    }
+    assert_eq!(std::fs::read_dir(env.root().join("images/v1/ingest")).unwrap().filter(|e| {
+        !e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".lock")
+    }).count(), 0, "no partial download left");
+}
