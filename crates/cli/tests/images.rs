@@ -116,6 +116,10 @@ fn pull_images_inspect_tag_push_rmi_round_trip() {
     env.ok(&["tag", "hello-world", &target]);
     let pushed = env.ok(&["push", &target]);
     assert!(pushed.contains("v1: digest: sha256:"), "{pushed}");
+    assert!(
+        pushed.contains("Mounted from library/hello-world"),
+        "blobs are mounted, not re-sent: {pushed}"
+    );
     let local_manifest = inspect[0]["Descriptor"]["digest"]
         .as_str()
         .unwrap()
@@ -145,6 +149,27 @@ fn pull_images_inspect_tag_push_rmi_round_trip() {
     assert!(out.contains("Deleted: sha256:"), "{out}");
     assert_eq!(blob_count(&env.root()), 0, "no blob left behind");
     assert_eq!(env.ok(&["images"]).lines().count(), 1);
+}
+
+#[test]
+fn all_tags_pulls_every_tag() {
+    let r = Registry::start_args(&["--samples"]);
+    let env = Env::new(&r.addr);
+    env.ok(&["pull", "-q", "hello-world"]);
+    for t in ["a", "b"] {
+        env.ok(&["tag", "hello-world", &format!("{}/multi/img:{t}", r.addr)]);
+        env.ok(&["push", "-q", &format!("{}/multi/img:{t}", r.addr)]);
+    }
+    let fresh = Env::new(&r.addr);
+    let out = fresh.ok(&["pull", "--all-tags", &format!("{}/multi/img", r.addr)]);
+    assert!(
+        out.contains("multi/img:a") && out.contains("multi/img:b"),
+        "{out}"
+    );
+    let images = fresh.ok(&["images"]);
+    assert_eq!(images.lines().count(), 3, "two tags of one image: {images}");
+    let bad = fresh.run(&["pull", "-a", &format!("{}/multi/img:a", r.addr)]);
+    assert!(!bad.status.success());
 }
 
 #[test]
@@ -287,14 +312,22 @@ fn concurrent_pulls_into_one_store_are_safe() {
         .map(|i| {
             let env = env.clone();
             std::thread::spawn(move || {
-                let platform = if i % 2 == 0 { "linux/amd64" } else { "linux/arm64" };
+                let platform = if i % 2 == 0 {
+                    "linux/amd64"
+                } else {
+                    "linux/arm64"
+                };
                 env.run(&["pull", "-q", "--platform", platform, "hello-world"])
             })
         })
         .collect();
     for w in workers {
         let out = w.join().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     // The tag points at whichever platform finished last; both images are recorded, every
     // blob they need is present and hashes to its name.
@@ -304,9 +337,23 @@ fn concurrent_pulls_into_one_store_are_safe() {
     for f in std::fs::read_dir(&blobs).unwrap() {
         let f = f.unwrap();
         let data = std::fs::read(f.path()).unwrap();
-        assert_eq!(common::sha256(&data), format!("sha256:{}", f.file_name().to_string_lossy()));
+        assert_eq!(
+            common::sha256(&data),
+            format!("sha256:{}", f.file_name().to_string_lossy())
+        );
     }
-    assert_eq!(std::fs::read_dir(env.root().join("images/v1/ingest")).unwrap().filter(|e| {
-        !e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".lock")
-    }).count(), 0, "no partial download left");
+    assert_eq!(
+        std::fs::read_dir(env.root().join("images/v1/ingest"))
+            .unwrap()
+            .filter(|e| {
+                !e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".lock")
+            })
+            .count(),
+        0,
+        "no partial download left"
+    );
 }

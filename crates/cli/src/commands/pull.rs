@@ -23,6 +23,9 @@ pub struct PullArgs {
     /// Print only the image name when done.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Pull every tag of the repository.
+    #[arg(short, long)]
+    pub all_tags: bool,
 }
 
 /// Layers downloaded at once.
@@ -36,6 +39,18 @@ pub async fn run(args: PullArgs) -> Result<()> {
         Some(p) => parse_platform(p)?,
         None => host_platform(),
     };
+    if args.all_tags {
+        if r.tag.is_some() || r.digest.is_some() {
+            bail!("tag can't be used with --all-tags/-a");
+        }
+        let tags = ctx.client()?.list_tags(&r.registry, &r.repository).await?;
+        for tag in tags {
+            let mut one = r.clone();
+            one.tag = Some(tag);
+            pull(&ctx, &one, &platform, args.quiet).await?;
+        }
+        return Ok(());
+    }
     pull(&ctx, &r, &platform, args.quiet).await?;
     Ok(())
 }
