@@ -37,6 +37,12 @@ enum Command {
     Login(commands::login::LoginArgs),
     /// Log out from a registry.
     Logout(commands::login::LogoutArgs),
+    /// Save images to a tar archive (streamed to stdout by default).
+    Save(commands::archive::save::SaveArgs),
+    /// Load images from a tar archive or stdin.
+    Load(commands::archive::load::LoadArgs),
+    /// Create an image from a root filesystem tarball.
+    Import(commands::archive::import::ImportArgs),
 }
 
 fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
@@ -62,13 +68,20 @@ fn main() -> ExitCode {
         Command::Inspect(a) => block_on(images::inspect(a)),
         Command::Login(a) => commands::login::login(a),
         Command::Logout(a) => commands::login::logout(a),
+        Command::Save(a) => block_on(commands::archive::save::run(a)),
+        Command::Load(a) => block_on(commands::archive::load::run(a)),
+        Command::Import(a) => block_on(commands::archive::import::run(a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let mut line = format!("berth: error: {err}");
+            // Causes a message already quotes (as "{path}: {source}" errors do) are not repeated.
             for cause in err.chain().skip(1) {
-                line.push_str(&format!(": {cause}"));
+                let cause = cause.to_string();
+                if !line.contains(&cause) {
+                    line.push_str(&format!(": {cause}"));
+                }
             }
             eprintln!("{line}");
             ExitCode::FAILURE

@@ -344,6 +344,25 @@ impl Store {
         id.map(|(i,)| digest(&i)).transpose()
     }
 
+    /// Delete those of `candidates` that no image references: blobs an operation wrote and then
+    /// did not record (a failed or partial `load`). Blobs some image uses stay. Returns the blobs
+    /// deleted; absent ones are skipped.
+    pub async fn discard_unreferenced(&self, candidates: &[Digest]) -> Result<Vec<Digest>> {
+        let _lock = self.lock()?;
+        let mut deleted = Vec::new();
+        for d in candidates {
+            let used: Option<(i64,)> =
+                sqlx::query_as("SELECT 1 FROM image_blobs WHERE digest = ? LIMIT 1")
+                    .bind(d.to_string())
+                    .fetch_optional(&self.db)
+                    .await?;
+            if used.is_none() && self.blobs.remove(d)? {
+                deleted.push(d.clone());
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Remove image `id` with all its names, then the blobs no other image needs. Returns the
     /// blobs deleted.
     pub async fn remove(&self, id: &Digest) -> Result<Vec<Digest>> {
@@ -487,6 +506,25 @@ mod tests {
             store.remove(&b.id).await,
             Err(Error::ImageUnknown(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn discard_keeps_blobs_that_images_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let img = image(&store, "d", &[b"used layer"]);
+        store.add_image(&img, None, None).await.unwrap();
+        let stray = Digest::sha256(b"stray");
+        store.blobs().put(&stray, b"stray").unwrap();
+        let used = Digest::sha256(b"used layer");
+        let absent = Digest::sha256(b"never stored");
+        let deleted = store
+            .discard_unreferenced(&[used.clone(), stray.clone(), absent])
+            .await
+            .unwrap();
+        assert_eq!(deleted, vec![stray.clone()]);
+        assert!(store.blobs().size(&used).is_some());
+        assert!(store.blobs().size(&stray).is_none());
     }
 
     #[tokio::test]
