@@ -85,9 +85,14 @@ pub fn login(args: LoginArgs) -> Result<()> {
     }
 
     let cred = complete_credential(args.username, password, stored)?;
-    runtime
-        .block_on(client.check_login(&registry, &cred))
-        .with_context(|| format!("login to {registry} failed"))?;
+    match runtime.block_on(client.check_login(&registry, &cred)) {
+        Ok(()) => {}
+        // The Unauthorized message advises `berth login`, which is what just failed.
+        Err(berth_client::Error::Unauthorized { reason, .. }) => {
+            anyhow::bail!("login to {registry} failed: unauthorized: {reason}")
+        }
+        Err(e) => return Err(anyhow::Error::from(e).context(format!("login to {registry} failed"))),
+    }
     store
         .store(&registry, &cred)
         .with_context(|| format!("cannot save the login for {registry}"))?;
