@@ -454,6 +454,17 @@ fn docker_format_is_read_by_skopeo_and_podman() {
     let images: Value = serde_json::from_str(&podman(&["images", "--format", "json"])).unwrap();
     let id = info["Id"].as_str().unwrap().trim_start_matches("sha256:");
     assert_eq!(images[0]["Id"], id, "podman sees the same image id");
+    // podman saves the docker-archive of old (layers uncompressed, `<id>/layer.tar` links);
+    // berth loads that back as the same image.
+    let name = images[0]["Names"][0].as_str().unwrap().to_string();
+    let back = env.path("podman.tar");
+    podman(&["save", "-o", p(&back), &name]);
+    let fresh = Env::new(&r.addr);
+    let out = fresh.ok(&["load", "-i", p(&back)]);
+    assert_eq!(out.trim(), "Loaded image: hello-world:latest");
+    let loaded = fresh.inspect("hello-world");
+    assert_eq!(loaded["Id"], info["Id"]);
+    assert_eq!(loaded["Config"], info["Config"]);
 }
 
 /// busybox-static as a one-layer image in a new OCI layout, built with umoci.
@@ -574,6 +585,41 @@ fn legacy_docker_archive_from_skopeo_loads_with_verified_layers() {
     .unwrap();
     assert_eq!(inspected["Layers"], info["RootFS"]["Layers"]);
 
+    // Docker before 25 names layers `<id>/layer.tar`, often as links to one shared file: the
+    // same archive with manifest.json pointing at skopeo's `<id>/layer.tar` symlinks loads alike.
+    let mut links = Vec::new();
+    let mut a = tar::Archive::new(bytes.as_slice());
+    for e in a.entries().unwrap() {
+        let e = e.unwrap();
+        if e.header().entry_type() == tar::EntryType::Symlink {
+            let target = e
+                .link_name()
+                .unwrap()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            links.push((path, target));
+        }
+    }
+    assert!(!links.is_empty(), "skopeo writes <id>/layer.tar links");
+    let via_links = rewrite(&bytes, |path, data| {
+        if path != "manifest.json" {
+            return Some(data);
+        }
+        let mut text = String::from_utf8(data).unwrap();
+        for (link, target) in &links {
+            let target = target.trim_start_matches("../");
+            text = text.replace(&format!("\"{target}\""), &format!("\"{link}\""));
+        }
+        assert!(text.contains("/layer.tar"), "{text}");
+        Some(text.into_bytes())
+    });
+    let linked = Env::new("docker.io");
+    let out = linked.ok_stdin(&["load"], &via_links);
+    assert_eq!(out.trim(), "Loaded image: busybox:test");
+    assert_eq!(linked.inspect("busybox:test")["RootFS"], info["RootFS"]);
+
     // A layer altered in the archive no longer matches its diff_id: refused, nothing recorded.
     let fresh = Env::new("docker.io");
     let mut flipped = false;
@@ -686,6 +732,22 @@ fn import_makes_a_one_layer_image_with_the_tar_as_diff_id() {
     assert_eq!(other.inspect("myimg:1")["Config"], info["Config"]);
 }
 
+/// A tar whose `index.json` is a symlink climbing out of the archive.
+fn escaping_link() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    b.append_data(&mut h, "sub/", std::io::empty()).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    b.append_link(&mut h, "sub/index.json", "../../../etc/passwd")
+        .unwrap();
+    b.into_inner().unwrap()
+}
+
 /// A tar whose single entry has the raw name `name` (the tar crate refuses to write `..`).
 fn tar_with_raw_name(name: &[u8]) -> Vec<u8> {
     let mut h = tar::Header::new_gnu();
@@ -756,6 +818,11 @@ fn hostile_and_damaged_archives_are_refused_and_change_nothing() {
             "tar",
         ),
         ("empty", Vec::new(), "empty"),
+        (
+            "link out of the archive",
+            escaping_link(),
+            "outside the archive",
+        ),
     ];
     for (what, archive, expect) in cases {
         let file = env.path("bad.tar");
