@@ -7,82 +7,12 @@ mod common;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use common::{Registry, berth, sha256};
+use common::{Env, Registry, sha256};
 use serde_json::Value;
 
-/// An isolated berth client environment.
-struct Env {
-    dir: tempfile::TempDir,
-    registry: String,
-}
-
 impl Env {
-    fn new(registry: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.toml"), "").unwrap();
-        Env {
-            dir,
-            registry: registry.to_string(),
-        }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = berth();
-        c.args(args)
-            .env("BERTH_ROOT", self.root())
-            .env("BERTH_DEFAULT_REGISTRY", &self.registry)
-            .env("BERTH_CONFIG", self.dir.path().join("config.toml"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
-            .env("DOCKER_CONFIG", self.dir.path().join("docker"));
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).stdin(Stdio::null()).output().unwrap()
-    }
-
-    /// Run with `input` on stdin.
-    fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = self
-            .cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let input = input.to_vec();
-        let feeder = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let out = child.wait_with_output().unwrap();
-        feeder.join().unwrap();
-        out
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        check(args, self.run(args))
-    }
-
-    fn ok_stdin(&self, args: &[&str], input: &[u8]) -> String {
-        check(args, self.run_stdin(args, input))
-    }
-
-    fn inspect(&self, image: &str) -> Value {
-        let v: Value = serde_json::from_str(&self.ok(&["inspect", image])).unwrap();
-        v[0].clone()
-    }
-
     /// The stored manifest of `image`.
     fn manifest(&self, image: &str) -> Value {
         let d = self.inspect(image)["Descriptor"]["digest"]
@@ -90,15 +20,6 @@ impl Env {
             .unwrap()
             .to_string();
         serde_json::from_slice(&self.blob(&d)).unwrap()
-    }
-
-    fn blob(&self, digest: &str) -> Vec<u8> {
-        std::fs::read(
-            self.root()
-                .join("images/v1/blobs/sha256")
-                .join(digest.trim_start_matches("sha256:")),
-        )
-        .unwrap()
     }
 
     /// `berth images` without the times: repository, tag and id of each row.
@@ -134,16 +55,6 @@ impl Env {
         assert!(err.starts_with("berth: error: "), "{err}");
         err
     }
-}
-
-fn check(args: &[&str], out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "berth {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn have(tools: &[&str]) -> bool {

@@ -6,79 +6,17 @@
 
 mod common;
 
-use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Registry, berth, berth_bin, client, sha256};
-
-/// An isolated berth client environment (data root, configs) talking to `registry` by default.
-struct Env {
-    dir: tempfile::TempDir,
-    registry: String,
-}
+use common::{Env, Registry, berth_bin, client, sha256};
 
 impl Env {
-    fn new(registry: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.toml"), "").unwrap();
-        Env {
-            dir,
-            registry: registry.to_string(),
-        }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    /// The environment berth runs with, for data root `root`.
-    fn vars(&self, root: &Path) -> Vec<(&'static str, OsString)> {
-        let d = self.dir.path();
-        vec![
-            ("BERTH_ROOT", root.into()),
-            ("BERTH_DEFAULT_REGISTRY", self.registry.clone().into()),
-            ("BERTH_CONFIG", d.join("config.toml").into()),
-            ("XDG_CONFIG_HOME", d.join("xdg").into()),
-            ("DOCKER_CONFIG", d.join("docker").into()),
-        ]
-    }
-
-    fn command(&self, root: &Path) -> Command {
-        let mut c = berth();
-        c.envs(self.vars(root))
-            .env_remove("BERTH_INSECURE_REGISTRIES");
-        c
-    }
-
-    fn run_at(&self, root: &Path, args: &[&str]) -> Output {
-        self.command(root).args(args).output().unwrap()
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_at(&self.root(), args)
-    }
-
-    fn ok_at(&self, root: &Path, args: &[&str]) -> String {
-        let out = self.run_at(root, args);
-        assert!(
-            out.status.success(),
-            "berth {args:?} failed: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        self.ok_at(&self.root(), args)
-    }
-
     /// Run a command that must fail; returns its stderr after checking it is one
     /// `berth: error:` line.
     fn fails(&self, args: &[&str]) -> String {

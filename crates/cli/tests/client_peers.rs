@@ -5,87 +5,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use common::{Registry, berth, client, require_tool, sha256};
-
-/// An isolated berth client environment (data root, configs) talking to `registry` by default.
-struct Env {
-    dir: tempfile::TempDir,
-    registry: String,
-}
-
-impl Env {
-    fn new(registry: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.toml"), "").unwrap();
-        Env {
-            dir,
-            registry: registry.to_string(),
-        }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn docker_config(&self) -> PathBuf {
-        self.dir.path().join("docker/config.json")
-    }
-
-    fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = berth()
-            .args(args)
-            .env("BERTH_ROOT", self.root())
-            .env("BERTH_DEFAULT_REGISTRY", &self.registry)
-            .env("BERTH_CONFIG", self.dir.path().join("config.toml"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
-            .env("DOCKER_CONFIG", self.dir.path().join("docker"))
-            .env_remove("BERTH_INSECURE_REGISTRIES")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_stdin(args, "")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "berth {args:?} failed: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
-    /// `berth inspect NAME`'s one object.
-    fn inspect(&self, name: &str) -> serde_json::Value {
-        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", name])).unwrap();
-        v[0].clone()
-    }
-
-    /// A blob of the local store.
-    fn blob(&self, digest: &str) -> Vec<u8> {
-        let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
-        std::fs::read(self.root().join("images/v1/blobs/sha256").join(hex))
-            .unwrap_or_else(|e| panic!("{digest} is not in the local store: {e}"))
-    }
-}
+use common::{Env, Registry, client, require_tool, sha256};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()

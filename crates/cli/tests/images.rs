@@ -4,54 +4,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 
-use common::{Registry, berth, client};
-
-/// An isolated berth client environment.
-struct Env {
-    dir: tempfile::TempDir,
-    registry: String,
-}
-
-impl Env {
-    fn new(registry: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.toml"), "").unwrap();
-        Env {
-            dir,
-            registry: registry.to_string(),
-        }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        berth()
-            .args(args)
-            .env("BERTH_ROOT", self.root())
-            .env("BERTH_DEFAULT_REGISTRY", &self.registry)
-            .env("BERTH_CONFIG", self.dir.path().join("config.toml"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
-            .env("DOCKER_CONFIG", self.dir.path().join("docker"))
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "berth {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
+use common::{Env, Registry, client};
 
 fn blob_count(root: &Path) -> usize {
     let dir = root.join("images/v1/blobs/sha256");

@@ -262,3 +262,137 @@ impl Drop for Distribution {
         let _ = self.child.wait();
     }
 }
+
+/// An isolated berth client environment: its own data root, client config (an empty file), XDG
+/// and Docker config directories, with `registry` as the default registry.
+pub struct Env {
+    /// Holds everything; removed on drop.
+    pub dir: tempfile::TempDir,
+    /// The default registry (`BERTH_DEFAULT_REGISTRY`).
+    pub registry: String,
+}
+
+impl Env {
+    /// A fresh environment whose unqualified names resolve to `registry`.
+    pub fn new(registry: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), "").unwrap();
+        Env {
+            dir,
+            registry: registry.to_string(),
+        }
+    }
+
+    /// The data root (`BERTH_ROOT`).
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// A path inside the environment's directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Docker's credential file as berth writes it.
+    pub fn docker_config(&self) -> PathBuf {
+        self.dir.path().join("docker/config.json")
+    }
+
+    /// The environment berth runs with, for data root `root`.
+    pub fn vars(&self, root: &Path) -> Vec<(&'static str, std::ffi::OsString)> {
+        let d = self.dir.path();
+        vec![
+            ("BERTH_ROOT", root.into()),
+            ("BERTH_DEFAULT_REGISTRY", self.registry.clone().into()),
+            ("BERTH_CONFIG", d.join("config.toml").into()),
+            ("XDG_CONFIG_HOME", d.join("xdg").into()),
+            ("DOCKER_CONFIG", d.join("docker").into()),
+        ]
+    }
+
+    /// `berth ARGS` with data root `root`.
+    pub fn cmd_at(&self, root: &Path, args: &[&str]) -> Command {
+        let mut c = berth();
+        c.args(args)
+            .envs(self.vars(root))
+            .env_remove("BERTH_INSECURE_REGISTRIES");
+        c
+    }
+
+    /// `berth ARGS` in this environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        self.cmd_at(&self.root(), args)
+    }
+
+    /// Run with data root `root` and no stdin.
+    pub fn run_at(&self, root: &Path, args: &[&str]) -> std::process::Output {
+        self.cmd_at(root, args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Run with no stdin.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.run_at(&self.root(), args)
+    }
+
+    /// Run with `input` on stdin.
+    pub fn run_stdin(&self, args: &[&str], input: impl AsRef<[u8]>) -> std::process::Output {
+        use std::io::Write;
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.as_ref().to_vec();
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        feeder.join().unwrap();
+        out
+    }
+
+    /// Run with data root `root`; it must succeed; returns stdout.
+    pub fn ok_at(&self, root: &Path, args: &[&str]) -> String {
+        check_ok(args, self.run_at(root, args))
+    }
+
+    /// Run; it must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        check_ok(args, self.run(args))
+    }
+
+    /// Run with `input` on stdin; it must succeed; returns stdout.
+    pub fn ok_stdin(&self, args: &[&str], input: impl AsRef<[u8]>) -> String {
+        check_ok(args, self.run_stdin(args, input))
+    }
+
+    /// `berth inspect IMAGE`'s one object.
+    pub fn inspect(&self, image: &str) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", image])).unwrap();
+        v[0].clone()
+    }
+
+    /// A blob of the local store.
+    pub fn blob(&self, digest: &str) -> Vec<u8> {
+        let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
+        std::fs::read(self.root().join("images/v1/blobs/sha256").join(hex))
+            .unwrap_or_else(|e| panic!("{digest} is not in the local store: {e}"))
+    }
+}
+
+/// `out` of `berth ARGS` must be a success; returns its stdout.
+pub fn check_ok(args: &[&str], out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "berth {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
