@@ -1,0 +1,5 @@
+//! berth's container runtime: unpacking image layers into root filesystems, and (to come)
+//! creating, starting and supervising containers.
+#![deny(missing_docs)]
+
+pub mod unpack;
