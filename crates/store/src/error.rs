@@ -30,6 +30,12 @@ pub enum Error {
     /// No image matches the name or id.
     #[error("no such image: {0}")]
     ImageUnknown(String),
+    /// No container matches the name or id.
+    #[error("No such container: {0}")]
+    ContainerUnknown(String),
+    /// The container name is taken.
+    #[error("the container name {0:?} is already in use")]
+    NameInUse(String),
     /// A short id matches several images.
     #[error("image id prefix {0} is ambiguous")]
     Ambiguous(String),

@@ -105,6 +105,11 @@ impl Store {
         Ok(Store { base, blobs, db })
     }
 
+    /// The database pool (for the other record kinds of this crate).
+    pub(crate) fn db(&self) -> &SqlitePool {
+        &self.db
+    }
+
     /// The blob files.
     pub fn blobs(&self) -> &BlobDir {
         &self.blobs

@@ -13,9 +13,11 @@
 #![deny(missing_docs)]
 
 pub mod blobs;
+pub mod containers;
 pub mod error;
 pub mod images;
 
 pub use blobs::Ingest;
+pub use containers::{Container, State};
 pub use error::{Error, Result};
 pub use images::{Image, NewImage, Store};

@@ -29,3 +29,17 @@ CREATE TABLE IF NOT EXISTS image_blobs (
     PRIMARY KEY (image_id, digest)
 );
 CREATE INDEX IF NOT EXISTS image_blobs_digest ON image_blobs(digest);
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,            -- 64 hex
+    name TEXT NOT NULL UNIQUE,
+    image TEXT NOT NULL,            -- what the user asked for (hello-world)
+    image_id TEXT NOT NULL,
+    command TEXT NOT NULL,          -- JSON array: entrypoint + cmd as run
+    created_at BIGINT NOT NULL,
+    state TEXT NOT NULL,            -- created | running | exited
+    pid BIGINT,
+    exit_code BIGINT,
+    started_at BIGINT,
+    finished_at BIGINT,
+    config TEXT NOT NULL DEFAULT '{}' -- JSON: everything else the runtime needs
+);

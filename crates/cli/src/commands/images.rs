@@ -183,6 +183,18 @@ async fn rmi_one(ctx: &Context, q: &str, force: bool) -> Result<()> {
                 .any(|(n, t)| *n == r.name() && t == r.tag_or_latest())
     });
     let mut remaining = img.names.len();
+    let users = ctx.store.image_in_use(&img.record.id.to_string()).await?;
+    let deletes = by_name.is_none() || remaining <= 1;
+    if deletes
+        && !force
+        && let Some(c) = users.first()
+    {
+        bail!(
+            "conflict: unable to remove {q} (must force) - container {} is using its referenced image {}",
+            &c[..12],
+            short_id(&img.record.id)
+        );
+    }
     if let Some(r) = by_name {
         ctx.store.untag(&r.name(), r.tag_or_latest()).await?;
         println!("Untagged: {}", ctx.familiar(&r.name(), r.tag_or_latest()));
