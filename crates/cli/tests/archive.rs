@@ -215,7 +215,7 @@ fn save_then_load_into_an_empty_root_keeps_id_tag_and_config() {
     b.ok(&["load", "-q", "-i", p(&file)]);
     assert_eq!(b.ok(&["images"]).lines().count(), 2);
     let c = Env::new(&r.addr);
-    let out = c.ok_stdin(&["load"], &gzip(&bytes));
+    let out = c.ok_stdin(&["load"], gzip(&bytes));
     assert_eq!(out.trim(), "Loaded image: hello-world:latest");
     assert_eq!(c.inspect("hello-world")["Id"], original["Id"]);
 
