@@ -2,4 +2,5 @@
 //! creating, starting and supervising containers.
 #![deny(missing_docs)]
 
+pub mod rootfs;
 pub mod unpack;

@@ -106,6 +106,15 @@ impl Kind {
     }
 }
 
+/// A numeric header field left empty (all NULs or spaces) reads as 0, as Go's and GNU tar read it;
+/// anything else must parse.
+fn lenient(raw: &[u8], parsed: std::io::Result<u64>) -> std::io::Result<u64> {
+    match parsed {
+        Err(_) if raw.iter().all(|&b| b == 0 || b == b' ') => Ok(0),
+        other => other,
+    }
+}
+
 impl Meta {
     /// Read `entry`'s metadata (before its content is read).
     pub(super) fn read<R: Read>(entry: &mut tar::Entry<'_, R>, shown: &Path) -> Result<Meta> {
@@ -114,11 +123,12 @@ impl Meta {
             source,
         };
         let h = entry.header();
-        let mode = h.mode().map_err(hdr)? & 0o7777;
-        let mut uid = h.uid().map_err(hdr)?;
-        let mut gid = h.gid().map_err(hdr)?;
+        let old = h.as_old();
+        let mode = lenient(&old.mode, h.mode().map(u64::from)).map_err(hdr)? as u32 & 0o7777;
+        let mut uid = lenient(&old.uid, h.uid()).map_err(hdr)?;
+        let mut gid = lenient(&old.gid, h.gid()).map_err(hdr)?;
         let mut mtime = (
-            i64::try_from(h.mtime().map_err(hdr)?).unwrap_or(i64::MAX),
+            i64::try_from(lenient(&old.mtime, h.mtime()).map_err(hdr)?).unwrap_or(i64::MAX),
             0,
         );
         let mut xattrs = Vec::new();

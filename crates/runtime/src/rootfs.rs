@@ -1,0 +1,217 @@
+//! Container root filesystems: every image layer is unpacked once into a shared layer cache (with
+//! overlayfs whiteouts), and each container gets an overlay mount of those layers with its own
+//! writable upper directory. Layout below the data root (version 1):
+//!
+//! ```text
+//! <root>/layers/v1/<alg>-<hex>/          one unpacked layer, shared by every container using it
+//! <root>/layers/v1/<alg>-<hex>.lock      one unpacker per layer across processes (flock)
+//! <root>/containers/v1/<id>/upper|work|merged   a container's overlay
+//! ```
+//! A layer directory appears only complete: it is unpacked into a temporary sibling and renamed.
+
+use std::ffi::CString;
+use std::fs::{self, File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use berth_oci::Digest;
+
+use crate::unpack::{UnpackOptions, WhiteoutMode, unpack_layer};
+
+/// What can go wrong while preparing a root filesystem.
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A layer could not be unpacked.
+    #[error("layer {digest}: {source}")]
+    Unpack {
+        /// The layer.
+        digest: Digest,
+        /// Why.
+        #[source]
+        source: crate::unpack::UnpackError,
+    },
+    /// The overlay mount failed.
+    #[error("mounting the overlay at {path}: {source}")]
+    Mount {
+        /// The mount point.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path, source: std::io::Error) -> RootfsError {
+    RootfsError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The shared cache of unpacked layers.
+#[derive(Debug, Clone)]
+pub struct LayerCache {
+    dir: PathBuf,
+}
+
+impl LayerCache {
+    /// Open (creating) the cache under the data root.
+    pub fn open(root: &Path) -> Result<LayerCache, RootfsError> {
+        let dir = root.join("layers").join("v1");
+        fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        Ok(LayerCache { dir })
+    }
+
+    /// Where layer `digest` is (or will be) unpacked.
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        self.dir
+            .join(format!("{}-{}", digest.algorithm().as_str(), digest.hex()))
+    }
+
+    /// The unpacked directory of layer `digest`, unpacking `blob` (its compressed or plain tar)
+    /// first if this is the first use.
+    pub fn ensure(&self, digest: &Digest, blob: &Path) -> Result<PathBuf, RootfsError> {
+        let dest = self.path(digest);
+        if dest.is_dir() {
+            return Ok(dest);
+        }
+        let lock_path = dest.with_extension("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io(&lock_path, e))?;
+        // SAFETY: flock on an fd we own.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(io(&lock_path, std::io::Error::last_os_error()));
+        }
+        if dest.is_dir() {
+            return Ok(dest); // another process unpacked it while we waited
+        }
+        let tmp = dest.with_extension(format!("tmp-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+        let file = File::open(blob).map_err(|e| io(blob, e))?;
+        let opts = UnpackOptions::default().with_whiteouts(WhiteoutMode::Overlay);
+        let result = unpack_layer(
+            std::io::BufReader::with_capacity(1 << 20, file),
+            &tmp,
+            &opts,
+        );
+        if let Err(source) = result {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(RootfsError::Unpack {
+                digest: digest.clone(),
+                source,
+            });
+        }
+        fs::rename(&tmp, &dest).map_err(|e| io(&dest, e))?;
+        Ok(dest)
+    }
+
+    /// Remove the unpacked copy of layer `digest` (no container may be using it).
+    pub fn remove(&self, digest: &Digest) -> Result<(), RootfsError> {
+        let p = self.path(digest);
+        match fs::remove_dir_all(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&p, e)),
+        }
+    }
+}
+
+/// A container's mounted root filesystem.
+#[derive(Debug)]
+pub struct Rootfs {
+    /// The container's directory (upper, work, merged).
+    pub dir: PathBuf,
+    /// The merged view: the container's `/`.
+    pub merged: PathBuf,
+}
+
+/// Mount an overlay of `layers` (bottom first, as in the manifest) for container `id`.
+pub fn mount(root: &Path, id: &str, layers: &[PathBuf]) -> Result<Rootfs, RootfsError> {
+    let dir = root.join("containers").join("v1").join(id);
+    let (upper, work, merged, empty) = (
+        dir.join("upper"),
+        dir.join("work"),
+        dir.join("merged"),
+        dir.join("empty"),
+    );
+    for d in [&upper, &work, &merged, &empty] {
+        fs::create_dir_all(d).map_err(|e| io(d, e))?;
+    }
+    // overlayfs wants the top-most lower layer first; an image without layers gets an empty one.
+    let mut lowers: Vec<String> = layers.iter().rev().map(|p| escape(p)).collect();
+    if lowers.is_empty() {
+        lowers.push(escape(&empty));
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowers.join(":"),
+        escape(&upper),
+        escape(&work)
+    );
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).expect("no NUL in paths");
+    let (src, target, fstype, opts) = (
+        CString::new("overlay").unwrap(),
+        c(&merged),
+        CString::new("overlay").unwrap(),
+        CString::new(data).unwrap(),
+    );
+    // SAFETY: valid C strings for the duration of the call.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            opts.as_ptr().cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(RootfsError::Mount {
+            path: merged,
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(Rootfs { dir, merged })
+}
+
+/// overlayfs option values escape `,` `:` and `\`.
+fn escape(p: &Path) -> String {
+    let s = p.to_string_lossy();
+    s.replace('\\', "\\\\")
+        .replace(':', "\\:")
+        .replace(',', "\\,")
+}
+
+/// Unmount a container's root filesystem and remove its directory (upper layer included).
+pub fn remove(rootfs: &Path) -> Result<(), RootfsError> {
+    let merged = rootfs.join("merged");
+    let c = CString::new(merged.as_os_str().as_bytes()).expect("no NUL");
+    // SAFETY: a valid C string; MNT_DETACH so a busy mount does not keep us from cleaning up.
+    let rc = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINVAL) && e.raw_os_error() != Some(libc::ENOENT) {
+            return Err(io(&merged, e));
+        }
+    }
+    match fs::remove_dir_all(rootfs) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(rootfs, e)),
+    }
+}
