@@ -37,6 +37,12 @@ enum Command {
     Login(commands::login::LoginArgs),
     /// Log out from a registry.
     Logout(commands::login::LogoutArgs),
+    /// Run a command in a new container.
+    Run(commands::run::RunArgs),
+    /// List containers.
+    Ps(commands::container::PsArgs),
+    /// Remove containers.
+    Rm(commands::container::RmArgs),
     /// Save images to a tar archive (streamed to stdout by default).
     Save(commands::archive::save::SaveArgs),
     /// Load images from a tar archive or stdin.
@@ -68,12 +74,23 @@ fn main() -> ExitCode {
         Command::Inspect(a) => block_on(images::inspect(a)),
         Command::Login(a) => commands::login::login(a),
         Command::Logout(a) => commands::login::logout(a),
+        Command::Run(a) => block_on(commands::run::run(a)),
+        Command::Ps(a) => block_on(commands::container::ps(a)),
+        Command::Rm(a) => block_on(commands::container::rm(a)),
         Command::Save(a) => block_on(commands::archive::save::run(a)),
         Command::Load(a) => block_on(commands::archive::load::run(a)),
         Command::Import(a) => block_on(commands::archive::import::run(a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `berth run` exits with its container's code, silently.
+        Err(err) if err.downcast_ref::<commands::run::ContainerExit>().is_some() => {
+            let code = err
+                .downcast_ref::<commands::run::ContainerExit>()
+                .unwrap()
+                .0;
+            ExitCode::from(code.clamp(0, 255) as u8)
+        }
         Err(err) => {
             let mut line = format!("berth: error: {err}");
             // Causes a message already quotes (as "{path}: {source}" errors do) are not repeated.

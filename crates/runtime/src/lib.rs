@@ -2,5 +2,8 @@
 //! creating, starting and supervising containers.
 #![deny(missing_docs)]
 
+pub mod engine;
+pub mod error;
 pub mod rootfs;
+pub mod spec;
 pub mod unpack;

@@ -197,8 +197,8 @@ fn escape(p: &Path) -> String {
         .replace(',', "\\,")
 }
 
-/// Unmount a container's root filesystem and remove its directory (upper layer included).
-pub fn remove(rootfs: &Path) -> Result<(), RootfsError> {
+/// Unmount a container's root filesystem, keeping its directory (its changes stay in `upper`).
+pub fn unmount(rootfs: &Path) -> Result<(), RootfsError> {
     let merged = rootfs.join("merged");
     let c = CString::new(merged.as_os_str().as_bytes()).expect("no NUL");
     // SAFETY: a valid C string; MNT_DETACH so a busy mount does not keep us from cleaning up.
@@ -209,6 +209,12 @@ pub fn remove(rootfs: &Path) -> Result<(), RootfsError> {
             return Err(io(&merged, e));
         }
     }
+    Ok(())
+}
+
+/// Unmount a container's root filesystem and remove its directory (upper layer included).
+pub fn remove(rootfs: &Path) -> Result<(), RootfsError> {
+    unmount(rootfs)?;
     match fs::remove_dir_all(rootfs) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

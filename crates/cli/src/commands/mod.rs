@@ -1,12 +1,14 @@
 //! One module per subcommand.
 
 pub mod archive;
+pub mod container;
 pub mod context;
 pub mod images;
 pub mod login;
 pub mod pull;
 pub mod push;
 pub mod registry;
+pub mod run;
 
 use std::io::IsTerminal;
 

@@ -47,12 +47,45 @@ pub async fn run(args: PullArgs) -> Result<()> {
         for tag in tags {
             let mut one = r.clone();
             one.tag = Some(tag);
-            pull(&ctx, &one, &platform, args.quiet).await?;
+            pull(
+                &ctx,
+                &one,
+                &platform,
+                if args.quiet {
+                    Output::Quiet
+                } else {
+                    Output::Stdout
+                },
+            )
+            .await?;
+            println!("{one}");
         }
         return Ok(());
     }
-    pull(&ctx, &r, &platform, args.quiet).await?;
+    pull(
+        &ctx,
+        &r,
+        &platform,
+        if args.quiet {
+            Output::Quiet
+        } else {
+            Output::Stdout
+        },
+    )
+    .await?;
+    println!("{}", r.clone().with_default_tag());
     Ok(())
+}
+
+/// Where a pull reports progress.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Nowhere.
+    Quiet,
+    /// Standard output (`berth pull`).
+    Stdout,
+    /// Standard error (`berth run`, whose stdout is the container's).
+    Stderr,
 }
 
 /// Pull `r` into the store; returns the image id. Shared with `berth run`.
@@ -60,14 +93,15 @@ pub async fn pull(
     ctx: &Context,
     r: &Reference,
     platform: &(String, String, Option<String>),
-    quiet: bool,
+    output: Output,
 ) -> Result<Digest> {
-    let say = |s: String| {
-        if !quiet {
-            println!("{s}");
-        }
+    let quiet = output == Output::Quiet;
+    let say = |s: String| match output {
+        Output::Quiet => {}
+        Output::Stdout => println!("{s}"),
+        Output::Stderr => eprintln!("{s}"),
     };
-    if r.tag.is_none() && r.digest.is_none() {
+    if r.tag.is_none() && r.digest.is_none() && output == Output::Stdout {
         say("Using default tag: latest".into());
     }
     let r = r.clone().with_default_tag();
@@ -107,12 +141,16 @@ pub async fn pull(
         .clone();
     let layers: Vec<Descriptor> = manifest.blobs[1..].to_vec();
 
-    let bars = MultiProgress::with_draw_target(if quiet {
-        ProgressDrawTarget::hidden()
-    } else {
-        ProgressDrawTarget::stdout()
+    let bars = MultiProgress::with_draw_target(match output {
+        Output::Quiet => ProgressDrawTarget::hidden(),
+        Output::Stdout => ProgressDrawTarget::stdout(),
+        Output::Stderr => ProgressDrawTarget::stderr(),
     });
-    let plain = !quiet && bars.is_hidden();
+    let plain = if quiet || !bars.is_hidden() {
+        None
+    } else {
+        Some(output)
+    };
     let downloads: Vec<Descriptor> = std::iter::once(config.clone())
         .chain(layers.iter().cloned())
         .collect();
@@ -161,7 +199,6 @@ pub async fn pull(
     } else {
         say(format!("Status: Downloaded newer image for {shown}"));
     }
-    println!("{r}");
     Ok(image.id)
 }
 
@@ -267,13 +304,16 @@ async fn fetch_blob(
     r: &Reference,
     d: &Descriptor,
     bars: &MultiProgress,
-    plain: bool,
+    plain: Option<Output>,
 ) -> Result<bool> {
     let id = short_id(&d.digest);
+    let note = |msg: &str| match plain {
+        Some(Output::Stdout) => println!("{id}: {msg}"),
+        Some(Output::Stderr) => eprintln!("{id}: {msg}"),
+        _ => {}
+    };
     if ctx.store.blobs().size(&d.digest).is_some() {
-        if plain {
-            println!("{id}: Already exists");
-        }
+        note("Already exists");
         return Ok(false);
     }
     let bar = bars.add(ProgressBar::new(d.size.max(0) as u64));
@@ -298,8 +338,6 @@ async fn fetch_blob(
         download(client, ctx, r, d, &bar).await?;
     }
     bar.finish_with_message("Pull complete");
-    if plain {
-        println!("{id}: Pull complete");
-    }
+    note("Pull complete");
     Ok(true)
 }

@@ -1,0 +1,150 @@
+//! `berth ps` and `berth rm`: the container records as Docker shows them.
+
+use anyhow::{Result, bail};
+use berth_store::{Container, State};
+use serde_json::json;
+
+use super::context::{Context, human_ago, print_table};
+
+/// `berth ps`
+#[derive(clap::Args)]
+pub struct PsArgs {
+    /// Show all containers (default: running ones).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only show container IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format: `json` (one object per line) or `table`.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// `berth rm`
+#[derive(clap::Args)]
+pub struct RmArgs {
+    /// Remove a running container too.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Containers to remove (name or id).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// "Exited (0) 5 seconds ago", "Up 3 minutes", "Created", as Docker words them.
+pub fn status(c: &Container) -> String {
+    match c.state {
+        State::Created => "Created".into(),
+        State::Running => {
+            let up = human_ago(now() - c.started_at.unwrap_or(c.created_at));
+            format!("Up {}", up.trim_end_matches(" ago"))
+        }
+        State::Exited => format!(
+            "Exited ({}) {}",
+            c.exit_code.unwrap_or(0),
+            human_ago(now() - c.finished_at.unwrap_or(c.created_at))
+        ),
+    }
+}
+
+/// The command as `ps` shows it: quoted, cut to 20 characters like Docker.
+fn command(c: &Container) -> String {
+    let full = c.command.join(" ");
+    let cut: String = if full.chars().count() > 20 {
+        full.chars().take(19).collect::<String>() + "…"
+    } else {
+        full
+    };
+    format!("\"{cut}\"")
+}
+
+/// Run `berth ps`.
+pub async fn ps(args: PsArgs) -> Result<()> {
+    let ctx = Context::open().await?;
+    let list: Vec<Container> = ctx
+        .store
+        .containers()
+        .await?
+        .into_iter()
+        .filter(|c| args.all || c.state == State::Running)
+        .collect();
+    if args.quiet {
+        for c in &list {
+            println!("{}", &c.id[..12]);
+        }
+        return Ok(());
+    }
+    match args.format.as_deref() {
+        Some("json") => {
+            for c in &list {
+                let line = json!({
+                    "ID": &c.id[..12], "Image": c.image, "Command": command(c),
+                    "CreatedAt": c.created_at, "RunningFor": human_ago(now() - c.created_at),
+                    "Status": status(c), "State": c.state.as_str(), "Names": c.name, "Ports": "",
+                });
+                println!("{line}");
+            }
+            return Ok(());
+        }
+        None | Some("table") => {}
+        Some(f) => bail!("unsupported --format {f:?}: use json or table"),
+    }
+    let mut rows = vec![
+        [
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for c in &list {
+        rows.push(vec![
+            c.id[..12].to_string(),
+            c.image.clone(),
+            command(c),
+            human_ago(now() - c.created_at),
+            status(c),
+            String::new(),
+            c.name.clone(),
+        ]);
+    }
+    print_table(&rows);
+    Ok(())
+}
+
+/// Run `berth rm`.
+pub async fn rm(args: RmArgs) -> Result<()> {
+    let ctx = Context::open().await?;
+    let mut last = None;
+    for q in &args.containers {
+        let result = async {
+            let c = ctx.store.find_container(q).await?;
+            if c.state == State::Running && !args.force {
+                bail!("cannot remove container {q}: container is running: stop the container before removing or force remove");
+            }
+            let dir = ctx.config.root.join("containers").join("v1").join(&c.id);
+            berth_runtime::rootfs::remove(&dir)?;
+            ctx.store.remove_container(&c.id).await?;
+            println!("{q}");
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result
+            && let Some(prev) = last.replace(e) {
+                eprintln!("berth: error: {prev}");
+            }
+    }
+    last.map_or(Ok(()), Err)
+}

@@ -1,0 +1,233 @@
+//! `berth run IMAGE [COMMAND...]`: pull the image if it is not local, stack its layers into an
+//! overlay root filesystem, run the command in an isolated container in the foreground, record
+//! the container, and exit with the container's exit code.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use berth_oci::ParsedManifest;
+use berth_runtime::engine::{NativeRuntime, OciRuntime, Runtime, Stdio};
+use berth_runtime::rootfs::{self, LayerCache};
+use berth_runtime::spec::ContainerSpec;
+use berth_store::containers::random_name;
+
+use super::context::{Context, host_platform};
+use super::pull::{Output, pull};
+
+/// `berth run`
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Name the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables (KEY=value, or KEY to copy it from here).
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Override the image's entrypoint.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// User to run as: uid[:gid].
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Container hostname.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// An external OCI runtime (e.g. runc, crun) instead of berth's own engine.
+    #[arg(long)]
+    pub runtime: Option<PathBuf>,
+    /// The image.
+    pub image: String,
+    /// The command and its arguments (default: the image's).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// The container's exit code, carried to `main` so berth exits with it (and prints nothing).
+#[derive(Debug)]
+pub struct ContainerExit(pub i32);
+
+impl std::fmt::Display for ContainerExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "container exited with {}", self.0)
+    }
+}
+
+impl std::error::Error for ContainerExit {}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    // SAFETY: getrandom writes at most `buf.len()` bytes into `buf`.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    assert_eq!(n, bytes as isize, "getrandom");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
+    v.and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Run `berth run`.
+pub async fn run(args: RunArgs) -> Result<()> {
+    let ctx = Context::open().await?;
+    let image = match ctx.find_image(&args.image).await {
+        Ok(img) => img,
+        Err(_) => {
+            let r = ctx.reference(&args.image)?;
+            let shown = r
+                .clone()
+                .with_default_tag()
+                .familiar_name(&ctx.config.default_registry);
+            let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
+            match &r.digest {
+                Some(d) => eprintln!("Unable to find image '{shown}@{d}' locally"),
+                None => eprintln!("Unable to find image '{shown}:{tag}' locally"),
+            }
+            let id = pull(&ctx, &r, &host_platform(), Output::Stderr).await?;
+            ctx.store
+                .image(&id)
+                .await?
+                .context("the pulled image is not in the store")?
+        }
+    };
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&ctx.store.blobs().read(&image.record.id)?)?;
+    let c = cfg.get("config");
+    let entrypoint = match &args.entrypoint {
+        Some(e) if e.is_empty() => vec![],
+        Some(e) => vec![e.clone()],
+        None => strings(c.and_then(|c| c.get("Entrypoint"))),
+    };
+    let cmd = if !args.command.is_empty() {
+        args.command.clone()
+    } else if args.entrypoint.is_some() {
+        vec![]
+    } else {
+        strings(c.and_then(|c| c.get("Cmd")))
+    };
+    let argv: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    if argv.is_empty() {
+        bail!("no command specified");
+    }
+
+    // Layers, unpacked once and shared.
+    let manifest = ctx.store.blobs().read(&image.record.manifest)?;
+    let parsed = ParsedManifest::parse(&manifest, &image.record.manifest_media_type)?;
+    let cache = LayerCache::open(&ctx.config.root)?;
+    let mut layers = vec![];
+    for l in &parsed.blobs[1..] {
+        let (cache, digest, blob) = (
+            cache.clone(),
+            l.digest.clone(),
+            ctx.store.blobs().path(&l.digest),
+        );
+        layers.push(tokio::task::spawn_blocking(move || cache.ensure(&digest, &blob)).await??);
+    }
+
+    let id = random_hex(32);
+    let mut name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| random_name(u64::from_str_radix(&id[..15], 16).unwrap()));
+    let config = serde_json::json!({ "rm": args.rm }).to_string();
+    let record = loop {
+        match ctx
+            .store
+            .create_container(
+                &id,
+                &name,
+                &args.image,
+                &image.record.id.to_string(),
+                &argv,
+                &config,
+            )
+            .await
+        {
+            Err(berth_store::Error::NameInUse(_)) if args.name.is_none() => {
+                name = random_name(u64::from_str_radix(&random_hex(7), 16).unwrap());
+            }
+            other => break other?,
+        }
+    };
+
+    let fs = rootfs::mount(&ctx.config.root, &record.id, &layers)?;
+    let mut spec = ContainerSpec::new(record.id.clone(), fs.merged.clone(), argv);
+    spec.env = strings(c.and_then(|c| c.get("Env")));
+    for e in &args.env {
+        match e.split_once('=') {
+            Some(_) => spec.env.push(e.clone()),
+            None => {
+                if let Ok(v) = std::env::var(e) {
+                    spec.env.push(format!("{e}={v}"));
+                }
+            }
+        }
+    }
+    if let Some(w) = args
+        .workdir
+        .clone()
+        .or_else(|| {
+            c.and_then(|c| c.get("WorkingDir"))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        })
+        .filter(|w| !w.is_empty())
+    {
+        spec.cwd = w;
+    }
+    if let Some(h) = &args.hostname {
+        spec.hostname = h.clone();
+    }
+    let user = args.user.clone().or_else(|| {
+        c.and_then(|c| c.get("User"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    });
+    if let Some(u) = user.filter(|u| !u.is_empty()) {
+        let (uid, gid) = u.split_once(':').unwrap_or((&u, "0"));
+        spec.uid = uid
+            .parse()
+            .with_context(|| format!("user {u:?}: only numeric uid[:gid] is supported yet"))?;
+        spec.gid = gid
+            .parse()
+            .with_context(|| format!("user {u:?}: only numeric uid[:gid] is supported yet"))?;
+    }
+
+    let engine: Box<dyn Runtime> = match &args.runtime {
+        Some(path) => Box::new(OciRuntime::new(
+            path.clone(),
+            ctx.config.root.join("runtime-state"),
+            ctx.config.root.join("bundles"),
+        )),
+        None => Box::new(NativeRuntime::new()),
+    };
+    ctx.store.container_started(&record.id, 0).await?;
+    let result = tokio::task::spawn_blocking(move || engine.run(&spec, Stdio::inherit())).await?;
+    let code = match &result {
+        Ok(status) => status.code(),
+        Err(_) => 127,
+    };
+    ctx.store.container_exited(&record.id, code as i64).await?;
+    if args.rm {
+        rootfs::remove(&fs.dir)?;
+        ctx.store.remove_container(&record.id).await?;
+    } else {
+        rootfs::unmount(&fs.dir)?;
+    }
+    result.with_context(|| format!("cannot run container {}", &record.id[..12]))?;
+    if code != 0 {
+        return Err(ContainerExit(code).into());
+    }
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! `berth run | ps | rm` end to end, as root: the reference scenario offline against berth's own
+//! registry, exit codes, `--rm`, and images in use.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Env, Registry};
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A busybox image imported into `env` as `bb:1`.
+fn busybox(env: &Env) {
+    let rootfs = env.path("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for applet in ["sh", "echo", "cat", "hostname", "ps", "id"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+    }
+    let tar = env.path("rootfs.tar");
+    assert!(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success()
+    );
+    env.ok(&["import", tar.to_str().unwrap(), "bb:1"]);
+}
+
+fn mounts_mention(s: &str) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .contains(s)
+}
+
+#[test]
+fn reference_scenario_offline() {
+    if !is_root() {
+        eprintln!("skipping: containers need root");
+        return;
+    }
+    let r = Registry::start_args(&["--samples"]);
+    let env = Env::new(&r.addr);
+    assert_eq!(env.ok(&["images"]).lines().count(), 1, "no images yet");
+    let out = env.run(&["run", "hello-world"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("Unable to find image 'hello-world:latest' locally"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Status: Downloaded newer image for hello-world:latest"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.starts_with("Hello from berth!"),
+        "the container's greeting on stdout: {stdout}"
+    );
+    let images = env.ok(&["images"]);
+    assert!(
+        images.lines().nth(1).unwrap().starts_with("hello-world "),
+        "{images}"
+    );
+    let ps = env.ok(&["ps", "-a"]);
+    let row = ps.lines().nth(1).expect("one container");
+    assert!(
+        row.contains("hello-world") && row.contains("\"/hello\"") && row.contains("Exited (0)"),
+        "{ps}"
+    );
+    assert!(env.ok(&["ps"]).lines().count() == 1, "nothing running");
+    assert!(
+        !mounts_mention(env.root().to_str().unwrap()),
+        "no overlay left mounted"
+    );
+    // The image is in use: rmi refuses without -f.
+    let refused = env.run(&["rmi", "hello-world"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is using its referenced image"));
+    let name = row.split_whitespace().last().unwrap();
+    assert_eq!(env.ok(&["rm", name]).trim(), name);
+    assert_eq!(env.ok(&["ps", "-a"]).lines().count(), 1);
+    env.ok(&["rmi", "hello-world"]);
+}
+
+#[test]
+fn exit_codes_rm_and_isolation() {
+    if !is_root() || !std::path::Path::new("/bin/busybox").exists() {
+        eprintln!("skipping: needs root and busybox-static");
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    let out = env.run(&["run", "--rm", "bb:1", "/bin/sh", "-c", "exit 3"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the container's exit code is berth's"
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "nothing printed for a non-zero exit: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = env.ok(&["run", "--rm", "bb:1", "/bin/sh", "-c", "echo $$"]);
+    assert_eq!(pid.trim(), "1", "the command is pid 1");
+    let host = env.ok(&["run", "--rm", "--hostname", "boxy", "bb:1", "hostname"]);
+    assert_eq!(host.trim(), "boxy");
+    let env_out = env.ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=ahoy",
+        "bb:1",
+        "/bin/sh",
+        "-c",
+        "echo $GREETING",
+    ]);
+    assert_eq!(env_out.trim(), "ahoy");
+    let id = env.ok(&["run", "--rm", "-u", "1000:1000", "bb:1", "id", "-u"]);
+    assert_eq!(id.trim(), "1000");
+    assert_eq!(
+        env.ok(&["ps", "-a"]).lines().count(),
+        1,
+        "--rm leaves no record"
+    );
+    let containers = env.root().join("containers/v1");
+    let left = std::fs::read_dir(&containers)
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "--rm leaves no container directory");
+    assert!(
+        !mounts_mention(env.root().to_str().unwrap()),
+        "no mounts left"
+    );
+}
+
+#[test]
+fn external_oci_runtime() {
+    if !is_root() || !common::require_tool("runc") || !std::path::Path::new("/bin/busybox").exists()
+    {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "runc",
+        "bb:1",
+        "/bin/sh",
+        "-c",
+        "echo via-runc; echo $$",
+    ]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["via-runc", "1"]);
+    let failed = env.run(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "runc",
+        "bb:1",
+        "/bin/sh",
+        "-c",
+        "exit 7",
+    ]);
+    assert_eq!(failed.status.code(), Some(7));
+}

@@ -1,0 +1,289 @@
+//! The container's first process between `clone3` and `execve`: it walks the
+//! [`Plan`](super::plan::Plan) and either becomes the container's program or reports the step
+//! that failed, with its errno, through the error pipe.
+//!
+//! Rules for this file (the child is a raw copy of a possibly multi-threaded parent): no heap
+//! allocation, no locks, no panics, no formatting, and raw `syscall`s where glibc's wrapper
+//! would talk to other threads (`setuid`, `setgid`, `setgroups` broadcast to every thread the
+//! parent had). Only the data built by the plan is read.
+
+use std::ffi::CStr;
+use std::ptr::null;
+
+use super::plan::{Op, Plan};
+
+/// `linux/capability.h`: `_LINUX_CAPABILITY_VERSION_3`, two 32-bit words per set.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+type SysResult = Result<(), i32>;
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+fn check(ret: libc::c_long) -> SysResult {
+    if ret < 0 { Err(errno()) } else { Ok(()) }
+}
+
+fn ok_if_exists(result: SysResult) -> SysResult {
+    match result {
+        Err(libc::EEXIST) => Ok(()),
+        other => other,
+    }
+}
+
+fn ptr(s: &Option<std::ffi::CString>) -> *const libc::c_char {
+    s.as_deref().map_or(null(), CStr::as_ptr)
+}
+
+fn mount(
+    source: *const libc::c_char,
+    target: &CStr,
+    fstype: *const libc::c_char,
+    flags: libc::c_ulong,
+    data: *const libc::c_char,
+) -> SysResult {
+    // SAFETY: every pointer is null or a NUL-terminated string that outlives the call.
+    check(unsafe { libc::mount(source, target.as_ptr(), fstype, flags, data.cast()) } as _)
+}
+
+/// Run the plan and exec; returns only by `_exit`. On failure writes `[step u32][errno i32]`
+/// (native endian) to `error_fd`, which is close-on-exec: EOF there means exec succeeded.
+pub(super) fn run(plan: &Plan, error_fd: i32) -> ! {
+    for (index, step) in plan.steps.iter().enumerate() {
+        if let Err(errno) = run_op(&step.op, error_fd) {
+            let mut report = [0u8; 8];
+            report[..4].copy_from_slice(&(index as u32).to_ne_bytes());
+            report[4..].copy_from_slice(&errno.to_ne_bytes());
+            // SAFETY: writing a stack buffer to a descriptor we own; then leaving at once.
+            unsafe {
+                libc::write(error_fd, report.as_ptr().cast(), report.len());
+                libc::_exit(127)
+            }
+        }
+    }
+    // Exec is the last op and returns only on failure, which is reported above.
+    // SAFETY: leaving the child.
+    unsafe { libc::_exit(127) }
+}
+
+fn run_op(op: &Op, error_fd: i32) -> SysResult {
+    // SAFETY (whole function): raw system calls on NUL-terminated strings and stack buffers
+    // owned by the plan or this frame; see the module doc for why they are raw.
+    unsafe {
+        match op {
+            Op::DieWithParent => check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) as _),
+            Op::Mount {
+                source,
+                target,
+                fstype,
+                flags,
+                data,
+            } => mount(ptr(source), target, ptr(fstype), *flags, ptr(data)),
+            Op::Mkdir { path } => ok_if_exists(check(libc::mkdir(path.as_ptr(), 0o755) as _)),
+            Op::Touch { path } => {
+                let fd = libc::open(
+                    path.as_ptr(),
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+                    0o644,
+                );
+                check(fd as _)?;
+                libc::close(fd);
+                Ok(())
+            }
+            Op::Symlink { target, link } => {
+                ok_if_exists(check(libc::symlink(target.as_ptr(), link.as_ptr()) as _))
+            }
+            Op::PivotRoot { new_root } => pivot_root(new_root),
+            Op::Mask { path } => mask(path),
+            Op::ReadOnly { path } => read_only(path),
+            Op::Hostname { name } => {
+                check(libc::sethostname(name.as_ptr(), name.to_bytes().len()) as _)
+            }
+            Op::LoopbackUp => loopback_up(),
+            Op::Chdir { path } => check(libc::chdir(path.as_ptr()) as _),
+            Op::DropBounding { keep } => {
+                for cap in 0..64u64 {
+                    if keep & (1 << cap) != 0 {
+                        continue;
+                    }
+                    if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) < 0 {
+                        // EINVAL: past the last capability this kernel knows.
+                        return if errno() == libc::EINVAL {
+                            Ok(())
+                        } else {
+                            Err(errno())
+                        };
+                    }
+                }
+                Ok(())
+            }
+            Op::Identity { uid, gid } => {
+                check(libc::syscall(libc::SYS_setgroups, 0, null::<libc::gid_t>()))?;
+                check(libc::syscall(libc::SYS_setgid, *gid))?;
+                check(libc::syscall(libc::SYS_setuid, *uid))
+            }
+            Op::Capset { keep } => capset(*keep),
+            Op::NoNewPrivs => check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) as _),
+            Op::Stdio { fds } => stdio(fds, error_fd),
+            Op::Exec {
+                candidates,
+                argv,
+                envp,
+            } => {
+                let mut error = libc::ENOENT;
+                for path in candidates {
+                    libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                    match errno() {
+                        // Keep searching PATH, but remember a permission problem (as execvp).
+                        libc::ENOENT | libc::ENOTDIR => {}
+                        libc::EACCES => error = libc::EACCES,
+                        other => return Err(other),
+                    }
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+unsafe fn pivot_root(new_root: &CStr) -> SysResult {
+    let dot = c".";
+    // SAFETY: raw calls on static and plan-owned strings.
+    unsafe {
+        check(libc::chdir(new_root.as_ptr()) as _)?;
+        // pivot_root(".", ".") stacks the old root under the new one; detaching "." then
+        // removes it, with no put_old directory needed in the image.
+        check(libc::syscall(
+            libc::SYS_pivot_root,
+            dot.as_ptr(),
+            dot.as_ptr(),
+        ))?;
+        mount(null(), dot, null(), libc::MS_SLAVE | libc::MS_REC, null())?;
+        check(libc::umount2(dot.as_ptr(), libc::MNT_DETACH) as _)?;
+        check(libc::chdir(c"/".as_ptr()) as _)
+    }
+}
+
+unsafe fn mask(path: &CStr) -> SysResult {
+    match mount(c"/dev/null".as_ptr(), path, null(), libc::MS_BIND, null()) {
+        Err(libc::ENOENT) => Ok(()),
+        Err(libc::ENOTDIR) => {
+            let tmpfs = c"tmpfs".as_ptr();
+            mount(tmpfs, path, tmpfs, libc::MS_RDONLY, null())
+        }
+        other => other,
+    }
+}
+
+unsafe fn read_only(path: &CStr) -> SysResult {
+    match mount(
+        path.as_ptr(),
+        path,
+        null(),
+        libc::MS_BIND | libc::MS_REC,
+        null(),
+    ) {
+        Err(libc::ENOENT) => return Ok(()),
+        other => other?,
+    }
+    let flags = libc::MS_BIND
+        | libc::MS_REMOUNT
+        | libc::MS_RDONLY
+        | libc::MS_NOSUID
+        | libc::MS_NODEV
+        | libc::MS_NOEXEC;
+    mount(null(), path, null(), flags, null())
+}
+
+/// `struct ifreq` as far as SIOCGIFFLAGS / SIOCSIFFLAGS use it (40 bytes on Linux).
+#[repr(C)]
+struct IfreqFlags {
+    name: [u8; 16],
+    flags: libc::c_short,
+    _pad: [u8; 22],
+}
+
+unsafe fn loopback_up() -> SysResult {
+    // SAFETY: a socket and two ioctls on a stack struct of the kernel's layout.
+    unsafe {
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        check(sock as _)?;
+        let mut req = IfreqFlags {
+            name: [0; 16],
+            flags: 0,
+            _pad: [0; 22],
+        };
+        req.name[..2].copy_from_slice(b"lo");
+        let mut result = check(libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req) as _);
+        if result.is_ok() {
+            req.flags |= libc::IFF_UP as libc::c_short;
+            result = check(libc::ioctl(sock, libc::SIOCSIFFLAGS, &req) as _);
+        }
+        libc::close(sock);
+        result
+    }
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+unsafe fn capset(keep: u64) -> SysResult {
+    let header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let word = |shift: u32| CapData {
+        effective: (keep >> shift) as u32,
+        permitted: (keep >> shift) as u32,
+        inheritable: 0,
+    };
+    let data = [word(0), word(32)];
+    // SAFETY: the kernel reads the header and two data words from our stack.
+    unsafe {
+        check(libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        ) as _)?;
+        check(libc::syscall(libc::SYS_capset, &header, data.as_ptr()))
+    }
+}
+
+unsafe fn stdio(fds: &[Option<i32>; 3], error_fd: i32) -> SysResult {
+    // SAFETY: dup2/fcntl/close_range on descriptors handed to us by the parent.
+    unsafe {
+        for (target, fd) in fds.iter().enumerate() {
+            match *fd {
+                // Already in place: dup2 would be a no-op that keeps close-on-exec set.
+                Some(fd) if fd == target as i32 => check(libc::fcntl(fd, libc::F_SETFD, 0) as _)?,
+                Some(fd) => check(libc::dup2(fd, target as i32) as _)?,
+                None => {}
+            }
+        }
+        // Close everything else but the error pipe. Kernels before 5.11 lack close_range;
+        // there the descriptors' O_CLOEXEC closes them at exec.
+        let close =
+            |first: i32, last: u32| libc::syscall(libc::SYS_close_range, first as u32, last, 0u32);
+        if error_fd > 3 {
+            close(3, error_fd as u32 - 1);
+        }
+        close(error_fd + 1, u32::MAX);
+        Ok(())
+    }
+}

@@ -1,0 +1,175 @@
+//! [`NativeRuntime`]: berth's own in-process engine. The parent builds the
+//! [`Plan`](super::plan::Plan), `clone3`s the container's first process straight into new
+//! mount, pid, uts, ipc, net and cgroup namespaces (so it is pid 1 there), waits on a
+//! close-on-exec error pipe for set-up to succeed or fail, then waits for the exit status.
+//!
+//! Clean-up is the kernel's: every mount lives in the container's own mount namespace, which
+//! disappears with its last process, so nothing is left on the host even if berth is killed.
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use tracing::debug;
+
+use super::plan::Plan;
+use super::{ExitStatus, Runtime, Stdio};
+use crate::error::{Error, Result};
+use crate::spec::ContainerSpec;
+
+/// Namespaces every container gets. No user namespace yet: the engine runs as real root.
+const NAMESPACES: u64 = (libc::CLONE_NEWNS
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWCGROUP) as u64;
+
+/// `struct clone_args` up to `tls` (`CLONE_ARGS_SIZE_VER0`, 64 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+}
+
+/// berth's in-process container engine (see the [module docs](super) for why it exists).
+/// Needs root (CAP_SYS_ADMIN); blocking.
+#[derive(Debug, Clone, Default)]
+pub struct NativeRuntime {}
+
+impl NativeRuntime {
+    /// The engine; it keeps no state between containers.
+    pub fn new() -> Self {
+        NativeRuntime {}
+    }
+}
+
+/// Fork-like `clone3` (no new stack: the child runs on a copy of ours) into new namespaces;
+/// falls back to `clone` where seccomp hides `clone3` (ENOSYS).
+fn clone_into_namespaces() -> std::io::Result<libc::pid_t> {
+    let args = CloneArgs {
+        flags: NAMESPACES,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: with no stack given, clone3 returns twice like fork; the child only runs
+    // `child::run`, which keeps to the rules in its module doc.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            size_of::<CloneArgs>(),
+        )
+    };
+    if pid >= 0 {
+        return Ok(pid as libc::pid_t);
+    }
+    let error = std::io::Error::last_os_error();
+    if error.raw_os_error() != Some(libc::ENOSYS) {
+        return Err(error);
+    }
+    // SAFETY: as above; x86_64 and aarch64 both take (flags, stack, ptid, ctid, tls).
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            NAMESPACES | libc::SIGCHLD as u64,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(pid as libc::pid_t)
+    }
+}
+
+fn wait(pid: libc::pid_t) -> std::io::Result<ExitStatus> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child into a local.
+        if unsafe { libc::waitpid(pid, &mut status, 0) } >= 0 {
+            return Ok(ExitStatus::from_wait_status(status));
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors that we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptors from pipe2.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+impl Runtime for NativeRuntime {
+    fn name(&self) -> &str {
+        "native"
+    }
+
+    fn run(&self, spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus> {
+        spec.validate()?;
+        let id = spec.id.clone();
+        let raw = |fd: &Option<OwnedFd>| fd.as_ref().map(|fd| fd.as_raw_fd());
+        let plan = Plan::new(
+            spec,
+            [raw(&stdio.stdin), raw(&stdio.stdout), raw(&stdio.stderr)],
+        )?;
+        let clone_error = |source| Error::Clone {
+            id: id.clone(),
+            source,
+        };
+        let (read_end, write_end) = pipe().map_err(clone_error)?;
+        debug!(id = %id, rootfs = %spec.rootfs.display(), "clone3 into new namespaces");
+        let pid = clone_into_namespaces().map_err(clone_error)?;
+        if pid == 0 {
+            super::child::run(&plan, write_end.as_raw_fd());
+        }
+        // The child has its own copies; ours must close so the pipe reports EOF on exec.
+        drop(write_end);
+        drop(stdio);
+        let mut report = Vec::with_capacity(8);
+        let read = std::fs::File::from(read_end).read_to_end(&mut report);
+        if let (Ok(8), Some((index, errno))) = (read, report.split_first_chunk::<4>()) {
+            let index = u32::from_ne_bytes(*index) as usize;
+            let errno = i32::from_ne_bytes(errno.try_into().unwrap_or_default());
+            let _ = wait(pid); // reap it; it has exited with 127
+            let source = std::io::Error::from_raw_os_error(errno);
+            debug!(id = %id, step = index, errno, "container set-up failed");
+            return Err(if plan.is_exec(index) {
+                Error::Exec {
+                    id,
+                    program: spec.args[0].clone(),
+                    source,
+                }
+            } else {
+                Error::Setup {
+                    id,
+                    step: plan.steps[index].what.clone(),
+                    source,
+                }
+            });
+        }
+        debug!(id = %id, pid, "container started");
+        let status = wait(pid).map_err(|source| Error::Wait {
+            id: id.clone(),
+            source,
+        })?;
+        debug!(id = %id, ?status, "container exited");
+        Ok(status)
+    }
+}

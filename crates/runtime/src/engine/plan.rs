@@ -1,0 +1,382 @@
+//! The native engine's set-up plan: every system call the container's first process makes
+//! between `clone3` and `execve`, worked out in the parent from a [`ContainerSpec`].
+//!
+//! Why a plan: the child is a raw `clone3` copy of a possibly multi-threaded process, so it
+//! may not allocate, lock or run glibc's multi-thread wrappers (a heap lock or `setxid`
+//! broadcast held by a thread that doesn't exist in the child would hang it). So every path,
+//! flag and string is built here, as `CString`s, and [`super::child`] only walks the list.
+
+use std::ffi::{CString, c_char};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::spec::{ContainerSpec, MASKED_PATHS, READONLY_PATHS, capability_number};
+
+/// Host devices bind-mounted into the container's `/dev` (bind, not mknod, so the same code
+/// works in a user namespace later).
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// `/dev` symlinks every container gets (as runc and Docker make them).
+const DEV_LINKS: &[(&str, &str)] = &[
+    ("/proc/self/fd", "fd"),
+    ("/proc/self/fd/0", "stdin"),
+    ("/proc/self/fd/1", "stdout"),
+    ("/proc/self/fd/2", "stderr"),
+    ("pts/ptmx", "ptmx"),
+];
+
+/// One system call (or a small fixed group of them) of the set-up.
+#[derive(Debug)]
+pub(super) enum Op {
+    /// `prctl(PR_SET_PDEATHSIG, SIGKILL)`: the container dies with the thread that runs it.
+    DieWithParent,
+    /// `mount(2)`.
+    Mount {
+        source: Option<CString>,
+        target: CString,
+        fstype: Option<CString>,
+        flags: libc::c_ulong,
+        data: Option<CString>,
+    },
+    /// `mkdir(2)`; an existing entry is fine.
+    Mkdir { path: CString },
+    /// Create an empty file to bind a device onto; an existing entry is fine.
+    Touch { path: CString },
+    /// `symlink(2)`; an existing entry is fine.
+    Symlink { target: CString, link: CString },
+    /// `chdir(new_root)`, `pivot_root(".", ".")`, make the old root a slave and detach it,
+    /// `chdir("/")`: runc's way, which needs no directory for the old root.
+    PivotRoot { new_root: CString },
+    /// Hide a path: `/dev/null` bound over a file, a read-only tmpfs over a directory;
+    /// a missing path is fine.
+    Mask { path: CString },
+    /// Bind a path over itself and remount it read-only; a missing path is fine.
+    ReadOnly { path: CString },
+    /// `sethostname(2)`.
+    Hostname { name: CString },
+    /// Bring the new network namespace's `lo` up (as `--network none` has it).
+    LoopbackUp,
+    /// `chdir(2)` inside the container.
+    Chdir { path: CString },
+    /// Drop every capability not in `keep` from the bounding set.
+    DropBounding { keep: u64 },
+    /// Raw `setgroups([])`, `setgid`, `setuid` syscalls.
+    Identity { uid: u32, gid: u32 },
+    /// Raw `capset`: effective and permitted become `keep`, inheritable and ambient empty.
+    Capset { keep: u64 },
+    /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
+    NoNewPrivs,
+    /// `dup2` the given descriptors onto 0, 1 and 2, then close every other descriptor but
+    /// the error pipe, so nothing of the parent leaks into the container.
+    Stdio { fds: [Option<i32>; 3] },
+    /// `execve` each candidate path in turn (a `PATH` search); the last op.
+    Exec {
+        candidates: Vec<CString>,
+        argv: Vec<*const c_char>,
+        envp: Vec<*const c_char>,
+    },
+}
+
+/// One step: the op and what it does, in words, for the error if it fails.
+#[derive(Debug)]
+pub(super) struct Step {
+    pub(super) what: String,
+    pub(super) op: Op,
+}
+
+/// Everything the child does, in order, with the strings the `Exec` op points into.
+#[derive(Debug)]
+pub(super) struct Plan {
+    pub(super) steps: Vec<Step>,
+    /// Owns the argv and envp strings the `Exec` op's pointers point at.
+    _strings: Vec<CString>,
+}
+
+fn cstr(id: &str, s: impl Into<Vec<u8>>) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::invalid(id, "a string contains a NUL byte"))
+}
+
+fn under(id: &str, root: &Path, rel: &str) -> Result<CString> {
+    cstr(id, root.join(rel).into_os_string().into_encoded_bytes())
+}
+
+impl Plan {
+    /// The plan that runs `spec`; `stdio` are the descriptors for 0, 1, 2 (`None`: inherit).
+    pub(super) fn new(spec: &ContainerSpec, stdio: [Option<i32>; 3]) -> Result<Plan> {
+        let id = spec.id.as_str();
+        let root = spec.rootfs.as_path();
+        let mut steps = Vec::new();
+        let mut step = |what: String, op: Op| steps.push(Step { what, op });
+        let mount = |source: Option<&str>,
+                     target: CString,
+                     fstype: Option<&str>,
+                     flags: libc::c_ulong,
+                     data: Option<&str>| {
+            Ok::<_, Error>(Op::Mount {
+                source: source.map(|s| cstr(id, s)).transpose()?,
+                target,
+                fstype: fstype.map(|s| cstr(id, s)).transpose()?,
+                flags,
+                data: data.map(|s| cstr(id, s)).transpose()?,
+            })
+        };
+        let (nosuid, nodev, noexec) = (libc::MS_NOSUID, libc::MS_NODEV, libc::MS_NOEXEC);
+
+        step("set the parent-death signal".into(), Op::DieWithParent);
+        // First, so the parent's other descriptors (a file another thread is writing, say) are
+        // closed microseconds after clone rather than at exec.
+        step("set up stdio".into(), Op::Stdio { fds: stdio });
+        // Nothing we mount may propagate back to the host, and host unmounts still reach us.
+        let slash = cstr(id, "/")?;
+        step(
+            "make / a recursive slave mount".into(),
+            mount(None, slash, None, libc::MS_REC | libc::MS_SLAVE, None)?,
+        );
+        let rootfs = under(id, root, "")?;
+        step(
+            format!("bind {} onto itself", root.display()),
+            mount(
+                Some(&spec.rootfs.to_string_lossy()),
+                rootfs.clone(),
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None,
+            )?,
+        );
+        // (target in the rootfs, fstype, flags, data): the kernel filesystems every container has.
+        let filesystems: &[(&str, &str, libc::c_ulong, Option<&str>)] = &[
+            ("proc", "proc", nosuid | nodev | noexec, None),
+            (
+                "sys",
+                "sysfs",
+                nosuid | nodev | noexec | libc::MS_RDONLY,
+                None,
+            ),
+            (
+                "dev",
+                "tmpfs",
+                nosuid | libc::MS_STRICTATIME,
+                Some("mode=755,size=65536k"),
+            ),
+            (
+                "dev/pts",
+                "devpts",
+                nosuid | noexec,
+                Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+            ),
+            (
+                "dev/shm",
+                "tmpfs",
+                nosuid | nodev | noexec,
+                Some("mode=1777,size=65536k"),
+            ),
+            ("dev/mqueue", "mqueue", nosuid | nodev | noexec, None),
+        ];
+        for &(rel, fstype, flags, data) in filesystems {
+            let target = under(id, root, rel)?;
+            step(
+                format!("create /{rel}"),
+                Op::Mkdir {
+                    path: target.clone(),
+                },
+            );
+            step(
+                format!("mount {fstype} on /{rel}"),
+                mount(Some(fstype), target, Some(fstype), flags, data)?,
+            );
+        }
+        for dev in DEVICES {
+            let target = under(id, root, &format!("dev/{dev}"))?;
+            step(
+                format!("create /dev/{dev}"),
+                Op::Touch {
+                    path: target.clone(),
+                },
+            );
+            let host = format!("/dev/{dev}");
+            step(
+                format!("bind {host}"),
+                mount(Some(&host), target, None, libc::MS_BIND, None)?,
+            );
+        }
+        for (target, link) in DEV_LINKS {
+            step(
+                format!("link /dev/{link}"),
+                Op::Symlink {
+                    target: cstr(id, *target)?,
+                    link: under(id, root, &format!("dev/{link}"))?,
+                },
+            );
+        }
+        step(
+            format!("pivot_root into {}", root.display()),
+            Op::PivotRoot { new_root: rootfs },
+        );
+        for path in MASKED_PATHS {
+            step(
+                format!("mask {path}"),
+                Op::Mask {
+                    path: cstr(id, *path)?,
+                },
+            );
+        }
+        for path in READONLY_PATHS {
+            step(
+                format!("make {path} read-only"),
+                Op::ReadOnly {
+                    path: cstr(id, *path)?,
+                },
+            );
+        }
+        step(
+            "set the hostname".into(),
+            Op::Hostname {
+                name: cstr(id, spec.hostname.as_str())?,
+            },
+        );
+        step("bring lo up".into(), Op::LoopbackUp);
+        // The working directory is created (mkdir -p) inside the new root, where symlinks in
+        // the image cannot point outside it.
+        let mut prefix = String::new();
+        for part in spec.cwd.split('/').filter(|p| !p.is_empty()) {
+            prefix = format!("{prefix}/{part}");
+            step(
+                format!("create {prefix}"),
+                Op::Mkdir {
+                    path: cstr(id, prefix.as_str())?,
+                },
+            );
+        }
+        step(
+            format!("chdir to {}", spec.cwd),
+            Op::Chdir {
+                path: cstr(id, spec.cwd.as_str())?,
+            },
+        );
+        let keep = spec
+            .capabilities
+            .iter()
+            .filter_map(|c| capability_number(c))
+            .fold(0u64, |bits, n| bits | 1 << n);
+        step(
+            "drop bounding capabilities".into(),
+            Op::DropBounding { keep },
+        );
+        step(
+            format!("set uid {} gid {}", spec.uid, spec.gid),
+            Op::Identity {
+                uid: spec.uid,
+                gid: spec.gid,
+            },
+        );
+        if spec.uid == 0 {
+            // A non-root uid has already lost its effective and permitted sets in setuid.
+            step("set capabilities".into(), Op::Capset { keep });
+        }
+        if spec.no_new_privileges {
+            step("set no_new_privs".into(), Op::NoNewPrivs);
+        }
+
+        let program = spec.args[0].as_str();
+        let candidates = if program.contains('/') {
+            vec![cstr(id, program)?]
+        } else {
+            spec.path_env()
+                .split(':')
+                .filter(|dir| !dir.is_empty())
+                .map(|dir| cstr(id, format!("{}/{program}", dir.trim_end_matches('/'))))
+                .collect::<Result<_>>()?
+        };
+        let args = spec
+            .args
+            .iter()
+            .map(|a| cstr(id, a.as_str()))
+            .collect::<Result<Vec<_>>>()?;
+        let env = spec
+            .full_env()
+            .into_iter()
+            .map(|e| cstr(id, e))
+            .collect::<Result<Vec<_>>>()?;
+        // The pointers stay valid: CString data is on the heap and does not move with the Vec.
+        let pointers = |list: &[CString]| {
+            list.iter()
+                .map(|s| s.as_ptr())
+                .chain([std::ptr::null()])
+                .collect::<Vec<_>>()
+        };
+        let (argv, envp) = (pointers(&args), pointers(&env));
+        step(
+            format!("execute {program}"),
+            Op::Exec {
+                candidates,
+                argv,
+                envp,
+            },
+        );
+        let mut strings = args;
+        strings.extend(env);
+        Ok(Plan {
+            steps,
+            _strings: strings,
+        })
+    }
+
+    /// Whether step `index` is the final `execve`.
+    pub(super) fn is_exec(&self, index: usize) -> bool {
+        matches!(
+            self.steps.get(index),
+            Some(Step {
+                op: Op::Exec { .. },
+                ..
+            })
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_mounts_before_pivot_and_execs_last() {
+        let spec = ContainerSpec::new("p1", "/tmp", vec!["sh".into(), "-c".into(), "true".into()]);
+        let plan = Plan::new(&spec, [None, None, None]).unwrap();
+        let pivot = plan
+            .steps
+            .iter()
+            .position(|s| matches!(s.op, Op::PivotRoot { .. }))
+            .unwrap();
+        let proc = plan
+            .steps
+            .iter()
+            .position(|s| s.what == "mount proc on /proc")
+            .unwrap();
+        let mask = plan
+            .steps
+            .iter()
+            .position(|s| s.what == "mask /proc/kcore")
+            .unwrap();
+        assert!(proc < pivot && pivot < mask);
+        assert!(plan.is_exec(plan.steps.len() - 1));
+        let Op::Exec {
+            candidates, argv, ..
+        } = &plan.steps.last().unwrap().op
+        else {
+            panic!()
+        };
+        assert_eq!(candidates[0].to_str().unwrap(), "/usr/local/sbin/sh");
+        assert_eq!(candidates.len(), 6);
+        assert_eq!(argv.len(), 4);
+        assert!(argv[3].is_null());
+    }
+
+    #[test]
+    fn non_root_user_gets_no_capset() {
+        let mut spec = ContainerSpec::new("p2", "/tmp", vec!["/bin/true".into()]);
+        spec.uid = 1000;
+        spec.cwd = "/home/u".into();
+        let plan = Plan::new(&spec, [None, None, None]).unwrap();
+        assert!(!plan.steps.iter().any(|s| matches!(s.op, Op::Capset { .. })));
+        assert!(plan.steps.iter().any(|s| s.what == "create /home/u"));
+    }
+}

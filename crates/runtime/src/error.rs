@@ -1,0 +1,119 @@
+//! Errors of the container engines: a bad [`ContainerSpec`](crate::spec::ContainerSpec), a
+//! failed step while setting a container up, or an external OCI runtime that failed. Layer
+//! unpacking has its own error type in [`crate::unpack`].
+
+use std::path::PathBuf;
+
+/// What went wrong while running a container.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The spec cannot be run as it is (empty args, relative rootfs, NUL byte, bad id…).
+    #[error("container {id}: invalid spec: {reason}")]
+    InvalidSpec {
+        /// The container id.
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A file operation on the host side failed (bundle, state or output files).
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Creating the container's process (clone3 with new namespaces) failed.
+    #[error("container {id}: cannot create the container process: {source}")]
+    Clone {
+        /// The container id.
+        id: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// One step of the container's set-up (a mount, pivot_root, a capability drop…) failed
+    /// inside the new namespaces, before the program was started.
+    #[error("container {id}: {step}: {source}")]
+    Setup {
+        /// The container id.
+        id: String,
+        /// The step that failed, e.g. `mount proc on /proc`.
+        step: String,
+        /// The errno it failed with.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The container's program could not be executed (not found, not executable).
+    #[error("container {id}: cannot execute {program:?}: {source}")]
+    Exec {
+        /// The container id.
+        id: String,
+        /// The program as given in the spec's args.
+        program: String,
+        /// The errno `execve` failed with.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Waiting for the container's process failed.
+    #[error("container {id}: waiting for the container failed: {source}")]
+    Wait {
+        /// The container id.
+        id: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The OCI runtime spec could not be built or written.
+    #[error("container {id}: OCI runtime spec: {source}")]
+    OciSpec {
+        /// The container id.
+        id: String,
+        /// The underlying error.
+        #[source]
+        source: oci_spec::OciSpecError,
+    },
+    /// The external OCI runtime (runc, crun) could not be started.
+    #[error("container {id}: cannot start {runtime}: {source}")]
+    RuntimeSpawn {
+        /// The container id.
+        id: String,
+        /// The runtime binary.
+        runtime: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The external OCI runtime failed by itself, before or instead of running the container.
+    #[error("container {id}: {runtime} failed: {message}")]
+    RuntimeFailed {
+        /// The container id.
+        id: String,
+        /// The runtime binary.
+        runtime: PathBuf,
+        /// The runtime's own error message (from its log).
+        message: String,
+    },
+}
+
+impl Error {
+    /// Wrap an I/O error with its path.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::InvalidSpec`] for container `id`.
+    pub fn invalid(id: &str, reason: impl Into<String>) -> Error {
+        Error::InvalidSpec {
+            id: id.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Result with the runtime's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,382 @@
+//! What to run: [`ContainerSpec`], berth's own small description of one container, and its
+//! translation into an OCI runtime-spec `config.json` for external runtimes (runc, crun).
+//!
+//! Both engines read the same spec and the same defaults from here (Docker's default
+//! capabilities, masked and read-only paths), so `berth run` means the same thing whichever
+//! engine runs it. This module does no system calls.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespace, LinuxNamespaceType,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder, get_default_mounts,
+};
+
+use crate::error::{Error, Result};
+
+/// `PATH` when the image sets none (Docker's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The capabilities Docker grants a container by default.
+pub const DEFAULT_CAPABILITIES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Paths hidden from the container (Docker's list): files get `/dev/null` bound over them,
+/// directories an empty read-only tmpfs.
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Paths the container sees read-only (Docker's list).
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Linux capability names and numbers (`linux/capability.h`), up to CAP_CHECKPOINT_RESTORE.
+const CAPABILITIES: &[(&str, u32)] = &[
+    ("CAP_CHOWN", 0),
+    ("CAP_DAC_OVERRIDE", 1),
+    ("CAP_DAC_READ_SEARCH", 2),
+    ("CAP_FOWNER", 3),
+    ("CAP_FSETID", 4),
+    ("CAP_KILL", 5),
+    ("CAP_SETGID", 6),
+    ("CAP_SETUID", 7),
+    ("CAP_SETPCAP", 8),
+    ("CAP_LINUX_IMMUTABLE", 9),
+    ("CAP_NET_BIND_SERVICE", 10),
+    ("CAP_NET_BROADCAST", 11),
+    ("CAP_NET_ADMIN", 12),
+    ("CAP_NET_RAW", 13),
+    ("CAP_IPC_LOCK", 14),
+    ("CAP_IPC_OWNER", 15),
+    ("CAP_SYS_MODULE", 16),
+    ("CAP_SYS_RAWIO", 17),
+    ("CAP_SYS_CHROOT", 18),
+    ("CAP_SYS_PTRACE", 19),
+    ("CAP_SYS_PACCT", 20),
+    ("CAP_SYS_ADMIN", 21),
+    ("CAP_SYS_BOOT", 22),
+    ("CAP_SYS_NICE", 23),
+    ("CAP_SYS_RESOURCE", 24),
+    ("CAP_SYS_TIME", 25),
+    ("CAP_SYS_TTY_CONFIG", 26),
+    ("CAP_MKNOD", 27),
+    ("CAP_LEASE", 28),
+    ("CAP_AUDIT_WRITE", 29),
+    ("CAP_AUDIT_CONTROL", 30),
+    ("CAP_SETFCAP", 31),
+    ("CAP_MAC_OVERRIDE", 32),
+    ("CAP_MAC_ADMIN", 33),
+    ("CAP_SYSLOG", 34),
+    ("CAP_WAKE_ALARM", 35),
+    ("CAP_BLOCK_SUSPEND", 36),
+    ("CAP_AUDIT_READ", 37),
+    ("CAP_PERFMON", 38),
+    ("CAP_BPF", 39),
+    ("CAP_CHECKPOINT_RESTORE", 40),
+];
+
+/// The number of a capability named as Docker and OCI name it (`CAP_CHOWN`), or `None`.
+pub fn capability_number(name: &str) -> Option<u32> {
+    CAPABILITIES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|&(_, number)| number)
+}
+
+/// One container to run: what the CLI (or the API) hands an engine.
+///
+/// Fields still to come: extra mounts, resource limits, seccomp profile, tty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSpec {
+    /// Container id: `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 128 bytes, unique on this host.
+    pub id: String,
+    /// The prepared root filesystem directory (absolute); later the overlay's merged dir.
+    /// The engines create `proc`, `sys` and `dev` in it when missing.
+    pub rootfs: PathBuf,
+    /// The program and its arguments; a program without `/` is looked up in `PATH`.
+    pub args: Vec<String>,
+    /// The environment, `KEY=value` strings; [`DEFAULT_PATH`] is used when it has no `PATH`.
+    pub env: Vec<String>,
+    /// The working directory inside the container (absolute).
+    pub cwd: String,
+    /// The container's hostname.
+    pub hostname: String,
+    /// User id the program runs as.
+    pub uid: u32,
+    /// Group id the program runs as (supplementary groups are cleared).
+    pub gid: u32,
+    /// The capabilities the program keeps, by name (`CAP_CHOWN`); all others are dropped from
+    /// every set, the bounding set included.
+    pub capabilities: Vec<String>,
+    /// Set `no_new_privs`, so setuid binaries and file capabilities grant nothing. Docker's
+    /// default is off (`--security-opt no-new-privileges` turns it on).
+    pub no_new_privileges: bool,
+}
+
+impl ContainerSpec {
+    /// A spec with Docker's defaults: root, cwd `/`, `PATH` only, hostname the first 12 bytes
+    /// of the id, Docker's default capabilities.
+    pub fn new(id: impl Into<String>, rootfs: impl Into<PathBuf>, args: Vec<String>) -> Self {
+        let id = id.into();
+        let hostname = id.chars().take(12).collect();
+        ContainerSpec {
+            id,
+            rootfs: rootfs.into(),
+            args,
+            env: vec![format!("PATH={DEFAULT_PATH}")],
+            cwd: "/".to_string(),
+            hostname,
+            uid: 0,
+            gid: 0,
+            capabilities: DEFAULT_CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+            no_new_privileges: false,
+        }
+    }
+
+    /// Check what both engines rely on; every engine calls this before doing anything.
+    pub fn validate(&self) -> Result<()> {
+        let id = &self.id;
+        let bad = |reason: String| Err(Error::invalid(id, reason));
+        let id_ok = !id.is_empty()
+            && id.len() <= 128
+            && id.as_bytes()[0].is_ascii_alphanumeric()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !id_ok {
+            return bad("id must match [A-Za-z0-9][A-Za-z0-9_.-]* (at most 128 bytes)".into());
+        }
+        if !self.rootfs.is_absolute() {
+            return bad(format!("rootfs {} is not absolute", self.rootfs.display()));
+        }
+        if !self.rootfs.is_dir() {
+            return bad(format!(
+                "rootfs {} is not a directory",
+                self.rootfs.display()
+            ));
+        }
+        if self.args.is_empty() || self.args[0].is_empty() {
+            return bad("no program to run".into());
+        }
+        if !self.cwd.starts_with('/') {
+            return bad(format!("working directory {:?} is not absolute", self.cwd));
+        }
+        if self.hostname.len() > 64 {
+            return bad("hostname is longer than 64 bytes".into());
+        }
+        if let Some(e) = self.env.iter().find(|e| !e.contains('=')) {
+            return bad(format!("environment entry {e:?} has no '='"));
+        }
+        let strings = self
+            .args
+            .iter()
+            .chain(&self.env)
+            .chain([&self.cwd, &self.hostname]);
+        if strings.into_iter().any(|s| s.contains('\0'))
+            || self.rootfs.as_os_str().as_encoded_bytes().contains(&0)
+        {
+            return bad("a string contains a NUL byte".into());
+        }
+        if let Some(c) = self
+            .capabilities
+            .iter()
+            .find(|c| capability_number(c).is_none())
+        {
+            return bad(format!("unknown capability {c:?}"));
+        }
+        Ok(())
+    }
+
+    /// The `PATH` the program is looked up in: the spec's own, or [`DEFAULT_PATH`].
+    pub fn path_env(&self) -> &str {
+        self.env
+            .iter()
+            .rev()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH)
+    }
+
+    /// The spec's environment, with `PATH` added when it has none.
+    pub fn full_env(&self) -> Vec<String> {
+        let mut env = self.env.clone();
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.push(format!("PATH={DEFAULT_PATH}"));
+        }
+        env
+    }
+}
+
+/// The OCI runtime spec (`config.json`) that makes runc or crun run `spec` as berth's own engine
+/// would: the same namespaces (mount, pid, uts, ipc, net, cgroup), mounts, masked and read-only
+/// paths, user and capabilities. `root.path` is the absolute rootfs, so the bundle directory
+/// needs nothing but the `config.json`.
+pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
+    spec.validate()?;
+    let oci_err = |source| Error::OciSpec {
+        id: spec.id.clone(),
+        source,
+    };
+    let caps = spec
+        .capabilities
+        .iter()
+        .map(|name| {
+            // oci-spec parses capability names through serde only.
+            serde_json::from_value::<Capability>(serde_json::Value::String(name.to_uppercase()))
+                .map_err(|e| Error::invalid(&spec.id, format!("capability {name}: {e}")))
+        })
+        .collect::<Result<std::collections::HashSet<_>>>()?;
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .build()
+        .map_err(oci_err)?;
+    let user = UserBuilder::default()
+        .uid(spec.uid)
+        .gid(spec.gid)
+        .build()
+        .map_err(oci_err)?;
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .user(user)
+        .args(spec.args.clone())
+        .env(spec.full_env())
+        .cwd(&spec.cwd)
+        .capabilities(capabilities)
+        .no_new_privileges(spec.no_new_privileges)
+        .build()
+        .map_err(oci_err)?;
+    let namespaces = [
+        LinuxNamespaceType::Mount,
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Network,
+        LinuxNamespaceType::Cgroup,
+    ]
+    .into_iter()
+    .map(|typ| {
+        let mut ns = LinuxNamespace::default();
+        ns.set_typ(typ);
+        ns
+    })
+    .collect::<Vec<_>>();
+    let to_strings = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .masked_paths(to_strings(MASKED_PATHS))
+        .readonly_paths(to_strings(READONLY_PATHS))
+        .build()
+        .map_err(oci_err)?;
+    let root = RootBuilder::default()
+        .path(&spec.rootfs)
+        .readonly(false)
+        .build()
+        .map_err(oci_err)?;
+    SpecBuilder::default()
+        .version("1.0.2")
+        .root(root)
+        .hostname(&spec.hostname)
+        .mounts(get_default_mounts())
+        .process(process)
+        .linux(linux)
+        .build()
+        .map_err(oci_err)
+}
+
+/// Write `spec`'s `config.json` into `bundle` (created if missing) and return its path.
+pub fn write_bundle(spec: &ContainerSpec, bundle: &Path) -> Result<PathBuf> {
+    let oci = oci_spec(spec)?;
+    std::fs::create_dir_all(bundle).map_err(|e| Error::io(bundle, e))?;
+    let config = bundle.join("config.json");
+    oci.save(&config).map_err(|source| Error::OciSpec {
+        id: spec.id.clone(),
+        source,
+    })?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(id: &str) -> ContainerSpec {
+        ContainerSpec::new(id, "/", vec!["/bin/true".into()])
+    }
+
+    #[test]
+    fn validates_ids_and_strings() {
+        assert!(spec("abc-1.2_x").validate().is_ok());
+        for id in ["", "-x", "a/b", "a b", &"x".repeat(129)] {
+            assert!(spec(id).validate().is_err(), "{id:?}");
+        }
+        let mut s = spec("ok");
+        s.args = vec!["a\0b".into()];
+        assert!(s.validate().is_err());
+        let mut s = spec("ok");
+        s.capabilities.push("CAP_NOPE".into());
+        assert!(s.validate().is_err());
+        let mut s = spec("ok");
+        s.rootfs = "relative".into();
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn capability_table_covers_the_defaults() {
+        for c in DEFAULT_CAPABILITIES {
+            assert!(capability_number(c).is_some(), "{c}");
+        }
+        assert_eq!(capability_number("CAP_SYS_ADMIN"), Some(21));
+    }
+
+    #[test]
+    fn oci_spec_carries_the_container() {
+        let mut s = spec("c1");
+        s.env = vec!["A=1".into()];
+        s.uid = 7;
+        let oci = oci_spec(&s).unwrap();
+        let json = serde_json::to_value(&oci).unwrap();
+        assert_eq!(json["process"]["args"][0], "/bin/true");
+        assert_eq!(json["process"]["user"]["uid"], 7);
+        assert_eq!(json["process"]["env"][1], format!("PATH={DEFAULT_PATH}"));
+        assert_eq!(json["root"]["path"], "/");
+        assert_eq!(json["root"]["readonly"], false);
+        assert_eq!(json["hostname"], "c1");
+        assert_eq!(json["linux"]["namespaces"].as_array().unwrap().len(), 6);
+        let bounding = json["process"]["capabilities"]["bounding"]
+            .as_array()
+            .unwrap();
+        assert_eq!(bounding.len(), DEFAULT_CAPABILITIES.len());
+    }
+}
