@@ -142,9 +142,10 @@ pub async fn rm(args: RmArgs) -> Result<()> {
         }
         .await;
         if let Err(e) = result
-            && let Some(prev) = last.replace(e) {
-                eprintln!("berth: error: {prev}");
-            }
+            && let Some(prev) = last.replace(e)
+        {
+            eprintln!("berth: error: {prev}");
+        }
     }
     last.map_or(Ok(()), Err)
 }

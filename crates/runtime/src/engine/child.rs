@@ -75,6 +75,7 @@ fn run_op(op: &Op, error_fd: i32) -> SysResult {
     unsafe {
         match op {
             Op::DieWithParent => check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) as _),
+            Op::ResetSignals => reset_signals(),
             Op::Mount {
                 source,
                 target,
@@ -135,7 +136,7 @@ fn run_op(op: &Op, error_fd: i32) -> SysResult {
             } => {
                 let mut error = libc::ENOENT;
                 for path in candidates {
-                    libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                    exec_retrying_busy(path, argv, envp);
                     match errno() {
                         // Keep searching PATH, but remember a permission problem (as execvp).
                         libc::ENOENT | libc::ENOTDIR => {}
@@ -146,6 +147,57 @@ fn run_op(op: &Op, error_fd: i32) -> SysResult {
                 Err(error)
             }
         }
+    }
+}
+
+/// `execve`, retried for a few milliseconds on ETXTBSY: another process cloned by this
+/// multi-threaded parent may briefly hold a write descriptor of the program (copied while it
+/// was being written) until it closes its inherited descriptors.
+unsafe fn exec_retrying_busy(
+    path: &CStr,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) {
+    let pause = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 2_000_000,
+    };
+    for _ in 0..10 {
+        // SAFETY: NUL-terminated path, NULL-terminated argv and envp built by the plan.
+        unsafe {
+            libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            if errno() != libc::ETXTBSY {
+                return;
+            }
+            libc::nanosleep(&pause, std::ptr::null_mut());
+        }
+    }
+}
+
+pub(super) unsafe fn reset_signals() -> SysResult {
+    // The kernel's `struct sigaction` (handler, flags, restorer, 64-bit mask), all zero: SIG_DFL.
+    // Raw, because glibc's sigaction refuses its own reserved signals 32 and 33.
+    let default = [0u64; 4];
+    // SAFETY: rt_sigaction and rt_sigprocmask read stack buffers of the kernel's layout.
+    unsafe {
+        for signal in 1..=64 {
+            // SIGKILL and SIGSTOP refuse with EINVAL: nothing to do for them.
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                default.as_ptr(),
+                null::<u64>(),
+                8,
+            );
+        }
+        let empty = 0u64;
+        check(libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty,
+            null::<u64>(),
+            8,
+        ))
     }
 }
 

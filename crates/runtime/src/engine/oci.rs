@@ -5,6 +5,7 @@
 //! On this kind of host (hybrid cgroups, `hugetlb` on the v2 hierarchy) runc works as it is;
 //! crun 1.8 refuses the cgroup layout and fails here (see `docs/runtime-engine.md`).
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -126,6 +127,15 @@ impl Runtime for OciRuntime {
         }
         if let Some(fd) = stderr {
             command.stderr(fd);
+        }
+        // As the native engine does: ignored signals and the signal mask survive exec, and
+        // runc passes them on to the container.
+        // SAFETY: the hook makes only raw rt_sigaction/rt_sigprocmask calls, which are
+        // async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                super::child::reset_signals().map_err(std::io::Error::from_raw_os_error)
+            });
         }
         debug!(id, runtime = %self.binary.display(), bundle = %bundle.display(), "runtime run");
         let status = command.status().map_err(|source| Error::RuntimeSpawn {

@@ -30,6 +30,9 @@ const DEV_LINKS: &[(&str, &str)] = &[
 pub(super) enum Op {
     /// `prctl(PR_SET_PDEATHSIG, SIGKILL)`: the container dies with the thread that runs it.
     DieWithParent,
+    /// Every signal back to its default action and unblocked: ignored signals and the mask
+    /// survive `execve`, and Rust ignores SIGPIPE in every program (as `std::process` does).
+    ResetSignals,
     /// `mount(2)`.
     Mount {
         source: Option<CString>,
@@ -123,6 +126,7 @@ impl Plan {
         let (nosuid, nodev, noexec) = (libc::MS_NOSUID, libc::MS_NODEV, libc::MS_NOEXEC);
 
         step("set the parent-death signal".into(), Op::DieWithParent);
+        step("reset signals".into(), Op::ResetSignals);
         // First, so the parent's other descriptors (a file another thread is writing, say) are
         // closed microseconds after clone rather than at exec.
         step("set up stdio".into(), Op::Stdio { fds: stdio });
