@@ -93,6 +93,17 @@ fn reference_scenario_offline() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("is using its referenced image"));
     let name = row.split_whitespace().last().unwrap();
+    let inspect: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", name])).unwrap();
+    assert_eq!(inspect[0]["State"]["Status"], "exited");
+    assert_eq!(inspect[0]["State"]["ExitCode"], 0);
+    assert_eq!(inspect[0]["Path"], "/hello");
+    assert_eq!(inspect[0]["Name"], format!("/{name}"));
+    assert!(
+        inspect[0]["State"]["FinishedAt"]
+            .as_str()
+            .unwrap()
+            .starts_with("20")
+    );
     assert_eq!(env.ok(&["rm", name]).trim(), name);
     assert_eq!(env.ok(&["ps", "-a"]).lines().count(), 1);
     env.ok(&["rmi", "hello-world"]);

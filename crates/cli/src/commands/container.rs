@@ -65,6 +65,50 @@ fn command(c: &Container) -> String {
     format!("\"{cut}\"")
 }
 
+fn rfc3339(secs: Option<i64>) -> String {
+    let Some(t) = secs.filter(|t| *t > 0) else {
+        return "0001-01-01T00:00:00Z".into();
+    };
+    let (days, rem) = (t.div_euclid(86400), t.rem_euclid(86400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Docker's container inspect JSON (the fields berth knows).
+pub fn inspect_json(c: &Container) -> serde_json::Value {
+    json!({
+        "Id": c.id,
+        "Created": rfc3339(Some(c.created_at)),
+        "Path": c.command.first().cloned().unwrap_or_default(),
+        "Args": c.command.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "Status": c.state.as_str(),
+            "Running": c.state == State::Running,
+            "Pid": c.pid.unwrap_or(0),
+            "ExitCode": c.exit_code.unwrap_or(0),
+            "StartedAt": rfc3339(c.started_at),
+            "FinishedAt": rfc3339(c.finished_at),
+        },
+        "Image": c.image_id,
+        "Name": format!("/{}", c.name),
+        "Config": { "Image": c.image, "Cmd": c.command },
+    })
+}
+
 /// Run `berth ps`.
 pub async fn ps(args: PsArgs) -> Result<()> {
     let ctx = Context::open().await?;

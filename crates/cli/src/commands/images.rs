@@ -43,10 +43,10 @@ pub struct RmiArgs {
     pub images: Vec<String>,
 }
 
-/// `berth inspect IMAGE...`
+/// `berth inspect IMAGE|CONTAINER...`
 #[derive(clap::Args)]
 pub struct InspectArgs {
-    /// Images to inspect.
+    /// Images or containers to inspect.
     #[arg(required = true)]
     pub images: Vec<String>,
 }
@@ -228,7 +228,10 @@ pub async fn inspect(args: InspectArgs) -> Result<()> {
     for q in &args.images {
         match ctx.find_image(q).await {
             Ok(img) => out.push(inspect_json(&ctx, &img)?),
-            Err(e) => missing.push(e.to_string()),
+            Err(e) => match ctx.store.find_container(q).await {
+                Ok(c) => out.push(super::container::inspect_json(&c)),
+                Err(_) => missing.push(e.to_string().replace("No such image", "No such object")),
+            },
         }
     }
     println!("{}", serde_json::to_string_pretty(&out)?);
