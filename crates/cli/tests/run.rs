@@ -192,3 +192,126 @@ fn external_oci_runtime() {
     ]);
     assert_eq!(failed.status.code(), Some(7));
 }
+
+/// Container cgroup directories (`berth/<id>`) left under any hierarchy.
+fn berth_cgroups() -> Vec<std::path::PathBuf> {
+    let mut left = Vec::new();
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        for parent in [hierarchy.path().join("berth"), hierarchy.path()] {
+            if !parent.ends_with("berth") {
+                continue;
+            }
+            if let Ok(dirs) = std::fs::read_dir(&parent) {
+                left.extend(dirs.flatten().map(|d| d.path()).filter(|p| p.is_dir()));
+            }
+        }
+    }
+    left
+}
+
+#[test]
+fn memory_cpu_and_pids_limits() {
+    if !is_root() || !std::path::Path::new("/bin/busybox").exists() {
+        eprintln!("skipping: needs root and busybox-static");
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    let oom = env.run(&[
+        "run",
+        "--rm",
+        "--memory",
+        "32m",
+        "bb:1",
+        "sh",
+        "-c",
+        "x=a; while true; do x=$x$x; done",
+    ]);
+    assert_eq!(
+        oom.status.code(),
+        Some(137),
+        "OOM-killed: {}",
+        String::from_utf8_lossy(&oom.stderr)
+    );
+    assert!(berth_cgroups().is_empty(), "left: {:?}", berth_cgroups());
+
+    // Count the container's processes with builtins only (no fork needed to count).
+    let script = "for i in $(busybox seq 60); do busybox sleep 5 & done; \
+                  n=0; for p in /proc/[0-9]*; do n=$((n+1)); done; echo $n";
+    let started = std::time::Instant::now();
+    let limited = env.run(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "20",
+        "bb:1",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let stderr = String::from_utf8_lossy(&limited.stderr);
+    // busybox sh gives up (exit 2) at the first fork the pids controller refuses.
+    assert_eq!(limited.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("can't fork"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "fails fast, without waiting for the sleeps"
+    );
+    let free = env.ok(&["run", "--rm", "bb:1", "sh", "-c", script]);
+    let n: u32 = free.trim().parse().unwrap();
+    assert!(n > 20, "without a limit all 60 sleeps start, saw {n}");
+    assert!(berth_cgroups().is_empty(), "left: {:?}", berth_cgroups());
+
+    // A CPU quota: the container's cgroup holds it while it runs.
+    let mut running = env
+        .cmd(&[
+            "run", "--rm", "--cpus", "0.5", "bb:1", "busybox", "sleep", "3",
+        ])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut quota = String::new();
+    for _ in 0..200 {
+        if let Some(dir) = berth_cgroups()
+            .into_iter()
+            .find(|d| d.starts_with("/sys/fs/cgroup/cpu/"))
+        {
+            quota = std::fs::read_to_string(dir.join("cpu.cfs_quota_us")).unwrap_or_default();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(running.wait().unwrap().success());
+    assert_eq!(quota.trim(), "50000");
+    assert!(berth_cgroups().is_empty(), "left: {:?}", berth_cgroups());
+    let bad = env.run(&["run", "--rm", "--memory", "12q", "bb:1", "true"]);
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn capabilities_default_add_and_drop() {
+    if !is_root() || !std::path::Path::new("/bin/busybox").exists() {
+        eprintln!("skipping: needs root and busybox-static");
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    let cap_eff = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["bb:1", "cat", "/proc/self/status"]);
+        let status = env.ok(&args);
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .map(|v| v.trim().to_string())
+            .unwrap()
+    };
+    assert_eq!(cap_eff(&[]), "00000000a80425fb", "Docker's default set");
+    // NET_ADMIN is bit 12, CHOWN bit 0.
+    assert_eq!(
+        cap_eff(&["--cap-add", "NET_ADMIN", "--cap-drop", "chown"]),
+        "00000000a80435fa"
+    );
+    assert_eq!(cap_eff(&["--cap-drop", "ALL"]), "0000000000000000");
+}

@@ -56,6 +56,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Creating, joining or writing the container's cgroups failed.
+    #[error("container {id}: cgroup {path}: {source}")]
+    Cgroup {
+        /// The container id.
+        id: String,
+        /// The cgroup file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Waiting for the container's process failed.
     #[error("container {id}: waiting for the container failed: {source}")]
     Wait {

@@ -114,10 +114,18 @@ pub fn capability_number(name: &str) -> Option<u32> {
         .map(|&(_, number)| number)
 }
 
+/// The name of capability `number` (`CAP_CHOWN` for 0), or `None` past the table.
+pub fn capability_name(number: u32) -> Option<&'static str> {
+    CAPABILITIES
+        .iter()
+        .find(|&&(_, n)| n == number)
+        .map(|&(name, _)| name)
+}
+
 /// One container to run: what the CLI (or the API) hands an engine.
 ///
-/// Fields still to come: extra mounts, resource limits, seccomp profile, tty.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Fields still to come: extra mounts, seccomp profile, tty.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ContainerSpec {
     /// Container id: `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 128 bytes, unique on this host.
     pub id: String,
@@ -142,6 +150,13 @@ pub struct ContainerSpec {
     /// Set `no_new_privs`, so setuid binaries and file capabilities grant nothing. Docker's
     /// default is off (`--security-opt no-new-privileges` turns it on).
     pub no_new_privileges: bool,
+    /// Memory limit in bytes (`--memory`); swap is limited to the same total, so swapping
+    /// cannot hide the limit. `None`: unlimited.
+    pub memory: Option<u64>,
+    /// CPU limit in CPUs (`--cpus 0.5`: half of one CPU per 100 ms period). `None`: unlimited.
+    pub cpus: Option<f64>,
+    /// Maximum number of processes (`--pids-limit`); zero or negative: unlimited (as Docker).
+    pub pids_limit: Option<i64>,
 }
 
 impl ContainerSpec {
@@ -161,6 +176,9 @@ impl ContainerSpec {
             gid: 0,
             capabilities: DEFAULT_CAPABILITIES.iter().map(|c| c.to_string()).collect(),
             no_new_privileges: false,
+            memory: None,
+            cpus: None,
+            pids_limit: None,
         }
     }
 
@@ -214,6 +232,14 @@ impl ContainerSpec {
             .find(|c| capability_number(c).is_none())
         {
             return bad(format!("unknown capability {c:?}"));
+        }
+        if self.memory == Some(0) {
+            return bad("memory limit must be positive".into());
+        }
+        if let Some(cpus) = self.cpus
+            && (!cpus.is_finite() || cpus <= 0.0 || cpus * 100_000.0 < 1_000.0)
+        {
+            return bad(format!("cpus {cpus} must be at least 0.01"));
         }
         Ok(())
     }

@@ -38,6 +38,21 @@ pub struct RunArgs {
     /// Container hostname.
     #[arg(long)]
     pub hostname: Option<String>,
+    /// Memory limit: bytes, or a number with a b, k, m or g suffix (`32m`).
+    #[arg(short, long, value_parser = parse_bytes)]
+    pub memory: Option<u64>,
+    /// Number of CPUs the container may use (`0.5`: half of one).
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Maximum number of processes in the container (-1: unlimited).
+    #[arg(long, allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Add a Linux capability to Docker's default set (`NET_ADMIN` or `CAP_NET_ADMIN`; `ALL`).
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    /// Drop a Linux capability from the set (`CHOWN` or `CAP_CHOWN`; `ALL`).
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
     /// An external OCI runtime (e.g. runc, crun) instead of berth's own engine.
     #[arg(long)]
     pub runtime: Option<PathBuf>,
@@ -59,6 +74,26 @@ impl std::fmt::Display for ContainerExit {
 }
 
 impl std::error::Error for ContainerExit {}
+
+/// `32m`, `1g`, `512k`, `100b` or `100` (bytes), as Docker's `--memory` takes them.
+fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    let (number, unit) = match lower.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&lower[..i], c),
+        _ => (lower.as_str(), 'b'),
+    };
+    let shift = match unit {
+        'b' => 0,
+        'k' => 10,
+        'm' => 20,
+        'g' => 30,
+        _ => return Err(format!("invalid size {s:?}: use a b, k, m or g suffix")),
+    };
+    let n: u64 = number.parse().map_err(|_| format!("invalid size {s:?}"))?;
+    n.checked_mul(1 << shift)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("invalid size {s:?}"))
+}
 
 fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -203,6 +238,40 @@ pub async fn run(args: RunArgs) -> Result<()> {
             .parse()
             .with_context(|| format!("user {u:?}: only numeric uid[:gid] is supported yet"))?;
     }
+    spec.memory = args.memory;
+    spec.cpus = args.cpus;
+    spec.pids_limit = args.pids_limit;
+    let cap_name = |c: &String| {
+        let upper = c.to_ascii_uppercase();
+        if upper.starts_with("CAP_") {
+            upper
+        } else {
+            format!("CAP_{upper}")
+        }
+    };
+    // Docker: drops first, then adds; ALL stands for every capability.
+    for c in args.cap_drop.iter().map(cap_name) {
+        if c == "CAP_ALL" {
+            spec.capabilities.clear();
+        } else {
+            spec.capabilities.retain(|have| *have != c);
+        }
+    }
+    for c in args.cap_add.iter().map(cap_name) {
+        let added: Vec<String> = if c == "CAP_ALL" {
+            (0..64)
+                .filter_map(berth_runtime::spec::capability_name)
+                .map(str::to_string)
+                .collect()
+        } else {
+            vec![c]
+        };
+        for c in added {
+            if !spec.capabilities.contains(&c) {
+                spec.capabilities.push(c);
+            }
+        }
+    }
 
     let engine: Box<dyn Runtime> = match &args.runtime {
         Some(path) => Box::new(OciRuntime::new(
@@ -230,4 +299,21 @@ pub async fn run(args: RunArgs) -> Result<()> {
         return Err(ContainerExit(code).into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_take_docker_suffixes() {
+        assert_eq!(parse_bytes("32m"), Ok(32 << 20));
+        assert_eq!(parse_bytes("1G"), Ok(1 << 30));
+        assert_eq!(parse_bytes("512k"), Ok(512 << 10));
+        assert_eq!(parse_bytes("100"), Ok(100));
+        assert_eq!(parse_bytes("100b"), Ok(100));
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("12x").is_err());
+        assert!(parse_bytes("m").is_err());
+    }
 }

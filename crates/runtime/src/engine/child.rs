@@ -76,6 +76,24 @@ fn run_op(op: &Op, error_fd: i32) -> SysResult {
         match op {
             Op::DieWithParent => check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) as _),
             Op::ResetSignals => reset_signals(),
+            Op::WaitForParent { fd } => {
+                let mut byte = 0u8;
+                let result = loop {
+                    let n = libc::read(*fd, (&mut byte as *mut u8).cast(), 1);
+                    if n == 1 {
+                        break Ok(());
+                    }
+                    if n == 0 {
+                        break Err(libc::EPIPE);
+                    }
+                    if errno() != libc::EINTR {
+                        break Err(errno());
+                    }
+                };
+                libc::close(*fd);
+                result
+            }
+            Op::UnshareCgroup => check(libc::unshare(libc::CLONE_NEWCGROUP) as _),
             Op::Mount {
                 source,
                 target,

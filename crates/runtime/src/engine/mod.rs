@@ -24,6 +24,7 @@
 //! the CLI. The seam is blocking: a container's life is a blocking wait, so async callers use
 //! `spawn_blocking`.
 
+mod cgroups;
 mod child;
 mod fake;
 mod native;

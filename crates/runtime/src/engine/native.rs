@@ -6,23 +6,24 @@
 //! Clean-up is the kernel's: every mount lives in the container's own mount namespace, which
 //! disappears with its last process, so nothing is left on the host even if berth is killed.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use tracing::debug;
 
+use super::cgroups::Cgroups;
 use super::plan::Plan;
 use super::{ExitStatus, Runtime, Stdio};
 use crate::error::{Error, Result};
 use crate::spec::ContainerSpec;
 
-/// Namespaces every container gets. No user namespace yet: the engine runs as real root.
+/// Namespaces every container gets at clone. No user namespace yet: the engine runs as real
+/// root. The cgroup namespace comes later, from the child itself, once it is in its cgroups.
 const NAMESPACES: u64 = (libc::CLONE_NEWNS
     | libc::CLONE_NEWPID
     | libc::CLONE_NEWUTS
     | libc::CLONE_NEWIPC
-    | libc::CLONE_NEWNET
-    | libc::CLONE_NEWCGROUP) as u64;
+    | libc::CLONE_NEWNET) as u64;
 
 /// `struct clone_args` up to `tls` (`CLONE_ARGS_SIZE_VER0`, 64 bytes).
 #[repr(C)]
@@ -124,15 +125,23 @@ impl Runtime for NativeRuntime {
     fn run(&self, spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus> {
         spec.validate()?;
         let id = spec.id.clone();
-        let raw = |fd: &Option<OwnedFd>| fd.as_ref().map(|fd| fd.as_raw_fd());
-        let plan = Plan::new(
-            spec,
-            [raw(&stdio.stdin), raw(&stdio.stdout), raw(&stdio.stderr)],
-        )?;
         let clone_error = |source| Error::Clone {
             id: id.clone(),
             source,
         };
+        // Removed on drop, after the container has exited (or set-up failed).
+        let cgroups = Cgroups::create(spec)?;
+        let sync = if cgroups.is_empty() {
+            None
+        } else {
+            Some(pipe().map_err(clone_error)?)
+        };
+        let raw = |fd: &Option<OwnedFd>| fd.as_ref().map(|fd| fd.as_raw_fd());
+        let plan = Plan::new(
+            spec,
+            [raw(&stdio.stdin), raw(&stdio.stdout), raw(&stdio.stderr)],
+            sync.as_ref().map(|(read, _)| read.as_raw_fd()),
+        )?;
         let (read_end, write_end) = pipe().map_err(clone_error)?;
         debug!(id = %id, rootfs = %spec.rootfs.display(), "clone3 into new namespaces");
         let pid = clone_into_namespaces().map_err(clone_error)?;
@@ -141,6 +150,17 @@ impl Runtime for NativeRuntime {
         }
         // The child has its own copies; ours must close so the pipe reports EOF on exec.
         drop(write_end);
+        if let Some((sync_read, sync_write)) = sync {
+            drop(sync_read);
+            if let Err(e) = cgroups.add(pid) {
+                // SAFETY: killing and reaping our own child, still blocked on the sync pipe.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = wait(pid);
+                return Err(e);
+            }
+            // The child is in its cgroups: let it go on.
+            let _ = std::fs::File::from(sync_write).write_all(&[1]);
+        }
         drop(stdio);
         let mut report = Vec::with_capacity(8);
         let read = std::fs::File::from(read_end).read_to_end(&mut report);
@@ -170,6 +190,7 @@ impl Runtime for NativeRuntime {
             source,
         })?;
         debug!(id = %id, ?status, "container exited");
+        drop(cgroups);
         Ok(status)
     }
 }

@@ -33,6 +33,11 @@ pub(super) enum Op {
     /// Every signal back to its default action and unblocked: ignored signals and the mask
     /// survive `execve`, and Rust ignores SIGPIPE in every program (as `std::process` does).
     ResetSignals,
+    /// Block until the parent writes one byte to `fd` (it has put us in our cgroups), then
+    /// close it; EOF means the parent gave up.
+    WaitForParent { fd: i32 },
+    /// `unshare(CLONE_NEWCGROUP)`: a cgroup namespace rooted at the cgroups we are in now.
+    UnshareCgroup,
     /// `mount(2)`.
     Mount {
         source: Option<CString>,
@@ -104,8 +109,13 @@ fn under(id: &str, root: &Path, rel: &str) -> Result<CString> {
 }
 
 impl Plan {
-    /// The plan that runs `spec`; `stdio` are the descriptors for 0, 1, 2 (`None`: inherit).
-    pub(super) fn new(spec: &ContainerSpec, stdio: [Option<i32>; 3]) -> Result<Plan> {
+    /// The plan that runs `spec`; `stdio` are the descriptors for 0, 1, 2 (`None`: inherit);
+    /// `sync`: a pipe's read end to wait on before anything else (cgroups being joined).
+    pub(super) fn new(
+        spec: &ContainerSpec,
+        stdio: [Option<i32>; 3],
+        sync: Option<i32>,
+    ) -> Result<Plan> {
         let id = spec.id.as_str();
         let root = spec.rootfs.as_path();
         let mut steps = Vec::new();
@@ -127,6 +137,14 @@ impl Plan {
 
         step("set the parent-death signal".into(), Op::DieWithParent);
         step("reset signals".into(), Op::ResetSignals);
+        if let Some(fd) = sync {
+            step(
+                "wait to be placed in the cgroups".into(),
+                Op::WaitForParent { fd },
+            );
+        }
+        // After the cgroups are joined, so the namespace's root is the container's cgroup.
+        step("create the cgroup namespace".into(), Op::UnshareCgroup);
         // First, so the parent's other descriptors (a file another thread is writing, say) are
         // closed microseconds after clone rather than at exec.
         step("set up stdio".into(), Op::Stdio { fds: stdio });
@@ -344,7 +362,7 @@ mod tests {
     #[test]
     fn plan_mounts_before_pivot_and_execs_last() {
         let spec = ContainerSpec::new("p1", "/tmp", vec!["sh".into(), "-c".into(), "true".into()]);
-        let plan = Plan::new(&spec, [None, None, None]).unwrap();
+        let plan = Plan::new(&spec, [None, None, None], None).unwrap();
         let pivot = plan
             .steps
             .iter()
@@ -379,7 +397,7 @@ mod tests {
         let mut spec = ContainerSpec::new("p2", "/tmp", vec!["/bin/true".into()]);
         spec.uid = 1000;
         spec.cwd = "/home/u".into();
-        let plan = Plan::new(&spec, [None, None, None]).unwrap();
+        let plan = Plan::new(&spec, [None, None, None], None).unwrap();
         assert!(!plan.steps.iter().any(|s| matches!(s.op, Op::Capset { .. })));
         assert!(plan.steps.iter().any(|s| s.what == "create /home/u"));
     }
