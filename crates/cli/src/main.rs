@@ -38,7 +38,7 @@ enum Command {
     /// Log out from a registry.
     Logout(commands::login::LogoutArgs),
     /// Run a command in a new container.
-    Run(commands::run::RunArgs),
+    Run(Box<commands::run::RunArgs>),
     /// List containers.
     Ps(commands::container::PsArgs),
     /// Remove containers.
@@ -74,7 +74,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => block_on(images::inspect(a)),
         Command::Login(a) => commands::login::login(a),
         Command::Logout(a) => commands::login::logout(a),
-        Command::Run(a) => block_on(commands::run::run(a)),
+        Command::Run(a) => block_on(commands::run::run(*a)),
         Command::Ps(a) => block_on(commands::container::ps(a)),
         Command::Rm(a) => block_on(commands::container::rm(a)),
         Command::Save(a) => block_on(commands::archive::save::run(a)),

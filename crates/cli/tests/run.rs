@@ -315,3 +315,35 @@ fn capabilities_default_add_and_drop() {
     );
     assert_eq!(cap_eff(&["--cap-drop", "ALL"]), "0000000000000000");
 }
+
+#[test]
+fn seccomp_default_and_unconfined() {
+    if !is_root() || !std::path::Path::new("/bin/busybox").exists() {
+        eprintln!("skipping: needs root and busybox-static");
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    let mode = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["bb:1", "cat", "/proc/self/status"]);
+        let status = env.ok(&args);
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Seccomp:"))
+            .map(|v| v.trim().to_string())
+            .unwrap()
+    };
+    assert_eq!(mode(&[]), "2", "filtered by default");
+    assert_eq!(mode(&["--security-opt", "seccomp=unconfined"]), "0");
+    let out = env.run(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=nope.json",
+        "bb:1",
+        "true",
+    ]);
+    assert!(!out.status.success());
+}

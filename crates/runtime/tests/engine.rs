@@ -15,7 +15,7 @@ use tempfile::TempDir;
 
 const BUSYBOX: &str = "/bin/busybox";
 const APPLETS: &[&str] = &[
-    "sh", "echo", "cat", "ps", "hostname", "id", "pwd", "wc", "true",
+    "sh", "echo", "cat", "ps", "hostname", "id", "pwd", "wc", "true", "grep", "unshare",
 ];
 
 /// Copying busybox (write) excludes starting containers (read): a container process cloned
@@ -281,6 +281,114 @@ fn missing_program_is_an_error(env: Env) {
     assert!(env.try_run(&spec, b"").is_err());
 }
 
+fn seccomp_mode(env: &Env, unconfined: bool) -> String {
+    let mut spec = env.spec("seccomp-mode", &["grep", "^Seccomp:", "/proc/self/status"]);
+    spec.seccomp = !unconfined;
+    env.run(&spec)
+        .stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .to_string()
+}
+
+fn seccomp_is_on_by_default(env: Env) {
+    assert_eq!(seccomp_mode(&env, false), "2");
+    assert_eq!(seccomp_mode(&env, true), "0");
+}
+
+fn seccomp_blocks_unshare_even_with_cap_sys_admin(env: Env) {
+    let run = |seccomp: bool| {
+        let mut spec = env.spec(
+            "seccomp-unshare",
+            &["sh", "-c", "unshare -n true 2>&1; echo $?"],
+        );
+        spec.capabilities.push("CAP_SYS_ADMIN".into());
+        spec.seccomp = seccomp;
+        env.run(&spec).stdout
+    };
+    let confined = run(true);
+    assert!(confined.contains("Operation not permitted"), "{confined}");
+    assert!(confined.ends_with("1\n"), "{confined}");
+    assert_eq!(run(false), "0\n");
+}
+
+/// A static x86_64 ELF that makes system call `nr` with all-zero arguments and exits with the
+/// negated result (the errno on failure). For `add_key(NULL, …)` (248, no capability needed):
+/// EPERM (1) from seccomp, EFAULT (14) from the kernel otherwise.
+fn syscall_elf(nr: u32) -> Vec<u8> {
+    const BASE: u64 = 0x40_0000;
+    #[rustfmt::skip]
+    let code: &[u8] = &[
+        0xb8, nr as u8, (nr >> 8) as u8, (nr >> 16) as u8, (nr >> 24) as u8, // mov eax, nr
+        0x31, 0xff,               // xor edi, edi
+        0x31, 0xf6,               // xor esi, esi
+        0x31, 0xd2,               // xor edx, edx
+        0x45, 0x31, 0xd2,         // xor r10d, r10d
+        0x45, 0x31, 0xc0,         // xor r8d, r8d
+        0x0f, 0x05,               // syscall
+        0xf7, 0xd8,               // neg eax
+        0x89, 0xc7,               // mov edi, eax
+        0xb8, 60, 0, 0, 0,        // mov eax, 60 (__NR_exit)
+        0x0f, 0x05,               // syscall
+    ];
+    let size = (64 + 56 + code.len()) as u64;
+    let mut elf = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    elf.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    elf.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    elf.extend_from_slice(&1u32.to_le_bytes());
+    elf.extend_from_slice(&(BASE + 120).to_le_bytes()); // entry
+    elf.extend_from_slice(&64u64.to_le_bytes()); // phoff
+    elf.extend_from_slice(&0u64.to_le_bytes()); // shoff
+    elf.extend_from_slice(&0u32.to_le_bytes()); // flags
+    for half in [64u16, 56, 1, 64, 0, 0] {
+        elf.extend_from_slice(&half.to_le_bytes());
+    }
+    elf.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    elf.extend_from_slice(&5u32.to_le_bytes()); // R + X
+    for word in [0, BASE, BASE, size, size, 0x1000u64] {
+        elf.extend_from_slice(&word.to_le_bytes());
+    }
+    elf.extend_from_slice(code);
+    assert_eq!(elf.len() as u64, size);
+    elf
+}
+
+fn seccomp_refuses_add_key(env: Env) {
+    if !cfg!(target_arch = "x86_64") {
+        eprintln!("skipping: the add_key test program is x86_64 code");
+        return;
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _copying = FORK_LOCK.write().unwrap_or_else(|e| e.into_inner());
+        let path = env.rootfs.join("bin/add_key");
+        std::fs::write(&path, syscall_elf(248)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // x32 getpid: ENOSYS (38) or the pid without the filter, EPERM with it.
+        let path = env.rootfs.join("bin/x32");
+        std::fs::write(&path, syscall_elf(0x4000_0000 | 39)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut x32 = env.spec("seccomp-x32", &["/bin/x32"]);
+    // EPERM from berth's filter; runc's libseccomp kills a foreign ABI's call (SIGSYS).
+    let status = env.run(&x32).status;
+    assert!(
+        status == ExitStatus::Exited(libc::EPERM) || status.code() == 128 + libc::SIGSYS,
+        "{status:?}"
+    );
+    x32.seccomp = false;
+    assert_ne!(env.run(&x32).status, ExitStatus::Exited(libc::EPERM));
+    let mut spec = env.spec("seccomp-add-key", &["/bin/add_key"]);
+    assert_eq!(env.run(&spec).status, ExitStatus::Exited(libc::EPERM));
+    spec.seccomp = false;
+    let status = env.run(&spec).status;
+    assert!(
+        status != ExitStatus::Exited(libc::EPERM) && status != ExitStatus::Exited(0),
+        "{status:?}"
+    );
+}
+
 /// One `#[test]` per check and engine.
 macro_rules! suite {
     ($engine:ident, $runtime:literal: $($check:ident),* $(,)?) => {
@@ -300,8 +408,10 @@ macro_rules! suite {
 suite!(native, "native": echo_hi, exit_code_propagates, signal_becomes_128_plus_n, program_is_pid_1, hostname_is_the_containers,
     host_processes_are_invisible, host_mounts_are_invisible, paths_are_masked_and_read_only,
     dev_has_the_standard_devices, docker_default_capabilities, signals_are_reset, user_env_cwd_and_stdin,
-    missing_program_is_an_error);
+    missing_program_is_an_error, seccomp_is_on_by_default, seccomp_blocks_unshare_even_with_cap_sys_admin,
+    seccomp_refuses_add_key);
 suite!(runc, "runc": echo_hi, exit_code_propagates, signal_becomes_128_plus_n, program_is_pid_1, hostname_is_the_containers,
     host_processes_are_invisible, host_mounts_are_invisible, paths_are_masked_and_read_only,
     dev_has_the_standard_devices, docker_default_capabilities, signals_are_reset, user_env_cwd_and_stdin,
-    missing_program_is_an_error);
+    missing_program_is_an_error, seccomp_is_on_by_default, seccomp_blocks_unshare_even_with_cap_sys_admin,
+    seccomp_refuses_add_key);

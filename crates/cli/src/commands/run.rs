@@ -53,6 +53,9 @@ pub struct RunArgs {
     /// Drop a Linux capability from the set (`CHOWN` or `CAP_CHOWN`; `ALL`).
     #[arg(long)]
     pub cap_drop: Vec<String>,
+    /// Security options: `seccomp=unconfined` (no seccomp filter), `no-new-privileges`.
+    #[arg(long)]
+    pub security_opt: Vec<String>,
     /// An external OCI runtime (e.g. runc, crun) instead of berth's own engine.
     #[arg(long)]
     pub runtime: Option<PathBuf>,
@@ -114,7 +117,30 @@ fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
 }
 
 /// Run `berth run`.
+/// `--security-opt` values as (seccomp, no_new_privileges) on top of Docker's defaults.
+fn security_options(opts: &[String]) -> Result<(bool, bool)> {
+    let (mut seccomp, mut no_new_privileges) = (true, false);
+    for opt in opts {
+        // Docker also accepts the old `key:value` spelling.
+        let (key, value) = opt
+            .split_once('=')
+            .or_else(|| opt.split_once(':'))
+            .unwrap_or((opt.as_str(), ""));
+        match (key, value) {
+            ("seccomp", "unconfined") => seccomp = false,
+            ("seccomp", other) => {
+                bail!("--security-opt seccomp={other}: only 'unconfined' is supported")
+            }
+            ("no-new-privileges", "" | "true") => no_new_privileges = true,
+            ("no-new-privileges", "false") => no_new_privileges = false,
+            _ => bail!("unsupported --security-opt {opt:?}"),
+        }
+    }
+    Ok((seccomp, no_new_privileges))
+}
+
 pub async fn run(args: RunArgs) -> Result<()> {
+    let (seccomp, no_new_privileges) = security_options(&args.security_opt)?;
     let ctx = Context::open().await?;
     let image = match ctx.find_image(&args.image).await {
         Ok(img) => img,
@@ -241,6 +267,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
     spec.memory = args.memory;
     spec.cpus = args.cpus;
     spec.pids_limit = args.pids_limit;
+    spec.seccomp = seccomp;
+    spec.no_new_privileges = no_new_privileges;
     let cap_name = |c: &String| {
         let upper = c.to_ascii_uppercase();
         if upper.starts_with("CAP_") {
@@ -303,7 +331,21 @@ pub async fn run(args: RunArgs) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_bytes;
+    use super::{parse_bytes, security_options};
+
+    #[test]
+    fn security_options_parse() {
+        let opts =
+            |v: &[&str]| security_options(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(opts(&[]).unwrap(), (true, false));
+        assert_eq!(opts(&["seccomp=unconfined"]).unwrap(), (false, false));
+        assert_eq!(
+            opts(&["seccomp:unconfined", "no-new-privileges"]).unwrap(),
+            (false, true)
+        );
+        assert!(opts(&["seccomp=/tmp/profile.json"]).is_err());
+        assert!(opts(&["apparmor=unconfined"]).is_err());
+    }
 
     #[test]
     fn sizes_take_docker_suffixes() {

@@ -146,6 +146,24 @@ fn run_op(op: &Op, error_fd: i32) -> SysResult {
             }
             Op::Capset { keep } => capset(*keep),
             Op::NoNewPrivs => check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) as _),
+            Op::Seccomp { program } => {
+                // `struct sock_fprog`; the plan checked the length fits in 16 bits.
+                #[repr(C)]
+                struct Fprog {
+                    len: libc::c_ushort,
+                    filter: *const seccompiler::sock_filter,
+                }
+                let prog = Fprog {
+                    len: program.len() as libc::c_ushort,
+                    filter: program.as_ptr(),
+                };
+                check(libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0,
+                    &prog,
+                ))
+            }
             Op::Stdio { fds } => stdio(fds, error_fd),
             Op::Exec {
                 candidates,

@@ -30,6 +30,7 @@ mod fake;
 mod native;
 mod oci;
 mod plan;
+mod seccomp;
 
 use std::os::fd::OwnedFd;
 

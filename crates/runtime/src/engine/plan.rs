@@ -74,6 +74,11 @@ pub(super) enum Op {
     Capset { keep: u64 },
     /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
     NoNewPrivs,
+    /// `seccomp(SECCOMP_SET_MODE_FILTER, 0, program)`: before the capability drop, so
+    /// CAP_SYS_ADMIN allows it without `no_new_privs`.
+    Seccomp {
+        program: Vec<seccompiler::sock_filter>,
+    },
     /// `dup2` the given descriptors onto 0, 1 and 2, then close every other descriptor but
     /// the error pipe, so nothing of the parent leaks into the container.
     Stdio { fds: [Option<i32>; 3] },
@@ -280,6 +285,18 @@ impl Plan {
             .iter()
             .filter_map(|c| capability_number(c))
             .fold(0u64, |bits, n| bits | 1 << n);
+        if spec.no_new_privileges {
+            step("set no_new_privs".into(), Op::NoNewPrivs);
+        }
+        if spec.seccomp {
+            // Late, so that only the capability drop, identity and exec run under it.
+            step(
+                "install the seccomp filter".into(),
+                Op::Seccomp {
+                    program: super::seccomp::default_program(id)?,
+                },
+            );
+        }
         step(
             "drop bounding capabilities".into(),
             Op::DropBounding { keep },
@@ -294,9 +311,6 @@ impl Plan {
         if spec.uid == 0 {
             // A non-root uid has already lost its effective and permitted sets in setuid.
             step("set capabilities".into(), Op::Capset { keep });
-        }
-        if spec.no_new_privileges {
-            step("set no_new_privs".into(), Op::NoNewPrivs);
         }
 
         let program = spec.args[0].as_str();
@@ -400,5 +414,18 @@ mod tests {
         let plan = Plan::new(&spec, [None, None, None], None).unwrap();
         assert!(!plan.steps.iter().any(|s| matches!(s.op, Op::Capset { .. })));
         assert!(plan.steps.iter().any(|s| s.what == "create /home/u"));
+    }
+
+    #[test]
+    fn seccomp_goes_before_the_capability_drop_unless_unconfined() {
+        let mut spec = ContainerSpec::new("p3", "/tmp", vec!["/bin/true".into()]);
+        let position = |plan: &Plan, what: &str| plan.steps.iter().position(|s| s.what == what);
+        let plan = Plan::new(&spec, [None, None, None], None).unwrap();
+        let seccomp = position(&plan, "install the seccomp filter").unwrap();
+        let drop = position(&plan, "drop bounding capabilities").unwrap();
+        assert_eq!(seccomp + 1, drop);
+        spec.seccomp = false;
+        let plan = Plan::new(&spec, [None, None, None], None).unwrap();
+        assert!(position(&plan, "install the seccomp filter").is_none());
     }
 }
