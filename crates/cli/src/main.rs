@@ -43,6 +43,17 @@ enum Command {
     Ps(commands::container::PsArgs),
     /// Remove containers.
     Rm(commands::container::RmArgs),
+    /// Fetch the logs of a container.
+    Logs(commands::logs::LogsArgs),
+    /// Stop running containers (SIGTERM, then SIGKILL).
+    Stop(commands::container::StopArgs),
+    /// Send a signal to running containers.
+    Kill(commands::container::KillArgs),
+    /// Wait for containers to exit and print their exit codes.
+    Wait(commands::container::WaitArgs),
+    /// Run a detached container (started by `berth run -d`).
+    #[command(hide = true)]
+    ContainerMonitor(commands::monitor::MonitorArgs),
     /// Save images to a tar archive (streamed to stdout by default).
     Save(commands::archive::save::SaveArgs),
     /// Load images from a tar archive or stdin.
@@ -77,6 +88,11 @@ fn main() -> ExitCode {
         Command::Run(a) => block_on(commands::run::run(*a)),
         Command::Ps(a) => block_on(commands::container::ps(a)),
         Command::Rm(a) => block_on(commands::container::rm(a)),
+        Command::Logs(a) => block_on(commands::logs::logs(a)),
+        Command::Stop(a) => block_on(commands::container::stop(a)),
+        Command::Kill(a) => block_on(commands::container::kill(a)),
+        Command::Wait(a) => block_on(commands::container::wait(a)),
+        Command::ContainerMonitor(a) => block_on(commands::monitor::run(a)),
         Command::Save(a) => block_on(commands::archive::save::run(a)),
         Command::Load(a) => block_on(commands::archive::load::run(a)),
         Command::Import(a) => block_on(commands::archive::import::run(a)),

@@ -21,7 +21,7 @@ fn busybox(env: &Env) {
     let rootfs = env.path("rootfs");
     std::fs::create_dir_all(rootfs.join("bin")).unwrap();
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for applet in ["sh", "echo", "cat", "hostname", "ps", "id"] {
+    for applet in ["sh", "echo", "cat", "hostname", "ps", "id", "sleep"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
     }
     let tar = env.path("rootfs.tar");
@@ -346,4 +346,227 @@ fn seccomp_default_and_unconfined() {
         "true",
     ]);
     assert!(!out.status.success());
+}
+
+/// The `ps -a` row of container `name`.
+fn ps_row(env: &Env, name: &str) -> String {
+    env.ok(&["ps", "-a"])
+        .lines()
+        .find(|l| l.ends_with(name))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Kills what a failed test left running.
+struct KillAll<'a>(&'a Env);
+
+impl Drop for KillAll<'_> {
+    fn drop(&mut self) {
+        for id in self.0.ok(&["ps", "-q"]).lines() {
+            let _ = self.0.run(&["kill", id]);
+            let _ = self.0.run(&["wait", id]);
+        }
+    }
+}
+
+#[test]
+fn detached_logs_stop_kill_wait() {
+    if !is_root() || !std::path::Path::new("/bin/busybox").exists() {
+        eprintln!("skipping: needs root and busybox-static");
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    let _cleanup = KillAll(&env);
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "d1",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; sleep 30",
+    ]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64, "the full id: {id}");
+    // The CLI has exited: the container runs on, recorded with its pid.
+    let row = ps_row(&env, "d1");
+    assert!(row.contains("Up "), "{row}");
+    assert!(env.ok(&["ps"]).contains("d1"));
+    let inspect: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "d1"])).unwrap();
+    let pid = inspect[0]["State"]["Pid"].as_i64().unwrap();
+    assert!(pid > 0, "{inspect}");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    // Its parent, the monitor, leads its own session: killing the CLI's session spares it.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let ppid: u32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{ppid}/stat")).unwrap();
+    let after_comm: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        after_comm[3],
+        ppid.to_string(),
+        "session id of the monitor: {stat}"
+    );
+    // Output reaches the log a moment after it is written.
+    let mut out = None;
+    for _ in 0..100 {
+        let o = env.run(&["logs", "d1"]);
+        if !o.stderr.is_empty() && !o.stdout.is_empty() {
+            out = Some(o);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = out.expect("logs show the output");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    let ts = env.ok(&["logs", "-t", "--tail", "2", "d1"]);
+    assert!(ts.starts_with("20") && ts.ends_with("Z out\n"), "{ts:?}");
+    let log = env
+        .root()
+        .join("containers/v1")
+        .join(id)
+        .join(format!("{id}-json.log"));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let first = lines.iter().find(|l| l["stream"] == "stdout").unwrap();
+    assert_eq!(first["log"], "out\n");
+
+    let started = std::time::Instant::now();
+    assert_eq!(env.ok(&["stop", "-t", "1", "d1"]).trim(), "d1");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let row = ps_row(&env, "d1");
+    assert!(
+        row.contains("Exited (143)") || row.contains("Exited (137)"),
+        "{row}"
+    );
+    let code = env.ok(&["wait", "d1"]);
+    assert!(code.trim() == "143" || code.trim() == "137", "{code}");
+    assert!(!mounts_mention(env.root().to_str().unwrap()), "unmounted");
+
+    // One that ignores SIGTERM is killed after the timeout.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "d2",
+        "bb:1",
+        "sh",
+        "-c",
+        "trap '' TERM; sleep 30",
+    ]);
+    let started = std::time::Instant::now();
+    env.ok(&["stop", "-t", "1", "d2"]);
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(900) && took < std::time::Duration::from_secs(4),
+        "{took:?}"
+    );
+    assert!(ps_row(&env, "d2").contains("Exited (137)"));
+    assert_eq!(env.ok(&["wait", "d2"]).trim(), "137");
+
+    // kill -s, wait, logs -f until the end, and --rm.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "d3",
+        "bb:1",
+        "sh",
+        "-c",
+        "trap 'exit 7' USR1; echo hi; while true; do sleep 0.1; done",
+    ]);
+    let follow = env
+        .cmd(&["logs", "-f", "d3"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(env.ok(&["kill", "-s", "USR1", "d3"]).trim(), "d3");
+    assert_eq!(env.ok(&["wait", "d3"]).trim(), "7");
+    let followed = follow.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&followed.stdout), "hi\n");
+    let rm_id = env.ok(&["run", "-d", "--rm", "bb:1", "sh", "-c", "exit 0"]);
+    let rm_id = rm_id.trim();
+    for _ in 0..100 {
+        if !env.ok(&["ps", "-a", "-q"]).contains(&rm_id[..12]) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !env.ok(&["ps", "-a", "-q"]).contains(&rm_id[..12]),
+        "--rm removed it"
+    );
+    assert!(!env.root().join("containers/v1").join(rm_id).exists());
+    // A program that cannot be run is an error, as in the foreground.
+    let bad = env.run(&["run", "-d", "--name", "d4", "bb:1", "/nope"]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("/nope"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    env.ok(&["rm", "d1", "d2", "d3", "d4"]);
+}
+
+#[test]
+fn foreground_run_records_pid_and_forwards_signals() {
+    if !is_root() || !std::path::Path::new("/bin/busybox").exists() {
+        eprintln!("skipping: needs root and busybox-static");
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    let _cleanup = KillAll(&env);
+    for (sig, code) in [("TERM", 5), ("INT", 6)] {
+        let script =
+            "trap 'exit 5' TERM; trap 'exit 6' INT; echo ready; while true; do sleep 0.1; done";
+        let child = env
+            .cmd(&["run", "--name", "fg", "bb:1", "sh", "-c", script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pid = 0;
+        for _ in 0..100 {
+            let inspect: serde_json::Value =
+                serde_json::from_slice(&env.run(&["inspect", "fg"]).stdout).unwrap_or_default();
+            pid = inspect[0]["State"]["Pid"].as_i64().unwrap_or(0);
+            if pid > 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(pid > 0, "the container's pid is recorded");
+        assert!(ps_row(&env, "fg").contains("Up "));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(child.id().to_string())
+                .status()
+                .unwrap()
+                .success()
+        );
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{sig}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "ready\n");
+        env.ok(&["rm", "fg"]);
+    }
 }

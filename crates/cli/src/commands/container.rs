@@ -65,7 +65,7 @@ fn command(c: &Container) -> String {
     format!("\"{cut}\"")
 }
 
-fn rfc3339(secs: Option<i64>) -> String {
+pub fn rfc3339(secs: Option<i64>) -> String {
     let Some(t) = secs.filter(|t| *t > 0) else {
         return "0001-01-01T00:00:00Z".into();
     };
@@ -192,4 +192,157 @@ pub async fn rm(args: RmArgs) -> Result<()> {
         }
     }
     last.map_or(Ok(()), Err)
+}
+
+/// `berth stop`
+#[derive(clap::Args)]
+pub struct StopArgs {
+    /// Seconds to wait after SIGTERM before SIGKILL.
+    #[arg(short, long, default_value_t = 10)]
+    pub time: u64,
+    /// Containers to stop (name or id).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth kill`
+#[derive(clap::Args)]
+pub struct KillArgs {
+    /// The signal to send (name, with or without SIG, or number).
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+    /// Containers to signal (name or id).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth wait`
+#[derive(clap::Args)]
+pub struct WaitArgs {
+    /// Containers to wait for (name or id).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// A signal number from `KILL`, `SIGKILL` or `9`.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..65).contains(&n) {
+            return Ok(n);
+        }
+        bail!("invalid signal {s:?}");
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    Ok(match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "TERM" => libc::SIGTERM,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "WINCH" => libc::SIGWINCH,
+        _ => bail!("invalid signal {s:?}"),
+    })
+}
+
+/// Send `sig` to a running container's first process.
+fn signal(c: &Container, sig: i32) -> Result<()> {
+    match c.pid.filter(|p| *p > 0) {
+        // SAFETY: plain kill(2).
+        Some(pid) if c.state == State::Running => {
+            if unsafe { libc::kill(pid as libc::pid_t, sig) } < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::ESRCH) {
+                    return Err(e.into());
+                }
+            }
+            Ok(())
+        }
+        _ => bail!("container {} is not running", c.name),
+    }
+}
+
+/// Wait until the container has exited (or `deadline` passes); its exit code, if it did.
+async fn wait_exit(
+    ctx: &Context,
+    id: &str,
+    deadline: Option<std::time::Instant>,
+) -> Result<Option<i64>> {
+    loop {
+        match ctx.store.container(id).await? {
+            None => return Ok(Some(0)),
+            Some(c) if c.state == State::Exited => return Ok(Some(c.exit_code.unwrap_or(0))),
+            _ => {}
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() > d) {
+            return Ok(None);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Run `f` for each container query, printing errors but the last, which is returned.
+async fn each<F, Fut>(queries: &[String], f: F) -> Result<()>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut last = None;
+    for q in queries {
+        if let Err(e) = f(q.clone()).await
+            && let Some(prev) = last.replace(e)
+        {
+            eprintln!("berth: error: {prev}");
+        }
+    }
+    last.map_or(Ok(()), Err)
+}
+
+/// Run `berth stop`.
+pub async fn stop(args: StopArgs) -> Result<()> {
+    let ctx = &Context::open().await?;
+    let time = args.time;
+    each(&args.containers, |q| async move {
+        let c = ctx.store.find_container(&q).await?;
+        if c.state == State::Running {
+            signal(&c, libc::SIGTERM)?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(time);
+            if wait_exit(ctx, &c.id, Some(deadline)).await?.is_none() {
+                signal(&c, libc::SIGKILL)?;
+                wait_exit(ctx, &c.id, None).await?;
+            }
+        }
+        println!("{q}");
+        Ok(())
+    })
+    .await
+}
+
+/// Run `berth kill`.
+pub async fn kill(args: KillArgs) -> Result<()> {
+    let ctx = &Context::open().await?;
+    let sig = parse_signal(&args.signal)?;
+    each(&args.containers, |q| async move {
+        let c = ctx.store.find_container(&q).await?;
+        signal(&c, sig)?;
+        println!("{q}");
+        Ok(())
+    })
+    .await
+}
+
+/// Run `berth wait`.
+pub async fn wait(args: WaitArgs) -> Result<()> {
+    let ctx = &Context::open().await?;
+    each(&args.containers, |q| async move {
+        let c = ctx.store.find_container(&q).await?;
+        let code = wait_exit(ctx, &c.id, None).await?.unwrap_or(0);
+        println!("{code}");
+        Ok(())
+    })
+    .await
 }

@@ -5,6 +5,8 @@ pub mod container;
 pub mod context;
 pub mod images;
 pub mod login;
+pub mod logs;
+pub mod monitor;
 pub mod pull;
 pub mod push;
 pub mod registry;

@@ -2,14 +2,15 @@
 //! overlay root filesystem, run the command in an isolated container in the foreground, record
 //! the container, and exit with the container's exit code.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use berth_oci::ParsedManifest;
-use berth_runtime::engine::{NativeRuntime, OciRuntime, Runtime, Stdio};
+use berth_runtime::engine::{ExitStatus, NativeRuntime, OciRuntime, Runtime, Stdio};
 use berth_runtime::rootfs::{self, LayerCache};
 use berth_runtime::spec::ContainerSpec;
 use berth_store::containers::random_name;
+use tokio::signal::unix::{SignalKind, signal};
 
 use super::context::{Context, host_platform};
 use super::pull::{Output, pull};
@@ -17,6 +18,9 @@ use super::pull::{Output, pull};
 /// `berth run`
 #[derive(clap::Args)]
 pub struct RunArgs {
+    /// Run the container in the background and print its id.
+    #[arg(short, long)]
+    pub detach: bool,
     /// Remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
@@ -106,7 +110,7 @@ fn random_hex(bytes: usize) -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
+pub fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
     v.and_then(|v| v.as_array())
         .map(|a| {
             a.iter()
@@ -197,33 +201,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     }
 
     let id = random_hex(32);
-    let mut name = args
-        .name
-        .clone()
-        .unwrap_or_else(|| random_name(u64::from_str_radix(&id[..15], 16).unwrap()));
-    let config = serde_json::json!({ "rm": args.rm }).to_string();
-    let record = loop {
-        match ctx
-            .store
-            .create_container(
-                &id,
-                &name,
-                &args.image,
-                &image.record.id.to_string(),
-                &argv,
-                &config,
-            )
-            .await
-        {
-            Err(berth_store::Error::NameInUse(_)) if args.name.is_none() => {
-                name = random_name(u64::from_str_radix(&random_hex(7), 16).unwrap());
-            }
-            other => break other?,
-        }
-    };
-
-    let fs = rootfs::mount(&ctx.config.root, &record.id, &layers)?;
-    let mut spec = ContainerSpec::new(record.id.clone(), fs.merged.clone(), argv);
+    let mut spec = ContainerSpec::new(id.clone(), PathBuf::new(), argv.clone());
     spec.env = strings(c.and_then(|c| c.get("Env")));
     for e in &args.env {
         match e.split_once('=') {
@@ -301,32 +279,228 @@ pub async fn run(args: RunArgs) -> Result<()> {
         }
     }
 
-    let engine: Box<dyn Runtime> = match &args.runtime {
-        Some(path) => Box::new(OciRuntime::new(
-            path.clone(),
-            ctx.config.root.join("runtime-state"),
-            ctx.config.root.join("bundles"),
-        )),
-        None => Box::new(NativeRuntime::new()),
+    // Everything a detached monitor needs to run the container again, without the CLI.
+    let config = serde_json::json!({
+        "rm": args.rm,
+        "layers": layers,
+        "runtime": args.runtime,
+        "spec": spec_json(&spec),
+    })
+    .to_string();
+    let mut name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| random_name(u64::from_str_radix(&id[..15], 16).unwrap()));
+    let record = loop {
+        match ctx
+            .store
+            .create_container(
+                &id,
+                &name,
+                &args.image,
+                &image.record.id.to_string(),
+                &argv,
+                &config,
+            )
+            .await
+        {
+            Err(berth_store::Error::NameInUse(_)) if args.name.is_none() => {
+                name = random_name(u64::from_str_radix(&random_hex(7), 16).unwrap());
+            }
+            other => break other?,
+        }
     };
-    ctx.store.container_started(&record.id, 0).await?;
-    let result = tokio::task::spawn_blocking(move || engine.run(&spec, Stdio::inherit())).await?;
+
+    if args.detach {
+        return detach(&ctx, &record.id).await;
+    }
+
+    let fs = rootfs::mount(&ctx.config.root, &record.id, &layers)?;
+    spec.rootfs = fs.merged.clone();
+    let result = supervise(
+        &ctx,
+        &record.id,
+        args.runtime.as_deref(),
+        spec,
+        Stdio::inherit(),
+    )
+    .await;
     let code = match &result {
         Ok(status) => status.code(),
         Err(_) => 127,
     };
-    ctx.store.container_exited(&record.id, code as i64).await?;
-    if args.rm {
-        rootfs::remove(&fs.dir)?;
-        ctx.store.remove_container(&record.id).await?;
-    } else {
-        rootfs::unmount(&fs.dir)?;
-    }
+    finish(&ctx, &record.id, &fs.dir, args.rm, code).await?;
     result.with_context(|| format!("cannot run container {}", &record.id[..12]))?;
     if code != 0 {
         return Err(ContainerExit(code).into());
     }
     Ok(())
+}
+
+/// Start `berth container-monitor ID` in its own session, wait until it has started the
+/// container (or given up), and print the container's id.
+async fn detach(ctx: &Context, id: &str) -> Result<()> {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.arg("container-monitor")
+        .arg(id)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().context("cannot start the container monitor")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match ctx.store.container(id).await? {
+            // Exited without ever starting: set-up or exec failed; the monitor logged why.
+            Some(c) if c.state == berth_store::State::Exited && c.started_at.is_none() => {
+                let log = std::fs::read_to_string(super::logs::log_path(&ctx.config.root, id))
+                    .unwrap_or_default();
+                let why = log
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .filter_map(|l| l["log"].as_str().map(str::to_string))
+                    .find_map(|l| {
+                        l.strip_prefix("berth: error: ")
+                            .map(|e| e.trim().to_string())
+                    })
+                    .unwrap_or_else(|| "it exited before starting".into());
+                bail!("cannot start container {}: {why}", &id[..12]);
+            }
+            Some(c) if c.state != berth_store::State::Created => break,
+            None => break, // --rm and already gone
+            _ if std::time::Instant::now() > deadline => {
+                bail!("container {} did not start", &id[..12])
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+        }
+    }
+    println!("{id}");
+    Ok(())
+}
+
+/// The engine `--runtime` names (berth's own by default).
+pub fn engine(runtime: Option<&Path>, ctx: &Context) -> Box<dyn Runtime> {
+    match runtime {
+        Some(path) => Box::new(OciRuntime::new(
+            path.to_path_buf(),
+            ctx.config.root.join("runtime-state"),
+            ctx.config.root.join("bundles"),
+        )),
+        None => Box::new(NativeRuntime::new()),
+    }
+}
+
+/// Run the container to its end, recording its pid once it has started and forwarding
+/// SIGINT and SIGTERM received here to it.
+pub async fn supervise(
+    ctx: &Context,
+    id: &str,
+    runtime: Option<&Path>,
+    spec: ContainerSpec,
+    stdio: Stdio,
+) -> Result<ExitStatus> {
+    let engine = engine(runtime, ctx);
+    if runtime.is_some() {
+        // External runtimes do not tell the pid.
+        ctx.store.container_started(id, 0).await?;
+    }
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+    let mut run = tokio::task::spawn_blocking(move || {
+        engine.run_notify(
+            &spec,
+            stdio,
+            Box::new(move |pid| {
+                let _ = tx.send(pid);
+            }),
+        )
+    });
+    let (mut waiting, mut pid) = (true, None);
+    let forward = |pid: Option<u32>, sig: i32| {
+        if let Some(pid) = pid {
+            // SAFETY: plain kill(2) of the container's first process.
+            unsafe { libc::kill(pid as libc::pid_t, sig) };
+        }
+    };
+    let result = loop {
+        tokio::select! {
+            r = &mut run => break r?,
+            p = rx.recv(), if waiting => {
+                waiting = false;
+                if let Some(p) = p {
+                    pid = Some(p);
+                    ctx.store.container_started(id, i64::from(p)).await?;
+                }
+            }
+            _ = sigint.recv() => forward(pid, libc::SIGINT),
+            _ = sigterm.recv() => forward(pid, libc::SIGTERM),
+        }
+    };
+    Ok(result?)
+}
+
+/// Record the exit and unmount the root filesystem (removing the container with `rm`).
+pub async fn finish(ctx: &Context, id: &str, dir: &Path, rm: bool, code: i32) -> Result<()> {
+    ctx.store.container_exited(id, i64::from(code)).await?;
+    if rm {
+        rootfs::remove(dir)?;
+        ctx.store.remove_container(id).await?;
+    } else {
+        rootfs::unmount(dir)?;
+    }
+    Ok(())
+}
+
+/// The spec's fields as the container record's `config` keeps them.
+fn spec_json(spec: &ContainerSpec) -> serde_json::Value {
+    serde_json::json!({
+        "args": spec.args,
+        "env": spec.env,
+        "cwd": spec.cwd,
+        "hostname": spec.hostname,
+        "uid": spec.uid,
+        "gid": spec.gid,
+        "capabilities": spec.capabilities,
+        "no_new_privileges": spec.no_new_privileges,
+        "seccomp": spec.seccomp,
+        "memory": spec.memory,
+        "cpus": spec.cpus,
+        "pids_limit": spec.pids_limit,
+    })
+}
+
+/// The spec a container record's `config` describes, on `rootfs`.
+pub fn spec_from_config(id: &str, rootfs: PathBuf, config: &serde_json::Value) -> ContainerSpec {
+    let s = &config["spec"];
+    let mut spec = ContainerSpec::new(id, rootfs, strings(s.get("args")));
+    spec.env = strings(s.get("env"));
+    if let Some(cwd) = s["cwd"].as_str() {
+        spec.cwd = cwd.to_string();
+    }
+    if let Some(h) = s["hostname"].as_str() {
+        spec.hostname = h.to_string();
+    }
+    spec.uid = s["uid"].as_u64().unwrap_or(0) as u32;
+    spec.gid = s["gid"].as_u64().unwrap_or(0) as u32;
+    if s.get("capabilities").is_some() {
+        spec.capabilities = strings(s.get("capabilities"));
+    }
+    spec.no_new_privileges = s["no_new_privileges"].as_bool().unwrap_or(false);
+    spec.seccomp = s["seccomp"].as_bool().unwrap_or(true);
+    spec.memory = s["memory"].as_u64();
+    spec.cpus = s["cpus"].as_f64();
+    spec.pids_limit = s["pids_limit"].as_i64();
+    spec
 }
 
 #[cfg(test)]

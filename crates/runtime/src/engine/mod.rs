@@ -98,7 +98,23 @@ pub trait Runtime: Send + Sync {
     /// [`ContainerSpec::validate`], a failed set-up step or a program that cannot be executed
     /// is an error, not an exit status.
     fn run(&self, spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus>;
+
+    /// [`Runtime::run`], calling `on_start` with the host pid of the container's first process
+    /// once its program has started (so the caller can record and signal it). Engines that
+    /// cannot tell the pid run the container without calling it.
+    fn run_notify(
+        &self,
+        spec: &ContainerSpec,
+        stdio: Stdio,
+        on_start: OnStart,
+    ) -> Result<ExitStatus> {
+        drop(on_start);
+        self.run(spec, stdio)
+    }
 }
+
+/// Called once with the host pid of a container's first process (see [`Runtime::run_notify`]).
+pub type OnStart = Box<dyn FnOnce(u32) + Send>;
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@ use tracing::debug;
 
 use super::cgroups::Cgroups;
 use super::plan::Plan;
-use super::{ExitStatus, Runtime, Stdio};
+use super::{ExitStatus, OnStart, Runtime, Stdio};
 use crate::error::{Error, Result};
 use crate::spec::ContainerSpec;
 
@@ -123,6 +123,26 @@ impl Runtime for NativeRuntime {
     }
 
     fn run(&self, spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus> {
+        self.run_inner(spec, stdio, None)
+    }
+
+    fn run_notify(
+        &self,
+        spec: &ContainerSpec,
+        stdio: Stdio,
+        on_start: OnStart,
+    ) -> Result<ExitStatus> {
+        self.run_inner(spec, stdio, Some(on_start))
+    }
+}
+
+impl NativeRuntime {
+    fn run_inner(
+        &self,
+        spec: &ContainerSpec,
+        stdio: Stdio,
+        on_start: Option<OnStart>,
+    ) -> Result<ExitStatus> {
         spec.validate()?;
         let id = spec.id.clone();
         let clone_error = |source| Error::Clone {
@@ -185,6 +205,9 @@ impl Runtime for NativeRuntime {
             });
         }
         debug!(id = %id, pid, "container started");
+        if let Some(on_start) = on_start {
+            on_start(pid as u32);
+        }
         let status = wait(pid).map_err(|source| Error::Wait {
             id: id.clone(),
             source,

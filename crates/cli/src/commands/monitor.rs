@@ -1,0 +1,119 @@
+//! `berth container-monitor ID` (hidden): what `berth run -d` leaves running in its own
+//! session. It runs the container its record describes, writes its output to the Docker
+//! json-file log, records its pid, start, exit and finish, and removes it with `--rm`.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::fd::{FromRawFd as _, OwnedFd};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context as _, Result};
+use berth_runtime::engine::Stdio;
+use berth_runtime::rootfs;
+
+use super::context::Context;
+use super::logs::{log_path, timestamp};
+use super::run::{finish, spec_from_config, strings, supervise};
+
+/// `berth container-monitor`
+#[derive(clap::Args)]
+pub struct MonitorArgs {
+    /// The container's full id.
+    pub id: String,
+}
+
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors that we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptors from pipe2.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// One json-file log line for `text` on `stream`.
+fn log_line(text: &[u8], stream: &str) -> Vec<u8> {
+    let mut line = serde_json::to_vec(&serde_json::json!({
+        "log": String::from_utf8_lossy(text),
+        "stream": stream,
+        "time": timestamp(std::time::SystemTime::now()),
+    }))
+    .expect("json");
+    line.push(b'\n');
+    line
+}
+
+/// Copy `from` into the log, one json line per line of output.
+fn copy(from: OwnedFd, stream: &'static str, log: Arc<Mutex<std::fs::File>>) {
+    let mut reader = BufReader::new(std::fs::File::from(from));
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let line = log_line(&buf, stream);
+                let _ = log.lock().unwrap().write_all(&line);
+            }
+        }
+    }
+}
+
+/// Run `berth container-monitor`.
+pub async fn run(args: MonitorArgs) -> Result<()> {
+    let ctx = Context::open().await?;
+    let c = ctx
+        .store
+        .container(&args.id)
+        .await?
+        .with_context(|| format!("no such container: {}", args.id))?;
+    let config: serde_json::Value = serde_json::from_str(&c.config)?;
+    let layers: Vec<PathBuf> = strings(config.get("layers"))
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    let runtime = config["runtime"].as_str().map(PathBuf::from);
+    let rm = config["rm"].as_bool().unwrap_or(false);
+    let dir = ctx.config.root.join("containers").join("v1").join(&c.id);
+    std::fs::create_dir_all(&dir)?;
+    let log = Arc::new(Mutex::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path(&ctx.config.root, &c.id))?,
+    ));
+    let result = async {
+        let fs = rootfs::mount(&ctx.config.root, &c.id, &layers)?;
+        let spec = spec_from_config(&c.id, fs.merged, &config);
+        let (out_read, out_write) = pipe()?;
+        let (err_read, err_write) = pipe()?;
+        let readers = [(out_read, "stdout"), (err_read, "stderr")].map(|(fd, stream)| {
+            let log = log.clone();
+            std::thread::spawn(move || copy(fd, stream, log))
+        });
+        let stdio = Stdio {
+            stdin: Some(std::fs::File::open("/dev/null")?.into()),
+            stdout: Some(out_write),
+            stderr: Some(err_write),
+        };
+        let status = supervise(&ctx, &c.id, runtime.as_deref(), spec, stdio).await;
+        tokio::task::spawn_blocking(move || {
+            for r in readers {
+                let _ = r.join();
+            }
+        })
+        .await?;
+        status
+    }
+    .await;
+    let code = match &result {
+        Ok(status) => status.code(),
+        Err(e) => {
+            let line = log_line(format!("berth: error: {e:#}\n").as_bytes(), "stderr");
+            let _ = log.lock().unwrap().write_all(&line);
+            127
+        }
+    };
+    finish(&ctx, &c.id, &dir, rm, code).await
+}
