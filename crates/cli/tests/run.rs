@@ -18,13 +18,23 @@ fn is_root() -> bool {
 
 /// A busybox image imported into `env` as `bb:1`.
 fn busybox(env: &Env) {
-    let rootfs = env.path("rootfs");
+    busybox_with(env, "bb:1", &[]);
+}
+
+/// A busybox image with extra `(path, contents)` files, imported into `env` as `tag`.
+fn busybox_with(env: &Env, tag: &str, files: &[(&str, &str)]) {
+    let rootfs = env.path(&format!("rootfs-{}", tag.replace(':', "-")));
     std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    for (path, contents) in files {
+        let path = rootfs.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
     for applet in ["sh", "echo", "cat", "hostname", "ps", "id", "sleep"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
     }
-    let tar = env.path("rootfs.tar");
+    let tar = env.path(&format!("rootfs-{}.tar", tag.replace(':', "-")));
     assert!(
         Command::new("tar")
             .arg("-C")
@@ -36,7 +46,134 @@ fn busybox(env: &Env) {
             .unwrap()
             .success()
     );
-    env.ok(&["import", tar.to_str().unwrap(), "bb:1"]);
+    env.ok(&["import", tar.to_str().unwrap(), tag]);
+}
+
+fn needs_busybox() -> bool {
+    if !is_root() || !std::path::Path::new("/bin/busybox").exists() {
+        eprintln!("skipping: needs root and busybox-static");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn bind_mounts_and_named_volumes() {
+    if !needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    let host = env.path("shared");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("hello.txt"), "from the host\n").unwrap();
+    let rw = format!("{}:/data", host.display());
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &rw,
+        "bb:1",
+        "sh",
+        "-c",
+        "cat /data/hello.txt && echo written > /data/new.txt",
+    ]);
+    assert_eq!(out.trim(), "from the host");
+    assert_eq!(
+        std::fs::read_to_string(host.join("new.txt"))
+            .unwrap()
+            .trim(),
+        "written"
+    );
+    let ro = format!("{}:/deep/data:ro", host.display());
+    let out = env.run(&[
+        "run",
+        "--rm",
+        "-v",
+        &ro,
+        "bb:1",
+        "sh",
+        "-c",
+        "cat /deep/data/hello.txt; echo no > /deep/data/x",
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success());
+    assert_eq!(stdout.trim(), "from the host");
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    assert!(!host.join("x").exists());
+    // A file bound onto a file.
+    let file = format!("{}:/etc/greeting:ro", host.join("hello.txt").display());
+    let out = env.ok(&["run", "--rm", "-v", &file, "bb:1", "cat", "/etc/greeting"]);
+    assert_eq!(out.trim(), "from the host");
+    // A named volume keeps its data between containers.
+    env.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "cargo:/hold",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo kept > /hold/f",
+    ]);
+    let out = env.ok(&["run", "--rm", "-v", "cargo:/hold", "bb:1", "cat", "/hold/f"]);
+    assert_eq!(out.trim(), "kept");
+    assert!(env.root().join("volumes/v1/cargo/_data/f").is_file());
+    // Refused: a missing host path, a relative target.
+    let missing = format!("{}:/x", env.path("missing").display());
+    let out = env.run(&["run", "--rm", "-v", &missing, "bb:1", "echo"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    let out = env.run(&["run", "--rm", "-v", "vol:rel", "bb:1", "echo"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be absolute"));
+    assert!(
+        !mounts_mention(env.root().to_str().unwrap()),
+        "no mounts left"
+    );
+}
+
+#[test]
+fn bind_target_symlink_out_of_rootfs_is_refused() {
+    if !needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    let outside = env.path("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    // An image whose /escape points at a host directory.
+    let rootfs = env.path("evil");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink(&outside, rootfs.join("escape")).unwrap();
+    let tar = env.path("evil.tar");
+    assert!(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success()
+    );
+    env.ok(&["import", tar.to_str().unwrap(), "evil:1"]);
+    let host = env.path("src");
+    std::fs::create_dir_all(&host).unwrap();
+    let v = format!("{}:/escape/sub", host.display());
+    let out = env.run(&["run", "--rm", "-v", &v, "evil:1", "/bin/busybox", "true"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("symlink"), "{stderr}");
+    assert!(
+        std::fs::read_dir(&outside).unwrap().next().is_none(),
+        "nothing created outside the rootfs"
+    );
 }
 
 fn mounts_mention(s: &str) -> bool {
@@ -569,4 +706,192 @@ fn foreground_run_records_pid_and_forwards_signals() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "ready\n");
         env.ok(&["rm", "fg"]);
     }
+}
+
+#[test]
+fn read_only_rootfs_and_tmpfs() {
+    if !needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    let out = env.run(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo x > /x",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "--tmpfs",
+        "/scratch",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo ok > /scratch/f && cat /scratch/f && echo shm > /dev/shm/f && cat /dev/shm/f \
+         && echo null > /dev/null && cat /proc/self/mountinfo",
+    ]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("ok"));
+    assert_eq!(lines.next(), Some("shm"));
+    let scratch = out
+        .lines()
+        .find(|l| l.split_whitespace().nth(4) == Some("/scratch"))
+        .unwrap_or_else(|| panic!("a /scratch mount: {out}"));
+    assert!(
+        scratch.contains("noexec") && scratch.contains("tmpfs"),
+        "{scratch}"
+    );
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/run:size=1m,exec",
+        "bb:1",
+        "cat",
+        "/proc/self/mountinfo",
+    ]);
+    let run = out
+        .lines()
+        .find(|l| l.split_whitespace().nth(4) == Some("/run"))
+        .unwrap_or_else(|| panic!("a /run mount: {out}"));
+    assert!(
+        !run.contains("noexec") && run.contains("size=1024k"),
+        "{run}"
+    );
+}
+
+/// Interface names in a `/proc/net/dev`.
+fn interfaces(dev: &str) -> Vec<String> {
+    let mut names: Vec<String> = dev
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(|n| n.trim().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn network_none_and_host() {
+    if !needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    let none = env.ok(&["run", "--rm", "bb:1", "cat", "/proc/net/dev"]);
+    assert_eq!(interfaces(&none), ["lo"]);
+    let explicit = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "bb:1",
+        "cat",
+        "/proc/net/dev",
+    ]);
+    assert_eq!(interfaces(&explicit), ["lo"]);
+    let host = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "bb:1",
+        "cat",
+        "/proc/net/dev",
+    ]);
+    let ours = interfaces(&std::fs::read_to_string("/proc/net/dev").unwrap());
+    assert_eq!(interfaces(&host), ours);
+    assert!(
+        !env.run(&["run", "--rm", "--network", "bridge", "bb:1", "echo"])
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn user_names_from_the_image() {
+    if !needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox_with(
+        &env,
+        "bb:2",
+        &[
+            (
+                "etc/passwd",
+                "root:x:0:0:root:/root:/bin/sh\nsailor:x:1234:1234::/home/sailor:/bin/sh\n",
+            ),
+            ("etc/group", "root:x:0:\ncrew:x:1234:\ndeck:x:50:sailor\n"),
+        ],
+    );
+    assert_eq!(
+        env.ok(&["run", "--rm", "-u", "sailor", "bb:2", "id", "-u"])
+            .trim(),
+        "1234"
+    );
+    assert_eq!(
+        env.ok(&["run", "--rm", "-u", "sailor", "bb:2", "id", "-g"])
+            .trim(),
+        "1234"
+    );
+    let groups = env.ok(&["run", "--rm", "-u", "sailor", "bb:2", "id", "-G"]);
+    assert_eq!(
+        groups.split_whitespace().collect::<Vec<_>>(),
+        ["1234", "50"]
+    );
+    assert_eq!(
+        env.ok(&["run", "--rm", "-u", "sailor:deck", "bb:2", "id", "-g"])
+            .trim(),
+        "50"
+    );
+    assert_eq!(
+        env.ok(&["run", "--rm", "-u", "77:88", "bb:2", "id", "-g"])
+            .trim(),
+        "88"
+    );
+    let out = env.run(&["run", "--rm", "-u", "nobody", "bb:2", "id"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unable to find user nobody"), "{stderr}");
+    // Detached containers resolve the user too.
+    let id = env.ok(&["run", "-d", "-u", "sailor", "bb:2", "id", "-u"]);
+    env.ok(&["wait", id.trim()]);
+    assert_eq!(env.ok(&["logs", id.trim()]).trim(), "1234");
+}
+
+#[test]
+fn etc_hostname_hosts_and_resolv_conf() {
+    if !needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "boxy",
+        "bb:1",
+        "sh",
+        "-c",
+        "cat /etc/hostname /etc/hosts; echo extra >> /etc/hosts",
+    ]);
+    assert!(out.starts_with("boxy\n"), "{out}");
+    assert!(out.contains("localhost") && out.contains("\tboxy"), "{out}");
+    let resolv = env.ok(&["run", "--rm", "bb:1", "cat", "/etc/resolv.conf"]);
+    assert_eq!(
+        resolv,
+        std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+    );
 }

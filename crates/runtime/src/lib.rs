@@ -5,5 +5,7 @@
 pub mod engine;
 pub mod error;
 pub mod rootfs;
+pub mod safepath;
 pub mod spec;
 pub mod unpack;
+pub mod user;

@@ -181,9 +181,36 @@ pub fn capability_name(number: u32) -> Option<&'static str> {
         .map(|&(name, _)| name)
 }
 
+/// What an extra mount puts at its target.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MountKind {
+    /// Bind a host path (absolute, existing): `-v HOST:CTR`, named volumes, `/etc/hosts`.
+    Bind {
+        /// The host path.
+        source: PathBuf,
+    },
+    /// A fresh tmpfs (`--tmpfs`): `options` as Docker takes them (`size=64m,mode=1777,exec`);
+    /// `noexec,nosuid,nodev` unless the options say otherwise.
+    Tmpfs {
+        /// Comma-separated mount options.
+        options: String,
+    },
+}
+
+/// One extra mount in the container, set up after the kernel filesystems.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    /// Absolute path inside the container; created (with no symlink on the way) when missing.
+    pub target: String,
+    /// What to mount there.
+    pub kind: MountKind,
+    /// Remount it read-only.
+    pub readonly: bool,
+}
+
 /// One container to run: what the CLI (or the API) hands an engine.
 ///
-/// Fields still to come: extra mounts, custom seccomp profiles, tty.
+/// Fields still to come: custom seccomp profiles, tty.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainerSpec {
     /// Container id: `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 128 bytes, unique on this host.
@@ -201,8 +228,18 @@ pub struct ContainerSpec {
     pub hostname: String,
     /// User id the program runs as.
     pub uid: u32,
-    /// Group id the program runs as (supplementary groups are cleared).
+    /// Group id the program runs as.
     pub gid: u32,
+    /// Supplementary groups of the program (empty: none).
+    pub groups: Vec<u32>,
+    /// Extra mounts, in order (bind mounts, volumes, tmpfs).
+    pub mounts: Vec<Mount>,
+    /// Remount the root filesystem read-only once set up (`--read-only`); `/dev`, `/proc`,
+    /// `/dev/shm` and the extra mounts stay as they are.
+    pub readonly_rootfs: bool,
+    /// Share the host's network namespace (`--network host`) instead of a new one with only
+    /// `lo` up (`--network none`, the default).
+    pub host_network: bool,
     /// The capabilities the program keeps, by name (`CAP_CHOWN`); all others are dropped from
     /// every set, the bounding set included.
     pub capabilities: Vec<String>,
@@ -237,6 +274,10 @@ impl ContainerSpec {
             hostname,
             uid: 0,
             gid: 0,
+            groups: Vec::new(),
+            mounts: Vec::new(),
+            readonly_rootfs: false,
+            host_network: false,
             capabilities: DEFAULT_CAPABILITIES.iter().map(|c| c.to_string()).collect(),
             no_new_privileges: false,
             seccomp: true,
@@ -297,6 +338,29 @@ impl ContainerSpec {
         {
             return bad(format!("unknown capability {c:?}"));
         }
+        for m in &self.mounts {
+            if !m.target.starts_with('/') || m.target.split('/').any(|p| p == "..") {
+                return bad(format!(
+                    "mount target {:?} must be absolute, without '..'",
+                    m.target
+                ));
+            }
+            let options = match &m.kind {
+                MountKind::Bind { source } => {
+                    if !source.is_absolute() || !source.exists() {
+                        return bad(format!(
+                            "bind source {} must be an absolute, existing path",
+                            source.display()
+                        ));
+                    }
+                    source.as_os_str().as_encoded_bytes()
+                }
+                MountKind::Tmpfs { options } => options.as_bytes(),
+            };
+            if options.contains(&0) || m.target.contains('\0') {
+                return bad("a string contains a NUL byte".into());
+            }
+        }
         if self.memory == Some(0) {
             return bad("memory limit must be positive".into());
         }
@@ -355,6 +419,7 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
     let user = UserBuilder::default()
         .uid(spec.uid)
         .gid(spec.gid)
+        .additional_gids(spec.groups.clone())
         .build()
         .map_err(oci_err)?;
     let process = ProcessBuilder::default()
@@ -376,6 +441,7 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         LinuxNamespaceType::Cgroup,
     ]
     .into_iter()
+    .filter(|typ| !(spec.host_network && *typ == LinuxNamespaceType::Network))
     .map(|typ| {
         let mut ns = LinuxNamespace::default();
         ns.set_typ(typ);
@@ -394,18 +460,55 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
     }
     let root = RootBuilder::default()
         .path(&spec.rootfs)
-        .readonly(false)
+        .readonly(spec.readonly_rootfs)
         .build()
         .map_err(oci_err)?;
     SpecBuilder::default()
         .version("1.0.2")
         .root(root)
         .hostname(&spec.hostname)
-        .mounts(get_default_mounts())
+        .mounts(oci_mounts(spec)?)
         .process(process)
         .linux(linux)
         .build()
         .map_err(oci_err)
+}
+
+/// runc's default mounts, then the spec's own.
+fn oci_mounts(spec: &ContainerSpec) -> Result<Vec<oci_spec::runtime::Mount>> {
+    let mut mounts = get_default_mounts();
+    for m in &spec.mounts {
+        let (typ, source, mut options) = match &m.kind {
+            MountKind::Bind { source } => (
+                "bind",
+                source.to_string_lossy().into_owned(),
+                vec!["rbind".to_string()],
+            ),
+            MountKind::Tmpfs { options } => (
+                "tmpfs",
+                "tmpfs".to_string(),
+                options
+                    .split(',')
+                    .filter(|o| !o.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            ),
+        };
+        if m.readonly {
+            options.push("ro".into());
+        }
+        let value = serde_json::json!({
+            "destination": m.target,
+            "type": typ,
+            "source": source,
+            "options": options,
+        });
+        mounts.push(
+            serde_json::from_value(value)
+                .map_err(|e| Error::invalid(&spec.id, format!("mount {}: {e}", m.target)))?,
+        );
+    }
+    Ok(mounts)
 }
 
 /// [`SECCOMP_BLOCKED`] as an OCI `linux.seccomp`: allow by default, EPERM for the list.
@@ -464,6 +567,59 @@ mod tests {
         let mut s = spec("ok");
         s.rootfs = "relative".into();
         assert!(s.validate().is_err());
+        let bind = |source: &str, target: &str| Mount {
+            target: target.into(),
+            kind: MountKind::Bind {
+                source: source.into(),
+            },
+            readonly: false,
+        };
+        let mut s = spec("ok");
+        s.mounts = vec![bind("/", "/host")];
+        assert!(s.validate().is_ok());
+        for m in [
+            bind("relative", "/x"),
+            bind("/nonexistent-berth-path", "/x"),
+            bind("/", "x"),
+            bind("/", "/a/../b"),
+        ] {
+            s.mounts = vec![m.clone()];
+            assert!(s.validate().is_err(), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn oci_spec_carries_mounts_read_only_root_and_host_network() {
+        let mut s = spec("c2");
+        s.readonly_rootfs = true;
+        s.host_network = true;
+        s.groups = vec![10, 20];
+        s.mounts = vec![
+            Mount {
+                target: "/data".into(),
+                kind: MountKind::Bind { source: "/".into() },
+                readonly: true,
+            },
+            Mount {
+                target: "/scratch".into(),
+                kind: MountKind::Tmpfs {
+                    options: "size=1m".into(),
+                },
+                readonly: false,
+            },
+        ];
+        let json = serde_json::to_value(oci_spec(&s).unwrap()).unwrap();
+        assert_eq!(json["root"]["readonly"], true);
+        assert_eq!(json["linux"]["namespaces"].as_array().unwrap().len(), 5);
+        assert_eq!(json["process"]["user"]["additionalGids"][1], 20);
+        let mounts = json["mounts"].as_array().unwrap();
+        let data = mounts.iter().find(|m| m["destination"] == "/data").unwrap();
+        assert_eq!(data["options"], serde_json::json!(["rbind", "ro"]));
+        let scratch = mounts
+            .iter()
+            .find(|m| m["destination"] == "/scratch")
+            .unwrap();
+        assert_eq!(scratch["type"], "tmpfs");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use berth_runtime::rootfs;
 
 use super::context::Context;
 use super::logs::{log_path, timestamp};
-use super::run::{finish, spec_from_config, strings, supervise};
+use super::run::{complete_spec, finish, spec_from_config, strings, supervise};
 
 /// `berth container-monitor`
 #[derive(clap::Args)]
@@ -85,7 +85,8 @@ pub async fn run(args: MonitorArgs) -> Result<()> {
     ));
     let result = async {
         let fs = rootfs::mount(&ctx.config.root, &c.id, &layers)?;
-        let spec = spec_from_config(&c.id, fs.merged, &config);
+        let mut spec = spec_from_config(&c.id, fs.merged, &config);
+        complete_spec(&mut spec, &dir, config["user"].as_str().unwrap_or_default())?;
         let (out_read, out_write) = pipe()?;
         let (err_read, err_write) = pipe()?;
         let readers = [(out_read, "stdout"), (err_read, "stderr")].map(|(fd, stream)| {

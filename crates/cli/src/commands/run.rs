@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result, bail};
 use berth_oci::ParsedManifest;
 use berth_runtime::engine::{ExitStatus, NativeRuntime, OciRuntime, Runtime, Stdio};
 use berth_runtime::rootfs::{self, LayerCache};
-use berth_runtime::spec::ContainerSpec;
+use berth_runtime::spec::{ContainerSpec, Mount, MountKind};
 use berth_store::containers::random_name;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -36,9 +36,21 @@ pub struct RunArgs {
     /// Working directory inside the container.
     #[arg(short, long)]
     pub workdir: Option<String>,
-    /// User to run as: uid[:gid].
+    /// User to run as: name|uid[:group|gid], names from the image's /etc/passwd and /etc/group.
     #[arg(short, long)]
     pub user: Option<String>,
+    /// Bind mount a volume: HOST_PATH:CONTAINER_PATH[:ro|rw] or NAME:CONTAINER_PATH[:ro|rw].
+    #[arg(short, long = "volume")]
+    pub volume: Vec<String>,
+    /// Mount the container's root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Mount a tmpfs: CONTAINER_PATH[:OPTIONS] (`/run:size=64m,exec`).
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Network: `none` (a namespace with only lo, the default) or `host`.
+    #[arg(long, default_value = "none", value_parser = ["none", "host"])]
+    pub network: String,
     /// Container hostname.
     #[arg(long)]
     pub hostname: Option<String>,
@@ -118,6 +130,117 @@ pub fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Whether `name` is a valid volume name (`[A-Za-z0-9][A-Za-z0-9_.-]*`).
+fn volume_name_ok(name: &str) -> bool {
+    name.as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// `-v HOST:CTR[:ro|rw]` or `-v NAME:CTR[:ro|rw]`; a named volume's directory
+/// (`<root>/volumes/v1/NAME/_data`) is created on first use and kept.
+fn parse_volume(root: &Path, v: &str) -> Result<Mount> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (source, target, options) = match parts[..] {
+        [source, target] => (source, target, ""),
+        [source, target, options] => (source, target, options),
+        _ => bail!("invalid volume {v:?}: use SOURCE:TARGET[:ro|rw]"),
+    };
+    let mut readonly = false;
+    for option in options.split(',').filter(|o| !o.is_empty()) {
+        match option {
+            "ro" => readonly = true,
+            "rw" => readonly = false,
+            _ => bail!("invalid volume {v:?}: unknown option {option:?}"),
+        }
+    }
+    if !target.starts_with('/') {
+        bail!("invalid volume {v:?}: the container path must be absolute");
+    }
+    let source = if source.starts_with('/') {
+        let path = PathBuf::from(source);
+        if !path.exists() {
+            bail!("invalid volume {v:?}: host path {source} does not exist");
+        }
+        path
+    } else if volume_name_ok(source) {
+        let data = root.join("volumes/v1").join(source).join("_data");
+        std::fs::create_dir_all(&data).with_context(|| format!("cannot create volume {source}"))?;
+        data
+    } else {
+        bail!("invalid volume {v:?}: {source:?} is neither an absolute path nor a volume name");
+    };
+    Ok(Mount {
+        target: target.to_string(),
+        kind: MountKind::Bind { source },
+        readonly,
+    })
+}
+
+/// `--tmpfs /path[:options]`.
+fn parse_tmpfs(t: &str) -> Result<Mount> {
+    let (target, options) = t.split_once(':').unwrap_or((t, ""));
+    if !target.starts_with('/') {
+        bail!("invalid tmpfs {t:?}: the container path must be absolute");
+    }
+    Ok(Mount {
+        target: target.to_string(),
+        kind: MountKind::Tmpfs {
+            options: options.to_string(),
+        },
+        readonly: false,
+    })
+}
+
+/// What needs the container's mounted root filesystem and directory: the user resolved in
+/// the image's `/etc/passwd` and `/etc/group`, and `/etc/hostname`, `/etc/hosts` and
+/// `/etc/resolv.conf` written into `dir` and bound over the image's.
+pub fn complete_spec(spec: &mut ContainerSpec, dir: &Path, user: &str) -> Result<()> {
+    let user = if user.is_empty() { "0" } else { user };
+    let resolved = berth_runtime::user::resolve(&spec.rootfs, user)
+        .map_err(|e| anyhow::anyhow!("user {user:?}: {e}"))?;
+    (spec.uid, spec.gid, spec.groups) = (resolved.uid, resolved.gid, resolved.groups);
+    std::fs::create_dir_all(dir)?;
+    let hosts = format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
+        spec.hostname
+    );
+    let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+    let files: [(&str, Vec<u8>); 3] = [
+        ("hostname", format!("{}\n", spec.hostname).into_bytes()),
+        ("hosts", hosts.into_bytes()),
+        ("resolv.conf", resolv),
+    ];
+    for (name, contents) in files {
+        let target = format!("/etc/{name}");
+        // An image whose /etc or file there is a symlink keeps its own (it is never followed).
+        if berth_runtime::safepath::prepare(
+            &spec.rootfs,
+            &target,
+            berth_runtime::safepath::Kind::File,
+        )
+        .is_err()
+        {
+            continue;
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, contents).with_context(|| format!("cannot write {name}"))?;
+        // Bound first, so the user's own -v over them wins.
+        spec.mounts.insert(
+            0,
+            Mount {
+                target,
+                kind: MountKind::Bind { source: path },
+                readonly: false,
+            },
+        );
+    }
+    Ok(())
 }
 
 /// Run `berth run`.
@@ -233,15 +356,15 @@ pub async fn run(args: RunArgs) -> Result<()> {
             .and_then(|v| v.as_str())
             .map(str::to_string)
     });
-    if let Some(u) = user.filter(|u| !u.is_empty()) {
-        let (uid, gid) = u.split_once(':').unwrap_or((&u, "0"));
-        spec.uid = uid
-            .parse()
-            .with_context(|| format!("user {u:?}: only numeric uid[:gid] is supported yet"))?;
-        spec.gid = gid
-            .parse()
-            .with_context(|| format!("user {u:?}: only numeric uid[:gid] is supported yet"))?;
+    let user = user.unwrap_or_default();
+    for v in &args.volume {
+        spec.mounts.push(parse_volume(&ctx.config.root, v)?);
     }
+    for t in &args.tmpfs {
+        spec.mounts.push(parse_tmpfs(t)?);
+    }
+    spec.readonly_rootfs = args.read_only;
+    spec.host_network = args.network == "host";
     spec.memory = args.memory;
     spec.cpus = args.cpus;
     spec.pids_limit = args.pids_limit;
@@ -285,6 +408,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         "layers": layers,
         "runtime": args.runtime,
         "spec": spec_json(&spec),
+        "user": user,
     })
     .to_string();
     let mut name = args
@@ -317,14 +441,19 @@ pub async fn run(args: RunArgs) -> Result<()> {
 
     let fs = rootfs::mount(&ctx.config.root, &record.id, &layers)?;
     spec.rootfs = fs.merged.clone();
-    let result = supervise(
-        &ctx,
-        &record.id,
-        args.runtime.as_deref(),
-        spec,
-        Stdio::inherit(),
-    )
-    .await;
+    let result = match complete_spec(&mut spec, &fs.dir, &user) {
+        Ok(()) => {
+            supervise(
+                &ctx,
+                &record.id,
+                args.runtime.as_deref(),
+                spec,
+                Stdio::inherit(),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
     let code = match &result {
         Ok(status) => status.code(),
         Err(_) => 127,
@@ -476,6 +605,16 @@ fn spec_json(spec: &ContainerSpec) -> serde_json::Value {
         "memory": spec.memory,
         "cpus": spec.cpus,
         "pids_limit": spec.pids_limit,
+        "readonly_rootfs": spec.readonly_rootfs,
+        "host_network": spec.host_network,
+        "mounts": spec.mounts.iter().map(|m| match &m.kind {
+            MountKind::Bind { source } => serde_json::json!({
+                "target": m.target, "bind": source, "readonly": m.readonly,
+            }),
+            MountKind::Tmpfs { options } => serde_json::json!({
+                "target": m.target, "tmpfs": options, "readonly": m.readonly,
+            }),
+        }).collect::<Vec<_>>(),
     })
 }
 
@@ -500,6 +639,24 @@ pub fn spec_from_config(id: &str, rootfs: PathBuf, config: &serde_json::Value) -
     spec.memory = s["memory"].as_u64();
     spec.cpus = s["cpus"].as_f64();
     spec.pids_limit = s["pids_limit"].as_i64();
+    spec.readonly_rootfs = s["readonly_rootfs"].as_bool().unwrap_or(false);
+    spec.host_network = s["host_network"].as_bool().unwrap_or(false);
+    for m in s["mounts"].as_array().into_iter().flatten() {
+        let kind = match (m["bind"].as_str(), m["tmpfs"].as_str()) {
+            (Some(source), _) => MountKind::Bind {
+                source: source.into(),
+            },
+            (None, Some(options)) => MountKind::Tmpfs {
+                options: options.to_string(),
+            },
+            (None, None) => continue,
+        };
+        spec.mounts.push(Mount {
+            target: m["target"].as_str().unwrap_or_default().to_string(),
+            kind,
+            readonly: m["readonly"].as_bool().unwrap_or(false),
+        });
+    }
     spec
 }
 

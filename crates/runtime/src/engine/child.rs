@@ -139,8 +139,12 @@ fn run_op(op: &Op, error_fd: i32) -> SysResult {
                 }
                 Ok(())
             }
-            Op::Identity { uid, gid } => {
-                check(libc::syscall(libc::SYS_setgroups, 0, null::<libc::gid_t>()))?;
+            Op::Identity { uid, gid, groups } => {
+                check(libc::syscall(
+                    libc::SYS_setgroups,
+                    groups.len(),
+                    groups.as_ptr(),
+                ))?;
                 check(libc::syscall(libc::SYS_setgid, *gid))?;
                 check(libc::syscall(libc::SYS_setuid, *uid))
             }

@@ -17,8 +17,8 @@ use super::{ExitStatus, OnStart, Runtime, Stdio};
 use crate::error::{Error, Result};
 use crate::spec::ContainerSpec;
 
-/// Namespaces every container gets at clone. No user namespace yet: the engine runs as real
-/// root. The cgroup namespace comes later, from the child itself, once it is in its cgroups.
+/// Namespaces every container gets at clone (but the network one with `host_network`). No
+/// user namespace yet: the engine runs as real root. The cgroup namespace comes later, from the child itself, once it is in its cgroups.
 const NAMESPACES: u64 = (libc::CLONE_NEWNS
     | libc::CLONE_NEWPID
     | libc::CLONE_NEWUTS
@@ -53,9 +53,9 @@ impl NativeRuntime {
 
 /// Fork-like `clone3` (no new stack: the child runs on a copy of ours) into new namespaces;
 /// falls back to `clone` where seccomp hides `clone3` (ENOSYS).
-fn clone_into_namespaces() -> std::io::Result<libc::pid_t> {
+fn clone_into_namespaces(flags: u64) -> std::io::Result<libc::pid_t> {
     let args = CloneArgs {
-        flags: NAMESPACES,
+        flags,
         exit_signal: libc::SIGCHLD as u64,
         ..Default::default()
     };
@@ -79,7 +79,7 @@ fn clone_into_namespaces() -> std::io::Result<libc::pid_t> {
     let pid = unsafe {
         libc::syscall(
             libc::SYS_clone,
-            NAMESPACES | libc::SIGCHLD as u64,
+            flags | libc::SIGCHLD as u64,
             0usize,
             0usize,
             0usize,
@@ -164,7 +164,12 @@ impl NativeRuntime {
         )?;
         let (read_end, write_end) = pipe().map_err(clone_error)?;
         debug!(id = %id, rootfs = %spec.rootfs.display(), "clone3 into new namespaces");
-        let pid = clone_into_namespaces().map_err(clone_error)?;
+        let flags = if spec.host_network {
+            NAMESPACES & !(libc::CLONE_NEWNET as u64)
+        } else {
+            NAMESPACES
+        };
+        let pid = clone_into_namespaces(flags).map_err(clone_error)?;
         if pid == 0 {
             super::child::run(&plan, write_end.as_raw_fd());
         }

@@ -10,7 +10,8 @@ use std::ffi::{CString, c_char};
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::spec::{ContainerSpec, MASKED_PATHS, READONLY_PATHS, capability_number};
+use crate::safepath::{self, Kind};
+use crate::spec::{ContainerSpec, MASKED_PATHS, MountKind, READONLY_PATHS, capability_number};
 
 /// Host devices bind-mounted into the container's `/dev` (bind, not mknod, so the same code
 /// works in a user namespace later).
@@ -68,8 +69,12 @@ pub(super) enum Op {
     Chdir { path: CString },
     /// Drop every capability not in `keep` from the bounding set.
     DropBounding { keep: u64 },
-    /// Raw `setgroups([])`, `setgid`, `setuid` syscalls.
-    Identity { uid: u32, gid: u32 },
+    /// Raw `setgroups(groups)`, `setgid`, `setuid` syscalls.
+    Identity {
+        uid: u32,
+        gid: u32,
+        groups: Vec<libc::gid_t>,
+    },
     /// Raw `capset`: effective and permitted become `keep`, inheritable and ambient empty.
     Capset { keep: u64 },
     /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
@@ -111,6 +116,30 @@ fn cstr(id: &str, s: impl Into<Vec<u8>>) -> Result<CString> {
 
 fn under(id: &str, root: &Path, rel: &str) -> Result<CString> {
     cstr(id, root.join(rel).into_os_string().into_encoded_bytes())
+}
+
+/// Docker's `--tmpfs` options as mount flags and data: `noexec,nosuid,nodev` unless the
+/// options say otherwise, and mode 1777 unless one is given.
+fn tmpfs_options(options: &str) -> (libc::c_ulong, String) {
+    let mut flags = libc::MS_NOEXEC | libc::MS_NOSUID | libc::MS_NODEV;
+    let mut data = Vec::new();
+    for option in options.split(',').filter(|o| !o.is_empty()) {
+        match option {
+            "ro" => flags |= libc::MS_RDONLY,
+            "rw" => flags &= !libc::MS_RDONLY,
+            "exec" => flags &= !libc::MS_NOEXEC,
+            "noexec" => flags |= libc::MS_NOEXEC,
+            "suid" => flags &= !libc::MS_NOSUID,
+            "nosuid" => flags |= libc::MS_NOSUID,
+            "dev" => flags &= !libc::MS_NODEV,
+            "nodev" => flags |= libc::MS_NODEV,
+            other => data.push(other),
+        }
+    }
+    if !data.iter().any(|o| o.starts_with("mode=")) {
+        data.push("mode=1777");
+    }
+    (flags, data.join(","))
 }
 
 impl Plan {
@@ -235,6 +264,54 @@ impl Plan {
                 },
             );
         }
+        for m in &spec.mounts {
+            let kind = match &m.kind {
+                MountKind::Bind { source } if !source.is_dir() => Kind::File,
+                _ => Kind::Dir,
+            };
+            // Made here, in the parent, where a symlink in the image is refused rather than
+            // followed out of the rootfs; the container has not started, so nothing races us.
+            let host_target = safepath::prepare(root, &m.target, kind).map_err(|e| {
+                Error::invalid(id, format!("cannot create mount target {}: {e}", m.target))
+            })?;
+            let target = cstr(id, host_target.into_os_string().into_encoded_bytes())?;
+            match &m.kind {
+                MountKind::Bind { source } => {
+                    step(
+                        format!("bind {} on {}", source.display(), m.target),
+                        Op::Mount {
+                            source: Some(cstr(id, source.as_os_str().as_encoded_bytes())?),
+                            target: target.clone(),
+                            fstype: None,
+                            flags: libc::MS_BIND | libc::MS_REC,
+                            data: None,
+                        },
+                    );
+                    if m.readonly {
+                        step(
+                            format!("make {} read-only", m.target),
+                            mount(
+                                None,
+                                target,
+                                None,
+                                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                                None,
+                            )?,
+                        );
+                    }
+                }
+                MountKind::Tmpfs { options } => {
+                    let (mut flags, data) = tmpfs_options(options);
+                    if m.readonly {
+                        flags |= libc::MS_RDONLY;
+                    }
+                    step(
+                        format!("mount tmpfs on {}", m.target),
+                        mount(Some("tmpfs"), target, Some("tmpfs"), flags, Some(&data))?,
+                    );
+                }
+            }
+        }
         step(
             format!("pivot_root into {}", root.display()),
             Op::PivotRoot { new_root: rootfs },
@@ -261,7 +338,9 @@ impl Plan {
                 name: cstr(id, spec.hostname.as_str())?,
             },
         );
-        step("bring lo up".into(), Op::LoopbackUp);
+        if !spec.host_network {
+            step("bring lo up".into(), Op::LoopbackUp);
+        }
         // The working directory is created (mkdir -p) inside the new root, where symlinks in
         // the image cannot point outside it.
         let mut prefix = String::new();
@@ -280,6 +359,18 @@ impl Plan {
                 path: cstr(id, spec.cwd.as_str())?,
             },
         );
+        if spec.readonly_rootfs {
+            step(
+                "make the root filesystem read-only".into(),
+                mount(
+                    None,
+                    cstr(id, "/")?,
+                    None,
+                    libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                    None,
+                )?,
+            );
+        }
         let keep = spec
             .capabilities
             .iter()
@@ -306,6 +397,7 @@ impl Plan {
             Op::Identity {
                 uid: spec.uid,
                 gid: spec.gid,
+                groups: spec.groups.clone(),
             },
         );
         if spec.uid == 0 {
@@ -427,5 +519,53 @@ mod tests {
         spec.seccomp = false;
         let plan = Plan::new(&spec, [None, None, None], None).unwrap();
         assert!(position(&plan, "install the seccomp filter").is_none());
+    }
+
+    #[test]
+    fn mounts_go_before_pivot_and_the_read_only_root_after_chdir() {
+        let root = std::env::temp_dir().join(format!("berth-plan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let mut spec = ContainerSpec::new("p4", &root, vec!["/bin/true".into()]);
+        spec.mounts = vec![
+            crate::spec::Mount {
+                target: "/data/in".into(),
+                kind: MountKind::Bind { source: "/".into() },
+                readonly: true,
+            },
+            crate::spec::Mount {
+                target: "/scratch".into(),
+                kind: MountKind::Tmpfs {
+                    options: "size=1m,exec".into(),
+                },
+                readonly: false,
+            },
+        ];
+        spec.readonly_rootfs = true;
+        spec.host_network = true;
+        let plan = Plan::new(&spec, [None, None, None], None).unwrap();
+        let position = |what: &str| plan.steps.iter().position(|s| s.what == what).unwrap();
+        let pivot = plan
+            .steps
+            .iter()
+            .position(|s| matches!(s.op, Op::PivotRoot { .. }))
+            .unwrap();
+        assert!(position("bind / on /data/in") < position("make /data/in read-only"));
+        assert!(position("make /data/in read-only") < pivot);
+        assert!(position("mount tmpfs on /scratch") < pivot);
+        assert!(position("chdir to /") < position("make the root filesystem read-only"));
+        assert!(!plan.steps.iter().any(|s| s.what == "bring lo up"));
+        assert!(root.join("data/in").is_dir() && root.join("scratch").is_dir());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn tmpfs_options_follow_docker() {
+        let (flags, data) = tmpfs_options("");
+        assert_eq!(flags, libc::MS_NOEXEC | libc::MS_NOSUID | libc::MS_NODEV);
+        assert_eq!(data, "mode=1777");
+        let (flags, data) = tmpfs_options("size=1m,exec,mode=700,ro");
+        assert_eq!(flags, libc::MS_NOSUID | libc::MS_NODEV | libc::MS_RDONLY);
+        assert_eq!(data, "size=1m,mode=700");
     }
 }
