@@ -65,27 +65,14 @@ fn command(c: &Container) -> String {
     format!("\"{cut}\"")
 }
 
+/// Unix seconds as Docker's RFC 3339 time; unset (or 0) as Docker's zero time.
 pub fn rfc3339(secs: Option<i64>) -> String {
-    let Some(t) = secs.filter(|t| *t > 0) else {
-        return "0001-01-01T00:00:00Z".into();
-    };
-    let (days, rem) = (t.div_euclid(86400), t.rem_euclid(86400));
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    match secs.filter(|t| *t > 0) {
+        Some(t) => super::context::format_rfc3339(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(t as u64),
+        ),
+        None => "0001-01-01T00:00:00Z".into(),
+    }
 }
 
 /// Docker's container inspect JSON (the fields berth knows).
