@@ -17,4 +17,4 @@ if [ "$need_install" = 1 ]; then
     fuse-overlayfs slirp4netns uidmap jq openssl curl ca-certificates qemu-user docker.io >/dev/null
 fi
 
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"
