@@ -403,86 +403,13 @@ fn what_skopeo_pushes_berth_pulls_with_the_right_platform() {
 /// `alice:s3cret`, bcrypt (cost 5), made with libxcrypt's `crypt(3)` through perl.
 const HTPASSWD: &str = "alice:$2b$05$berthtestsaltberthtesuw0hUSUIGDvObwrVK3m3mN3E16TwpC66";
 
-/// CNCF Distribution with htpasswd auth on a free loopback port.
-struct AuthDistribution {
-    child: std::process::Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl AuthDistribution {
-    fn start() -> AuthDistribution {
-        let mut last = String::new();
-        for _attempt in 0..5 {
-            let dir = tempfile::tempdir().unwrap();
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let addr = format!("127.0.0.1:{port}");
-            let htpasswd = dir.path().join("htpasswd");
-            std::fs::write(&htpasswd, format!("{HTPASSWD}\n")).unwrap();
-            let config = dir.path().join("config.yml");
-            std::fs::write(
-                &config,
-                format!(
-                    "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    \
-                     rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n\
-                     auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
-                    dir.path().join("data").display(),
-                    htpasswd.display()
-                ),
-            )
-            .unwrap();
-            let log = dir.path().join("registry.log");
-            let logfile = std::fs::File::create(&log).unwrap();
-            let mut child = Command::new("docker-registry")
-                .arg("serve")
-                .arg(&config)
-                .stdout(logfile.try_clone().unwrap())
-                .stderr(logfile)
-                .spawn()
-                .expect("spawn docker-registry");
-            for _ in 0..150 {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                let up = client()
-                    .get(format!("http://{addr}/v2/"))
-                    .send()
-                    .is_ok_and(|r| r.status() == 401);
-                if up {
-                    return AuthDistribution {
-                        child,
-                        addr,
-                        _dir: dir,
-                    };
-                }
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            last = std::fs::read_to_string(&log).unwrap_or_default();
-        }
-        panic!("docker-registry did not start; last log:\n{last}");
-    }
-}
-
-impl Drop for AuthDistribution {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn basic_auth_through_berth_login_with_distribution() {
     if !require_tool("docker-registry") {
         return;
     }
     let samples = Registry::start_args(&["--samples"]);
-    let dist = AuthDistribution::start();
+    let dist = common::Distribution::start_with_htpasswd(HTPASSWD);
     let addr = dist.addr.as_str();
     let env = Env::new(&samples.addr);
     env.ok(&["pull", "-q", "hello-world"]);

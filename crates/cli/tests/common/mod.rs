@@ -200,6 +200,15 @@ pub struct Distribution {
 impl Distribution {
     /// Start one with a config of our own (filesystem storage, delete enabled, no auth).
     pub fn start() -> Distribution {
+        Self::launch(None)
+    }
+
+    /// Start one that demands Basic auth against this one htpasswd line (bcrypt).
+    pub fn start_with_htpasswd(line: &str) -> Distribution {
+        Self::launch(Some(line))
+    }
+
+    fn launch(htpasswd: Option<&str>) -> Distribution {
         let mut last = String::new();
         for _attempt in 0..5 {
             let dir = tempfile::tempdir().unwrap();
@@ -210,15 +219,20 @@ impl Distribution {
                 .port();
             let addr = format!("127.0.0.1:{port}");
             let config = dir.path().join("config.yml");
-            std::fs::write(
-                &config,
-                format!(
-                    "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    \
-                     rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
-                    dir.path().join("data").display()
-                ),
-            )
-            .unwrap();
+            let mut yaml = format!(
+                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    \
+                 rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                dir.path().join("data").display()
+            );
+            if let Some(line) = htpasswd {
+                let file = dir.path().join("htpasswd");
+                std::fs::write(&file, format!("{line}\n")).unwrap();
+                yaml.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                    file.display()
+                ));
+            }
+            std::fs::write(&config, yaml).unwrap();
             let log = dir.path().join("registry.log");
             let logfile = std::fs::File::create(&log).unwrap();
             let mut child = Command::new("docker-registry")
@@ -236,7 +250,7 @@ impl Distribution {
                 let ok = client()
                     .get(format!("http://{addr}/v2/"))
                     .send()
-                    .map(|r| r.status().as_u16() == 200)
+                    .map(|r| r.status() == 200 || (htpasswd.is_some() && r.status() == 401))
                     .unwrap_or(false);
                 if ok {
                     return Distribution {
