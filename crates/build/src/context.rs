@@ -1,0 +1,1 @@
+//! The build context: a directory filtered by `.dockerignore`.
