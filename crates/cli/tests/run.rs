@@ -5,57 +5,8 @@ mod common;
 
 use std::process::Command;
 
+use common::containers::{busybox, busybox_with, is_root, needs_busybox};
 use common::{Env, Registry};
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-/// A busybox image imported into `env` as `bb:1`.
-fn busybox(env: &Env) {
-    busybox_with(env, "bb:1", &[]);
-}
-
-/// A busybox image with extra `(path, contents)` files, imported into `env` as `tag`.
-fn busybox_with(env: &Env, tag: &str, files: &[(&str, &str)]) {
-    let rootfs = env.path(&format!("rootfs-{}", tag.replace(':', "-")));
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    for (path, contents) in files {
-        let path = rootfs.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for applet in ["sh", "echo", "cat", "hostname", "ps", "id", "sleep"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-    }
-    let tar = env.path(&format!("rootfs-{}.tar", tag.replace(':', "-")));
-    assert!(
-        Command::new("tar")
-            .arg("-C")
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap()
-            .success()
-    );
-    env.ok(&["import", tar.to_str().unwrap(), tag]);
-}
-
-fn needs_busybox() -> bool {
-    if !is_root() || !std::path::Path::new("/bin/busybox").exists() {
-        eprintln!("skipping: needs root and busybox-static");
-        return false;
-    }
-    true
-}
 
 #[test]
 fn bind_mounts_and_named_volumes() {

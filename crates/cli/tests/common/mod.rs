@@ -2,6 +2,8 @@
 //! free loopback port with a fresh data root, and finds the peer tools installed by `.ci/run`.
 #![allow(dead_code)]
 
+pub mod containers;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
