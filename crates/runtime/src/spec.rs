@@ -210,7 +210,7 @@ pub struct Mount {
 
 /// One container to run: what the CLI (or the API) hands an engine.
 ///
-/// Fields still to come: custom seccomp profiles, tty.
+/// Fields still to come: custom seccomp profiles.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainerSpec {
     /// Container id: `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 128 bytes, unique on this host.
@@ -257,6 +257,15 @@ pub struct ContainerSpec {
     pub cpus: Option<f64>,
     /// Maximum number of processes (`--pids-limit`); zero or negative: unlimited (as Docker).
     pub pids_limit: Option<i64>,
+    /// The program's stdin is a terminal (`-t`): it gets a new session with that terminal as
+    /// its controlling terminal, so job control and window-size signals work.
+    pub terminal: bool,
+    /// `--privileged`: every capability, no seccomp filter, nothing masked or read-only in
+    /// `/proc` and `/sys`, and the host's devices.
+    pub privileged: bool,
+    /// `--init`: a minimal init is the container's pid 1; it forwards signals to the program
+    /// and reaps zombies.
+    pub init: bool,
 }
 
 impl ContainerSpec {
@@ -284,6 +293,9 @@ impl ContainerSpec {
             memory: None,
             cpus: None,
             pids_limit: None,
+            terminal: false,
+            privileged: false,
+            init: false,
         }
     }
 

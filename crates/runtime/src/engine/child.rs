@@ -93,6 +93,10 @@ fn run_op(op: &Op, error_fd: i32) -> SysResult {
                 libc::close(*fd);
                 result
             }
+            Op::ControllingTerminal => {
+                check(libc::setsid() as _)?;
+                check(libc::ioctl(0, libc::TIOCSCTTY, 0) as _)
+            }
             Op::UnshareCgroup => check(libc::unshare(libc::CLONE_NEWCGROUP) as _),
             Op::Mount {
                 source,

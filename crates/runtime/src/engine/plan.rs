@@ -87,6 +87,9 @@ pub(super) enum Op {
     /// `dup2` the given descriptors onto 0, 1 and 2, then close every other descriptor but
     /// the error pipe, so nothing of the parent leaks into the container.
     Stdio { fds: [Option<i32>; 3] },
+    /// `setsid()` and `ioctl(0, TIOCSCTTY)`: stdin, a terminal, becomes the controlling
+    /// terminal of a new session.
+    ControllingTerminal,
     /// `execve` each candidate path in turn (a `PATH` search); the last op.
     Exec {
         candidates: Vec<CString>,
@@ -182,6 +185,12 @@ impl Plan {
         // First, so the parent's other descriptors (a file another thread is writing, say) are
         // closed microseconds after clone rather than at exec.
         step("set up stdio".into(), Op::Stdio { fds: stdio });
+        if spec.terminal {
+            step(
+                "make stdin the controlling terminal".into(),
+                Op::ControllingTerminal,
+            );
+        }
         // Nothing we mount may propagate back to the host, and host unmounts still reach us.
         let slash = cstr(id, "/")?;
         step(
