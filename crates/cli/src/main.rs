@@ -51,6 +51,12 @@ enum Command {
     Kill(commands::container::KillArgs),
     /// Wait for containers to exit and print their exit codes.
     Wait(commands::container::WaitArgs),
+    /// Start stopped containers.
+    Start(commands::start::StartArgs),
+    /// Restart containers.
+    Restart(commands::start::RestartArgs),
+    /// Manage containers (`container ls`, `container prune`…).
+    Container(commands::container_group::ContainerArgs),
     /// Run a detached container (started by `berth run -d`).
     #[command(hide = true)]
     ContainerMonitor(commands::monitor::MonitorArgs),
@@ -60,6 +66,8 @@ enum Command {
     Load(commands::archive::load::LoadArgs),
     /// Create an image from a root filesystem tarball.
     Import(commands::archive::import::ImportArgs),
+    /// Run a command in a running container.
+    Exec(commands::exec::ExecArgs),
 }
 
 fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
@@ -92,10 +100,14 @@ fn main() -> ExitCode {
         Command::Stop(a) => block_on(commands::container::stop(a)),
         Command::Kill(a) => block_on(commands::container::kill(a)),
         Command::Wait(a) => block_on(commands::container::wait(a)),
+        Command::Start(a) => block_on(commands::start::start(a)),
+        Command::Restart(a) => block_on(commands::start::restart(a)),
+        Command::Container(a) => block_on(commands::container_group::run(a)),
         Command::ContainerMonitor(a) => block_on(commands::monitor::run(a)),
         Command::Save(a) => block_on(commands::archive::save::run(a)),
         Command::Load(a) => block_on(commands::archive::load::run(a)),
         Command::Import(a) => block_on(commands::archive::import::run(a)),
+        Command::Exec(a) => block_on(commands::exec::exec(a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

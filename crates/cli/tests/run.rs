@@ -281,20 +281,32 @@ fn external_oci_runtime() {
     assert_eq!(failed.status.code(), Some(7));
 }
 
-/// Container cgroup directories (`berth/<id>`) left under any hierarchy.
-fn berth_cgroups() -> Vec<std::path::PathBuf> {
-    let mut left = Vec::new();
+/// Container cgroup directories (`berth/<id>`) under any hierarchy.
+fn all_berth_cgroups() -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
     for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        for parent in [hierarchy.path().join("berth"), hierarchy.path()] {
-            if !parent.ends_with("berth") {
-                continue;
-            }
-            if let Ok(dirs) = std::fs::read_dir(&parent) {
-                left.extend(dirs.flatten().map(|d| d.path()).filter(|p| p.is_dir()));
-            }
+        if let Ok(dirs) = std::fs::read_dir(hierarchy.path().join("berth")) {
+            found.extend(dirs.flatten().map(|d| d.path()).filter(|p| p.is_dir()));
         }
     }
-    left
+    found
+}
+
+/// Container cgroup directories left behind: empty (no process) now and 200 ms later, so
+/// the cgroups of containers other tests are running or setting up do not count.
+fn berth_cgroups() -> Vec<std::path::PathBuf> {
+    let empty = |d: &std::path::PathBuf| {
+        std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty())
+    };
+    let first: Vec<_> = all_berth_cgroups().into_iter().filter(empty).collect();
+    if first.is_empty() {
+        return first;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    first
+        .into_iter()
+        .filter(|d| d.exists() && empty(d))
+        .collect()
 }
 
 #[test]
@@ -360,10 +372,11 @@ fn memory_cpu_and_pids_limits() {
         .unwrap();
     let mut quota = String::new();
     for _ in 0..200 {
-        if let Some(dir) = berth_cgroups()
-            .into_iter()
-            .find(|d| d.starts_with("/sys/fs/cgroup/cpu/"))
-        {
+        if let Some(dir) = all_berth_cgroups().into_iter().find(|d| {
+            d.starts_with("/sys/fs/cgroup/cpu/")
+                && std::fs::read_to_string(d.join("cpu.cfs_quota_us"))
+                    .is_ok_and(|q| q.trim() != "-1")
+        }) {
             quota = std::fs::read_to_string(dir.join("cpu.cfs_quota_us")).unwrap_or_default();
             break;
         }

@@ -106,6 +106,22 @@ pub enum Error {
         /// The runtime's own error message (from its log).
         message: String,
     },
+    /// The container is not running (exec): its first process is gone.
+    #[error("container {id} is not running")]
+    NotRunning {
+        /// The container id.
+        id: String,
+    },
+    /// The engine cannot do this (exec with an engine that lacks it).
+    #[error("container {id}: {what} is not supported by the {runtime} runtime")]
+    Unsupported {
+        /// The container id.
+        id: String,
+        /// The engine's name.
+        runtime: String,
+        /// What was asked.
+        what: String,
+    },
 }
 
 impl Error {

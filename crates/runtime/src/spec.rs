@@ -3,7 +3,8 @@
 //!
 //! Both engines read the same spec and the same defaults from here (Docker's default
 //! capabilities, masked and read-only paths), so `berth run` means the same thing whichever
-//! engine runs it. This module does no system calls.
+//! engine runs it. This module does no system calls but reading the host's `/dev` for
+//! privileged containers ([`host_devices`]).
 
 use std::path::{Path, PathBuf};
 
@@ -403,6 +404,71 @@ impl ContainerSpec {
     }
 }
 
+/// One of the host's device nodes, as a privileged container gets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostDevice {
+    /// Path under `/dev` (`null`, `net/tun`).
+    pub path: String,
+    /// `c` (character) or `b` (block).
+    pub kind: char,
+    /// Permission bits.
+    pub mode: u32,
+    /// Device major number.
+    pub major: u32,
+    /// Device minor number.
+    pub minor: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+}
+
+/// The host's character and block devices under `/dev` (recursively), as runc lists them for
+/// `--privileged`: the `pts`, `shm`, `mqueue` and `fd` trees, `console` and `ptmx` are left
+/// out (the container has its own), symlinks are not followed. Unreadable entries are skipped.
+pub fn host_devices() -> Vec<HostDevice> {
+    use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+    const SKIPPED: &[&str] = &["pts", "shm", "mqueue", "fd", "console", "ptmx", ".udev"];
+    let mut found = Vec::new();
+    let mut dirs = vec![String::new()];
+    while let Some(rel) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(Path::new("/dev").join(&rel)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if rel.is_empty() && SKIPPED.contains(&name.as_str()) {
+                continue;
+            }
+            let path = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            let kind = meta.file_type();
+            if kind.is_dir() {
+                dirs.push(path);
+            } else if kind.is_char_device() || kind.is_block_device() {
+                let rdev = meta.rdev();
+                found.push(HostDevice {
+                    path,
+                    kind: if kind.is_block_device() { 'b' } else { 'c' },
+                    mode: meta.mode() & 0o7777,
+                    major: libc::major(rdev),
+                    minor: libc::minor(rdev),
+                    uid: meta.uid(),
+                    gid: meta.gid(),
+                });
+            }
+        }
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found
+}
+
 /// The OCI runtime spec (`config.json`) that makes runc or crun run `spec` as berth's own engine
 /// would: the same namespaces (mount, pid, uts, ipc, net, cgroup), mounts, masked and read-only
 /// paths, user and capabilities. `root.path` is the absolute rootfs, so the bundle directory
@@ -461,13 +527,39 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
     })
     .collect::<Vec<_>>();
     let to_strings = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let (masked, readonly) = if spec.privileged {
+        (Vec::new(), Vec::new())
+    } else {
+        (to_strings(MASKED_PATHS), to_strings(READONLY_PATHS))
+    };
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
-        .masked_paths(to_strings(MASKED_PATHS))
-        .readonly_paths(to_strings(READONLY_PATHS))
+        .masked_paths(masked)
+        .readonly_paths(readonly)
         .build()
         .map_err(oci_err)?;
-    if spec.seccomp {
+    if spec.privileged {
+        // Every host device, and the devices cgroup allowing them all (as Docker asks runc).
+        let devices = host_devices()
+            .into_iter()
+            .map(|d| {
+                serde_json::json!({
+                    "path": format!("/dev/{}", d.path), "type": d.kind.to_string(),
+                    "major": d.major, "minor": d.minor, "fileMode": d.mode,
+                    "uid": d.uid, "gid": d.gid,
+                })
+            })
+            .collect::<Vec<_>>();
+        let privileged = serde_json::json!({
+            "devices": devices,
+            "resources": { "devices": [{ "allow": true, "access": "rwm" }] },
+        });
+        let privileged: oci_spec::runtime::Linux = serde_json::from_value(privileged)
+            .map_err(|e| Error::invalid(&spec.id, format!("privileged devices: {e}")))?;
+        linux.set_devices(privileged.devices().clone());
+        linux.set_resources(privileged.resources().clone());
+    }
+    if spec.seccomp && !spec.privileged {
         linux.set_seccomp(Some(oci_seccomp(&spec.id)?));
     }
     let root = RootBuilder::default()
@@ -486,9 +578,18 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         .map_err(oci_err)
 }
 
-/// runc's default mounts, then the spec's own.
+/// runc's default mounts (`/sys` read-write when privileged), then the spec's own.
 fn oci_mounts(spec: &ContainerSpec) -> Result<Vec<oci_spec::runtime::Mount>> {
     let mut mounts = get_default_mounts();
+    if spec.privileged {
+        for m in mounts
+            .iter_mut()
+            .filter(|m| m.typ().as_deref() == Some("sysfs"))
+        {
+            let options = m.options().clone().unwrap_or_default();
+            m.set_options(Some(options.into_iter().filter(|o| o != "ro").collect()));
+        }
+    }
     for m in &spec.mounts {
         let (typ, source, mut options) = match &m.kind {
             MountKind::Bind { source } => (
@@ -671,5 +772,34 @@ mod tests {
         s.seccomp = false;
         let json = serde_json::to_value(oci_spec(&s).unwrap()).unwrap();
         assert!(json["linux"]["seccomp"].is_null());
+    }
+    #[test]
+    fn oci_spec_of_a_privileged_container() {
+        let mut spec = ContainerSpec::new("o9", "/tmp", vec!["true".into()]);
+        spec.privileged = true;
+        let oci = oci_spec(&spec).unwrap();
+        let linux = oci.linux().as_ref().unwrap();
+        assert!(linux.masked_paths().as_ref().is_none_or(|p| p.is_empty()));
+        assert!(linux.readonly_paths().as_ref().is_none_or(|p| p.is_empty()));
+        assert!(linux.seccomp().is_none());
+        let allowed = linux
+            .resources()
+            .as_ref()
+            .unwrap()
+            .devices()
+            .clone()
+            .unwrap();
+        assert!(allowed[0].allow());
+        let sys = oci.mounts().as_ref().unwrap().iter();
+        let sys = sys
+            .clone()
+            .find(|m| m.typ().as_deref() == Some("sysfs"))
+            .unwrap();
+        assert!(
+            !sys.options()
+                .clone()
+                .unwrap_or_default()
+                .contains(&"ro".to_string())
+        );
     }
 }

@@ -115,6 +115,7 @@ impl Env {
             stdin: Some(OwnedFd::from(File::open(&stdin_path).unwrap())),
             stdout: Some(OwnedFd::from(File::create(&stdout_path).unwrap())),
             stderr: None,
+            console: None,
         };
         let result = {
             let _forking = FORK_LOCK.read().unwrap_or_else(|e| e.into_inner());

@@ -1,5 +1,9 @@
 //! Container records: what `ps -a` lists and what the runtime updates as a container is created,
 //! starts and exits. Names are unique; random names look like Docker's (`adjective_surname`).
+//!
+//! A running record also names the processes it depends on (the container's first process and
+//! the berth process supervising it) by pid and /proc identity, so that readers can tell a
+//! record whose supervisor is gone ([`Container::is_alive`]) from one that still runs.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -64,6 +68,63 @@ pub struct Container {
     pub finished_at: Option<i64>,
     /// Runtime configuration (JSON).
     pub config: String,
+    /// [`process_identity`] of `pid` when it started.
+    pub pid_identity: Option<String>,
+    /// The berth process supervising the current run (it records the exit).
+    pub monitor_pid: Option<i64>,
+    /// [`process_identity`] of `monitor_pid`.
+    pub monitor_identity: Option<String>,
+}
+
+impl Container {
+    /// Whether a record in the running state still has a live supervisor (or, for records
+    /// without one, a live first process). Records in other states, and records that name no
+    /// process to check, count as alive: there is nothing to reconcile.
+    pub fn is_alive(&self) -> bool {
+        if self.state != State::Running {
+            return true;
+        }
+        match (
+            self.monitor_pid,
+            &self.monitor_identity,
+            self.pid,
+            &self.pid_identity,
+        ) {
+            (Some(m), Some(identity), _, _) => process_identity(m).as_ref() == Some(identity),
+            (_, _, Some(pid), Some(identity)) => process_identity(pid).as_ref() == Some(identity),
+            // Records from before identities: the pid alone.
+            (_, _, Some(pid), None) if pid > 0 => {
+                std::path::Path::new(&format!("/proc/{pid}")).exists()
+            }
+            _ => true,
+        }
+    }
+}
+
+/// This boot's id, so a process identity does not survive a reboot.
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// `"<boot id>:<start time>"` of process `pid` (its start time in clock ticks since boot, field
+/// 22 of `/proc/<pid>/stat`), which a later process reusing the pid does not share. `None` when
+/// there is no such process (or it is a zombie already reaped).
+pub fn process_identity(pid: i64) -> Option<String> {
+    if pid <= 0 {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields resume after the last ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields[0] is field 3 (state); field 22 is starttime.
+    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+        return None;
+    }
+    let start = fields.get(19)?;
+    Some(format!("{}:{start}", boot_id()?))
 }
 
 fn now() -> i64 {
@@ -106,6 +167,9 @@ type Row = (
     Option<i64>,
     Option<i64>,
     String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
 );
 
 fn from_row(r: Row) -> Result<Container> {
@@ -124,11 +188,16 @@ fn from_row(r: Row) -> Result<Container> {
         started_at: r.9,
         finished_at: r.10,
         config: r.11,
+        pid_identity: r.12,
+        monitor_pid: r.13,
+        monitor_identity: r.14,
     })
 }
 
-const COLUMNS: &str = "SELECT id, name, image, image_id, command, created_at, state, pid, exit_code, started_at, \
-                       finished_at, config FROM containers";
+const COLUMNS: &str = "SELECT c.id, c.name, c.image, c.image_id, c.command, c.created_at, c.state, c.pid, \
+                       c.exit_code, c.started_at, c.finished_at, c.config, p.pid_identity, \
+                       p.monitor_pid, p.monitor_identity \
+                       FROM containers c LEFT JOIN container_processes p ON p.id = c.id";
 
 impl Store {
     /// Record a new container. `Error::NameInUse` when the name is taken.
@@ -167,7 +236,8 @@ impl Store {
             .ok_or_else(|| Error::ContainerUnknown(id.to_string()))
     }
 
-    /// Mark a container running with `pid`.
+    /// Mark a container running with `pid` (0 when the runtime does not tell), remembering the
+    /// process's identity.
     pub async fn container_started(&self, id: &str, pid: i64) -> Result<()> {
         sqlx::query("UPDATE containers SET state = 'running', pid = ?, started_at = ?, exit_code = NULL, finished_at = NULL WHERE id = ?")
             .bind(pid)
@@ -175,7 +245,62 @@ impl Store {
             .bind(id)
             .execute(self.db())
             .await?;
+        sqlx::query(
+            "INSERT INTO container_processes (id, pid_identity) VALUES (?, ?) \
+             ON CONFLICT (id) DO UPDATE SET pid_identity = excluded.pid_identity",
+        )
+        .bind(id)
+        .bind(process_identity(pid))
+        .execute(self.db())
+        .await?;
         Ok(())
+    }
+
+    /// Record `pid` as the process supervising the container's next run (it records the start
+    /// and the exit); call before the run starts.
+    pub async fn container_monitor(&self, id: &str, pid: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO container_processes (id, pid_identity, monitor_pid, monitor_identity) \
+             VALUES (?, NULL, ?, ?) ON CONFLICT (id) DO UPDATE SET pid_identity = NULL, \
+             monitor_pid = excluded.monitor_pid, monitor_identity = excluded.monitor_identity",
+        )
+        .bind(id)
+        .bind(pid)
+        .bind(process_identity(pid))
+        .execute(self.db())
+        .await?;
+        Ok(())
+    }
+
+    /// Make an exited or created container ready to start again: state created, no pid, exit
+    /// code or start time. False (and nothing changed) when it runs or does not exist.
+    pub async fn container_reset(&self, id: &str) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE containers SET state = 'created', pid = NULL, exit_code = NULL, \
+             started_at = NULL WHERE id = ? AND state != 'running'",
+        )
+        .bind(id)
+        .execute(self.db())
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Mark a running container whose supervisor `monitor_identity` is gone as exited with
+    /// code 255 (as Docker does after losing its daemon). False when the record changed
+    /// meanwhile: it exited properly, was removed, or a new supervisor took it over.
+    pub async fn container_lost(&self, id: &str, monitor_identity: Option<&str>) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE containers SET state = 'exited', pid = NULL, exit_code = 255, finished_at = ? \
+             WHERE id = ? AND state = 'running' AND coalesce((SELECT monitor_identity FROM \
+             container_processes WHERE id = ?), '') = ?",
+        )
+        .bind(now())
+        .bind(id)
+        .bind(id)
+        .bind(monitor_identity.unwrap_or_default())
+        .execute(self.db())
+        .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     /// Mark a container exited with `code`.
@@ -192,7 +317,7 @@ impl Store {
     /// One container by full id.
     pub async fn container(&self, id: &str) -> Result<Option<Container>> {
         let row: Option<Row> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{COLUMNS} WHERE id = ?")))
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{COLUMNS} WHERE c.id = ?")))
                 .bind(id)
                 .fetch_optional(self.db())
                 .await?;
@@ -202,7 +327,7 @@ impl Store {
     /// A container by name, full id or unique id prefix.
     pub async fn find_container(&self, query: &str) -> Result<Container> {
         let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{COLUMNS} WHERE name = ? OR id LIKE ? ORDER BY name = ? DESC LIMIT 2"
+            "{COLUMNS} WHERE c.name = ? OR c.id LIKE ? ORDER BY c.name = ? DESC LIMIT 2"
         )))
         .bind(query)
         .bind(format!("{query}%"))
@@ -222,7 +347,7 @@ impl Store {
     /// Every container, newest first.
     pub async fn containers(&self) -> Result<Vec<Container>> {
         let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{COLUMNS} ORDER BY created_at DESC, rowid DESC"
+            "{COLUMNS} ORDER BY c.created_at DESC, c.rowid DESC"
         )))
         .fetch_all(self.db())
         .await?;
@@ -232,6 +357,10 @@ impl Store {
     /// Forget a container record.
     pub async fn remove_container(&self, id: &str) -> Result<bool> {
         let r = sqlx::query("DELETE FROM containers WHERE id = ?")
+            .bind(id)
+            .execute(self.db())
+            .await?;
+        sqlx::query("DELETE FROM container_processes WHERE id = ?")
             .bind(id)
             .execute(self.db())
             .await?;
@@ -286,6 +415,67 @@ mod tests {
         );
         assert!(store.remove_container(&id).await.unwrap());
         assert!(store.containers().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn liveness_follows_the_supervisor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let id = "ef".repeat(32);
+        store
+            .create_container(&id, "n", "i", "sha256:x", &["/x".into()], "{}")
+            .await
+            .unwrap();
+        // Supervised by this test process: alive.
+        let me = i64::from(std::process::id());
+        store.container_monitor(&id, me).await.unwrap();
+        store.container_started(&id, me).await.unwrap();
+        let c = store.container(&id).await.unwrap().unwrap();
+        assert_eq!(c.monitor_pid, Some(me));
+        assert_eq!(c.pid_identity, process_identity(me));
+        assert!(c.is_alive());
+        assert!(store.find_container(&id[..6]).await.unwrap().is_alive());
+        // A supervisor that has gone (its identity no longer matches): not alive, and lost
+        // only while the identity recorded is still the one seen.
+        sqlx::query("UPDATE container_processes SET monitor_identity = 'gone:1' WHERE id = ?")
+            .bind(&id)
+            .execute(store.db())
+            .await
+            .unwrap();
+        let c = store.container(&id).await.unwrap().unwrap();
+        assert!(!c.is_alive());
+        assert!(!store.container_lost(&id, Some("other:2")).await.unwrap());
+        assert!(store.container_lost(&id, Some("gone:1")).await.unwrap());
+        let c = store.container(&id).await.unwrap().unwrap();
+        assert_eq!((c.state, c.exit_code), (State::Exited, Some(255)));
+        assert!(c.is_alive(), "nothing left to reconcile");
+        assert!(!store.container_lost(&id, Some("gone:1")).await.unwrap());
+        // Started again: created, no exit code, start time cleared.
+        assert!(store.container_reset(&id).await.unwrap());
+        let c = store.container(&id).await.unwrap().unwrap();
+        assert_eq!(
+            (c.state, c.exit_code, c.started_at),
+            (State::Created, None, None)
+        );
+        store.container_started(&id, 0).await.unwrap();
+        assert!(!store.container_reset(&id).await.unwrap(), "running");
+        assert!(store.remove_container(&id).await.unwrap());
+        let left: (i64,) = sqlx::query_as("SELECT count(*) FROM container_processes")
+            .fetch_one(store.db())
+            .await
+            .unwrap();
+        assert_eq!(left.0, 0);
+    }
+
+    #[test]
+    fn process_identities() {
+        let me = i64::from(std::process::id());
+        let a = process_identity(me).unwrap();
+        assert_eq!(process_identity(me), Some(a.clone()));
+        assert!(a.contains(':'));
+        assert_ne!(process_identity(1), Some(a));
+        assert_eq!(process_identity(0), None);
+        assert_eq!(process_identity(i64::from(i32::MAX)), None);
     }
 
     #[test]

@@ -43,3 +43,13 @@ CREATE TABLE IF NOT EXISTS containers (
     finished_at BIGINT,
     config TEXT NOT NULL DEFAULT '{}' -- JSON: everything else the runtime needs
 );
+-- Which process incarnations a running container's record refers to, so that a record whose
+-- supervisor died (killed, host rebooted) is not shown running forever. An identity is
+-- "<boot id>:<start time in clock ticks>" from /proc, which a recycled pid does not share.
+-- A table of its own so that stores made before it keep opening unchanged.
+CREATE TABLE IF NOT EXISTS container_processes (
+    id TEXT PRIMARY KEY,            -- the container's id
+    pid_identity TEXT,              -- of the container's first process (containers.pid)
+    monitor_pid BIGINT,             -- the berth process that supervises it and records its exit
+    monitor_identity TEXT
+);

@@ -1,10 +1,13 @@
-//! `berth ps` and `berth rm`: the container records as Docker shows them.
+//! `berth ps`, `rm`, `stop`, `kill` and `wait`: the container records as Docker shows them
+//! and the signals that end them. Records are reconciled with their processes first
+//! (`liveness`).
 
 use anyhow::{Result, bail};
 use berth_store::{Container, State};
 use serde_json::json;
 
 use super::context::{Context, human_ago, print_table};
+use super::liveness;
 
 /// `berth ps`
 #[derive(clap::Args)]
@@ -75,8 +78,28 @@ pub fn rfc3339(secs: Option<i64>) -> String {
     }
 }
 
-/// Docker's container inspect JSON (the fields berth knows).
+/// The record's runtime configuration (`{}` when unreadable).
+pub fn config(c: &Container) -> serde_json::Value {
+    serde_json::from_str(&c.config).unwrap_or_else(|_| json!({}))
+}
+
+/// Docker's container inspect JSON (the fields berth knows). A running record whose supervisor
+/// is gone shows as exited (255), as the next command that reconciles it will record.
 pub fn inspect_json(c: &Container) -> serde_json::Value {
+    let lost;
+    let c = if c.is_alive() {
+        c
+    } else {
+        lost = Container {
+            state: State::Exited,
+            pid: None,
+            exit_code: Some(255),
+            ..c.clone()
+        };
+        &lost
+    };
+    let config = config(c);
+    let spec = &config["spec"];
     json!({
         "Id": c.id,
         "Created": rfc3339(Some(c.created_at)),
@@ -92,16 +115,27 @@ pub fn inspect_json(c: &Container) -> serde_json::Value {
         },
         "Image": c.image_id,
         "Name": format!("/{}", c.name),
-        "Config": { "Image": c.image, "Cmd": c.command },
+        "RestartCount": 0,
+        "Config": {
+            "Image": c.image,
+            "Cmd": c.command,
+            "Env": spec["env"],
+            "StopSignal": config["stop_signal"],
+            "StopTimeout": config["stop_timeout"],
+        },
+        "HostConfig": {
+            "AutoRemove": config["rm"].as_bool().unwrap_or(false),
+            "Privileged": spec["privileged"].as_bool().unwrap_or(false),
+            "Init": spec["init"].as_bool().unwrap_or(false),
+            "Runtime": config["runtime"].as_str().unwrap_or("berth"),
+        },
     })
 }
 
 /// Run `berth ps`.
 pub async fn ps(args: PsArgs) -> Result<()> {
     let ctx = Context::open().await?;
-    let list: Vec<Container> = ctx
-        .store
-        .containers()
+    let list: Vec<Container> = liveness::all(&ctx)
         .await?
         .into_iter()
         .filter(|c| args.all || c.state == State::Running)
@@ -155,38 +189,62 @@ pub async fn ps(args: PsArgs) -> Result<()> {
     Ok(())
 }
 
+/// Remove container `c` (not running): its directory (mounts, changes, log) and its record.
+pub async fn remove(ctx: &Context, c: &Container) -> Result<()> {
+    let dir = ctx.config.root.join("containers").join("v1").join(&c.id);
+    berth_runtime::rootfs::remove(&dir)?;
+    ctx.store.remove_container(&c.id).await?;
+    Ok(())
+}
+
 /// Run `berth rm`.
 pub async fn rm(args: RmArgs) -> Result<()> {
-    let ctx = Context::open().await?;
-    let mut last = None;
-    for q in &args.containers {
-        let result = async {
-            let c = ctx.store.find_container(q).await?;
-            if c.state == State::Running && !args.force {
-                bail!("cannot remove container {q}: container is running: stop the container before removing or force remove");
+    let ctx = &Context::open().await?;
+    let force = args.force;
+    each(&args.containers, |q| async move {
+        let mut c = liveness::find(ctx, &q).await?;
+        if c.state == State::Running {
+            if !force {
+                bail!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    c.name
+                );
             }
-            let dir = ctx.config.root.join("containers").join("v1").join(&c.id);
-            berth_runtime::rootfs::remove(&dir)?;
-            ctx.store.remove_container(&c.id).await?;
-            println!("{q}");
-            Ok(())
+            // Killed, then left to its supervisor to record the exit and release cgroups and
+            // mounts before everything of it goes.
+            signal(&c, libc::SIGKILL)?;
+            wait_exit(ctx, &c.id, None).await?;
+            liveness::wait_gone(
+                c.monitor_pid,
+                c.monitor_identity.as_deref(),
+                std::time::Duration::from_secs(10),
+            )
+            .await;
+            c = match ctx.store.container(&c.id).await? {
+                Some(c) => c,
+                None => {
+                    // Removed by its supervisor (--rm); only its directory may be left.
+                    let dir = ctx.config.root.join("containers").join("v1").join(&c.id);
+                    berth_runtime::rootfs::remove(&dir)?;
+                    println!("{q}");
+                    return Ok(());
+                }
+            };
         }
-        .await;
-        if let Err(e) = result
-            && let Some(prev) = last.replace(e)
-        {
-            eprintln!("berth: error: {prev}");
-        }
-    }
-    last.map_or(Ok(()), Err)
+        remove(ctx, &c).await?;
+        println!("{q}");
+        Ok(())
+    })
+    .await
 }
 
 /// `berth stop`
 #[derive(clap::Args)]
 pub struct StopArgs {
-    /// Seconds to wait after SIGTERM before SIGKILL.
-    #[arg(short, long, default_value_t = 10)]
-    pub time: u64,
+    /// Seconds to wait after the stop signal before SIGKILL (default: the container's
+    /// `--stop-timeout`, else 10; -1: wait indefinitely).
+    #[arg(short, long, allow_negative_numbers = true)]
+    pub time: Option<i64>,
     /// Containers to stop (name or id).
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -232,6 +290,25 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         "CONT" => libc::SIGCONT,
         "STOP" => libc::SIGSTOP,
         "WINCH" => libc::SIGWINCH,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "SEGV" => libc::SIGSEGV,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "CHLD" => libc::SIGCHLD,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
         _ => bail!("invalid signal {s:?}"),
     })
 }
@@ -253,14 +330,19 @@ fn signal(c: &Container, sig: i32) -> Result<()> {
     }
 }
 
-/// Wait until the container has exited (or `deadline` passes); its exit code, if it did.
-async fn wait_exit(
+/// Wait until the container has exited (or `deadline` passes); its exit code, if it did. A
+/// container whose supervisor dies meanwhile is reconciled, and so has exited (255).
+pub async fn wait_exit(
     ctx: &Context,
     id: &str,
     deadline: Option<std::time::Instant>,
 ) -> Result<Option<i64>> {
     loop {
-        match ctx.store.container(id).await? {
+        let c = match ctx.store.container(id).await? {
+            Some(c) => liveness::reconcile(ctx, c).await?,
+            None => None,
+        };
+        match c {
             None => return Ok(Some(0)),
             Some(c) if c.state == State::Exited => return Ok(Some(c.exit_code.unwrap_or(0))),
             _ => {}
@@ -273,7 +355,7 @@ async fn wait_exit(
 }
 
 /// Run `f` for each container query, printing errors but the last, which is returned.
-async fn each<F, Fut>(queries: &[String], f: F) -> Result<()>
+pub async fn each<F, Fut>(queries: &[String], f: F) -> Result<()>
 where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
@@ -289,20 +371,42 @@ where
     last.map_or(Ok(()), Err)
 }
 
+/// The signal that stops `c`: its `--stop-signal` or its image's `StopSignal`, else SIGTERM.
+pub fn stop_signal(c: &Container) -> Result<i32> {
+    match &config(c)["stop_signal"] {
+        serde_json::Value::String(s) if !s.is_empty() => parse_signal(s),
+        serde_json::Value::Number(n) => parse_signal(&n.to_string()),
+        _ => Ok(libc::SIGTERM),
+    }
+}
+
+/// Stop a running `c` as Docker does: its stop signal, then SIGKILL after `time` seconds
+/// (default: its `--stop-timeout`, else 10; negative: never), and wait for the exit.
+pub async fn stop_one(ctx: &Context, c: &Container, time: Option<i64>) -> Result<()> {
+    if c.state != State::Running {
+        return Ok(());
+    }
+    let time = time
+        .or_else(|| config(c)["stop_timeout"].as_i64())
+        .unwrap_or(10);
+    signal(c, stop_signal(c)?)?;
+    let deadline = u64::try_from(time)
+        .ok()
+        .map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t));
+    if wait_exit(ctx, &c.id, deadline).await?.is_none() {
+        signal(c, libc::SIGKILL)?;
+        wait_exit(ctx, &c.id, None).await?;
+    }
+    Ok(())
+}
+
 /// Run `berth stop`.
 pub async fn stop(args: StopArgs) -> Result<()> {
     let ctx = &Context::open().await?;
     let time = args.time;
     each(&args.containers, |q| async move {
-        let c = ctx.store.find_container(&q).await?;
-        if c.state == State::Running {
-            signal(&c, libc::SIGTERM)?;
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(time);
-            if wait_exit(ctx, &c.id, Some(deadline)).await?.is_none() {
-                signal(&c, libc::SIGKILL)?;
-                wait_exit(ctx, &c.id, None).await?;
-            }
-        }
+        let c = liveness::find(ctx, &q).await?;
+        stop_one(ctx, &c, time).await?;
         println!("{q}");
         Ok(())
     })
@@ -314,7 +418,7 @@ pub async fn kill(args: KillArgs) -> Result<()> {
     let ctx = &Context::open().await?;
     let sig = parse_signal(&args.signal)?;
     each(&args.containers, |q| async move {
-        let c = ctx.store.find_container(&q).await?;
+        let c = liveness::find(ctx, &q).await?;
         signal(&c, sig)?;
         println!("{q}");
         Ok(())
@@ -326,7 +430,7 @@ pub async fn kill(args: KillArgs) -> Result<()> {
 pub async fn wait(args: WaitArgs) -> Result<()> {
     let ctx = &Context::open().await?;
     each(&args.containers, |q| async move {
-        let c = ctx.store.find_container(&q).await?;
+        let c = liveness::find(ctx, &q).await?;
         let code = wait_exit(ctx, &c.id, None).await?.unwrap_or(0);
         println!("{code}");
         Ok(())

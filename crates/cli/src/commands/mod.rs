@@ -2,15 +2,22 @@
 
 pub mod archive;
 pub mod container;
+pub mod container_group;
 pub mod context;
+pub mod envfile;
+pub mod exec;
 pub mod images;
+pub mod liveness;
 pub mod login;
 pub mod logs;
 pub mod monitor;
+pub mod prune;
 pub mod pull;
 pub mod push;
 pub mod registry;
 pub mod run;
+pub mod start;
+pub mod tty;
 
 use std::io::IsTerminal;
 

@@ -1,6 +1,8 @@
 //! `berth container-monitor ID` (hidden): what `berth run -d` leaves running in its own
 //! session. It runs the container its record describes, writes its output to the Docker
 //! json-file log, records its pid, start, exit and finish, and removes it with `--rm`.
+//! `berth start` runs one again for a container that has exited: same record, same directory
+//! (its changes kept), its log appended to.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::fd::{FromRawFd as _, OwnedFd};
@@ -77,6 +79,10 @@ pub async fn run(args: MonitorArgs) -> Result<()> {
     let rm = config["rm"].as_bool().unwrap_or(false);
     let dir = ctx.config.root.join("containers").join("v1").join(&c.id);
     std::fs::create_dir_all(&dir)?;
+    // Named as the run's supervisor first: were this process killed, readers would see it.
+    ctx.store
+        .container_monitor(&c.id, i64::from(std::process::id()))
+        .await?;
     let log = Arc::new(Mutex::new(
         std::fs::OpenOptions::new()
             .create(true)
@@ -84,19 +90,44 @@ pub async fn run(args: MonitorArgs) -> Result<()> {
             .open(log_path(&ctx.config.root, &c.id))?,
     ));
     let result = async {
+        // A run whose supervisor was lost may have left its overlay mounted: never stack one.
+        rootfs::unmount(&dir)?;
         let fs = rootfs::mount(&ctx.config.root, &c.id, &layers)?;
         let mut spec = spec_from_config(&c.id, fs.merged, &config);
         complete_spec(&mut spec, &dir, config["user"].as_str().unwrap_or_default())?;
-        let (out_read, out_write) = pipe()?;
-        let (err_read, err_write) = pipe()?;
-        let readers = [(out_read, "stdout"), (err_read, "stderr")].map(|(fd, stream)| {
+        let (stdio, readers) = if spec.terminal {
+            // `-t`: one stream, the terminal's, logged as stdout (as Docker does).
+            let (ours, theirs) = super::tty::console_pair()?;
             let log = log.clone();
-            std::thread::spawn(move || copy(fd, stream, log))
-        });
-        let stdio = Stdio {
-            stdin: Some(std::fs::File::open("/dev/null")?.into()),
-            stdout: Some(out_write),
-            stderr: Some(err_write),
+            let reader = std::thread::spawn(move || {
+                if let Ok(Some(master)) = super::tty::receive_master(&ours) {
+                    copy(master, "stdout", log);
+                }
+            });
+            let console = berth_runtime::engine::Console {
+                socket: theirs,
+                rows: 0,
+                cols: 0,
+            };
+            let stdio = Stdio {
+                console: Some(console),
+                ..Stdio::default()
+            };
+            (stdio, vec![reader])
+        } else {
+            let (out_read, out_write) = pipe()?;
+            let (err_read, err_write) = pipe()?;
+            let readers = [(out_read, "stdout"), (err_read, "stderr")].map(|(fd, stream)| {
+                let log = log.clone();
+                std::thread::spawn(move || copy(fd, stream, log))
+            });
+            let stdio = Stdio {
+                stdin: Some(std::fs::File::open("/dev/null")?.into()),
+                stdout: Some(out_write),
+                stderr: Some(err_write),
+                console: None,
+            };
+            (stdio, readers.into())
         };
         let status = supervise(&ctx, &c.id, runtime.as_deref(), spec, stdio).await;
         tokio::task::spawn_blocking(move || {

@@ -21,6 +21,13 @@ pub struct RunArgs {
     /// Run the container in the background and print its id.
     #[arg(short, long)]
     pub detach: bool,
+    /// Keep stdin open and connect it to the container (without it, the container's stdin
+    /// is empty).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the container a terminal (a pseudo-terminal with this terminal's window size).
+    #[arg(short, long)]
+    pub tty: bool,
     /// Remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
@@ -30,6 +37,21 @@ pub struct RunArgs {
     /// Set environment variables (KEY=value, or KEY to copy it from here).
     #[arg(short, long = "env")]
     pub env: Vec<String>,
+    /// Read environment variables from a file (KEY=value lines; `#` comments); before `-e`.
+    #[arg(long)]
+    pub env_file: Vec<PathBuf>,
+    /// The signal `stop` sends (default: the image's `StopSignal`, else SIGTERM).
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` waits for the container before SIGKILL (default 10).
+    #[arg(long, allow_negative_numbers = true)]
+    pub stop_timeout: Option<i64>,
+    /// Give the container every capability, no seccomp filter and the host's devices.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Run an init as the container's first process, to forward signals and reap zombies.
+    #[arg(long)]
+    pub init: bool,
     /// Override the image's entrypoint.
     #[arg(long)]
     pub entrypoint: Option<String>,
@@ -326,15 +348,33 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let id = random_hex(32);
     let mut spec = ContainerSpec::new(id.clone(), PathBuf::new(), argv.clone());
     spec.env = strings(c.and_then(|c| c.get("Env")));
+    // Docker: the image's, then the env files', then -e's, later ones replacing earlier ones.
+    for file in &args.env_file {
+        for e in super::envfile::parse_env_file(file)? {
+            super::envfile::set_env(&mut spec.env, e);
+        }
+    }
     for e in &args.env {
         match e.split_once('=') {
-            Some(_) => spec.env.push(e.clone()),
+            Some(_) => super::envfile::set_env(&mut spec.env, e.clone()),
             None => {
                 if let Ok(v) = std::env::var(e) {
-                    spec.env.push(format!("{e}={v}"));
+                    super::envfile::set_env(&mut spec.env, format!("{e}={v}"));
                 }
             }
         }
+    }
+    let stop_signal = args
+        .stop_signal
+        .clone()
+        .or_else(|| {
+            c.and_then(|c| c.get("StopSignal"))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        })
+        .filter(|s| !s.is_empty());
+    if let Some(s) = &stop_signal {
+        super::container::parse_signal(s)?;
     }
     if let Some(w) = args
         .workdir
@@ -402,9 +442,22 @@ pub async fn run(args: RunArgs) -> Result<()> {
         }
     }
 
+    spec.terminal = args.tty;
+    if args.privileged {
+        // Docker: every capability whatever --cap-drop says, and no seccomp filter.
+        spec.capabilities = (0..64)
+            .filter_map(berth_runtime::spec::capability_name)
+            .map(str::to_string)
+            .collect();
+        spec.seccomp = false;
+        spec.privileged = true;
+    }
+    spec.init = args.init;
     // Everything a detached monitor needs to run the container again, without the CLI.
     let config = serde_json::json!({
         "rm": args.rm,
+        "stop_signal": stop_signal,
+        "stop_timeout": args.stop_timeout,
         "layers": layers,
         "runtime": args.runtime,
         "spec": spec_json(&spec),
@@ -436,22 +489,29 @@ pub async fn run(args: RunArgs) -> Result<()> {
     };
 
     if args.detach {
-        return detach(&ctx, &record.id).await;
+        detach(&ctx, &record.id).await?;
+        println!("{}", record.id);
+        return Ok(());
     }
+    // This process supervises the run: a record it leaves "running" when killed is reconciled.
+    ctx.store
+        .container_monitor(&record.id, i64::from(std::process::id()))
+        .await?;
 
     let fs = rootfs::mount(&ctx.config.root, &record.id, &layers)?;
     spec.rootfs = fs.merged.clone();
     let result = match complete_spec(&mut spec, &fs.dir, &user) {
-        Ok(()) => {
-            supervise(
-                &ctx,
-                &record.id,
-                args.runtime.as_deref(),
-                spec,
-                Stdio::inherit(),
-            )
-            .await
-        }
+        Ok(()) => match attach(&args, &spec) {
+            Ok((stdio, terminal)) => {
+                let status =
+                    supervise(&ctx, &record.id, args.runtime.as_deref(), spec, stdio).await;
+                if let Some(terminal) = terminal {
+                    terminal.finish().await;
+                }
+                status
+            }
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let code = match &result {
@@ -466,9 +526,91 @@ pub async fn run(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// Start `berth container-monitor ID` in its own session, wait until it has started the
-/// container (or given up), and print the container's id.
-async fn detach(ctx: &Context, id: &str) -> Result<()> {
+/// A foreground container's terminal: its master pumped to stdout, resized on SIGWINCH,
+/// and this terminal in raw mode while attached with `-i`.
+struct Terminal {
+    output: tokio::task::JoinHandle<()>,
+    resize: tokio::task::JoinHandle<()>,
+    _raw: Option<super::tty::RawMode>,
+}
+
+impl Terminal {
+    /// Wait for the last output of the ended container, then restore the terminal.
+    async fn finish(self) {
+        let _ = self.output.await;
+        self.resize.abort();
+    }
+}
+
+/// The foreground container's stdio: a terminal with `-t`, berth's own stdin only with `-i`.
+fn attach(args: &RunArgs, spec: &ContainerSpec) -> Result<(Stdio, Option<Terminal>)> {
+    use super::tty;
+    if !spec.terminal {
+        let stdin = if args.interactive {
+            None
+        } else {
+            Some(std::fs::File::open("/dev/null")?.into())
+        };
+        return Ok((
+            Stdio {
+                stdin,
+                ..Stdio::default()
+            },
+            None,
+        ));
+    }
+    if args.runtime.is_some() {
+        bail!("-t is not supported with --runtime yet");
+    }
+    let (ours, theirs) = tty::console_pair()?;
+    let (rows, cols) = tty::window_size(0);
+    let master = std::sync::Arc::new(std::sync::OnceLock::<std::os::fd::OwnedFd>::new());
+    let interactive = args.interactive;
+    let m = master.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        let Ok(Some(fd)) = tty::receive_master(&ours) else {
+            return;
+        };
+        let fd = m.get_or_init(|| fd);
+        if interactive {
+            let _ = tty::pump_input(fd);
+        }
+        tty::pump_output(fd, std::io::stdout().lock());
+    });
+    let mut winch = signal(SignalKind::window_change())?;
+    let resize = tokio::spawn(async move {
+        while winch.recv().await.is_some() {
+            if let Some(fd) = master.get() {
+                tty::copy_size(0, std::os::fd::AsRawFd::as_raw_fd(fd));
+            }
+        }
+    });
+    let raw = if interactive {
+        tty::RawMode::enable(0)
+    } else {
+        None
+    };
+    let stdio = Stdio {
+        console: Some(berth_runtime::engine::Console {
+            socket: theirs,
+            rows,
+            cols,
+        }),
+        ..Stdio::default()
+    };
+    Ok((
+        stdio,
+        Some(Terminal {
+            output,
+            resize,
+            _raw: raw,
+        }),
+    ))
+}
+
+/// Start `berth container-monitor ID` in its own session and wait until it has started the
+/// container (or given up: the error says why).
+pub async fn detach(ctx: &Context, id: &str) -> Result<()> {
     use std::os::unix::process::CommandExt as _;
     let mut cmd = std::process::Command::new(std::env::current_exe()?);
     cmd.arg("container-monitor")
@@ -512,7 +654,6 @@ async fn detach(ctx: &Context, id: &str) -> Result<()> {
             _ => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
         }
     }
-    println!("{id}");
     Ok(())
 }
 
@@ -607,6 +748,9 @@ fn spec_json(spec: &ContainerSpec) -> serde_json::Value {
         "pids_limit": spec.pids_limit,
         "readonly_rootfs": spec.readonly_rootfs,
         "host_network": spec.host_network,
+        "terminal": spec.terminal,
+        "privileged": spec.privileged,
+        "init": spec.init,
         "mounts": spec.mounts.iter().map(|m| match &m.kind {
             MountKind::Bind { source } => serde_json::json!({
                 "target": m.target, "bind": source, "readonly": m.readonly,
@@ -641,6 +785,9 @@ pub fn spec_from_config(id: &str, rootfs: PathBuf, config: &serde_json::Value) -
     spec.pids_limit = s["pids_limit"].as_i64();
     spec.readonly_rootfs = s["readonly_rootfs"].as_bool().unwrap_or(false);
     spec.host_network = s["host_network"].as_bool().unwrap_or(false);
+    spec.terminal = s["terminal"].as_bool().unwrap_or(false);
+    spec.privileged = s["privileged"].as_bool().unwrap_or(false);
+    spec.init = s["init"].as_bool().unwrap_or(false);
     for m in s["mounts"].as_array().into_iter().flatten() {
         let kind = match (m["bind"].as_str(), m["tmpfs"].as_str()) {
             (Some(source), _) => MountKind::Bind {

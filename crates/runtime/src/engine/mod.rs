@@ -26,6 +26,7 @@
 
 mod cgroups;
 mod child;
+mod exec;
 mod fake;
 mod native;
 mod oci;
@@ -34,11 +35,12 @@ mod seccomp;
 
 use std::os::fd::OwnedFd;
 
+pub use exec::{ExecTarget, ProcessSpec};
 pub use fake::FakeRuntime;
 pub use native::NativeRuntime;
 pub use oci::OciRuntime;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::spec::ContainerSpec;
 
 /// The container's standard streams. `None` inherits the caller's descriptor.
@@ -50,6 +52,21 @@ pub struct Stdio {
     pub stdout: Option<OwnedFd>,
     /// Descriptor for the container's fd 2.
     pub stderr: Option<OwnedFd>,
+    /// Give the container a terminal instead (`-t`): made in the container and its master
+    /// sent over this socket; `stdin`, `stdout` and `stderr` are then unused.
+    pub console: Option<Console>,
+}
+
+/// Where and how big a container's terminal is (see [`Stdio::console`]).
+#[derive(Debug)]
+pub struct Console {
+    /// A connected unix socket; the terminal's master arrives on its peer (SCM_RIGHTS),
+    /// as with an OCI runtime's `--console-socket`.
+    pub socket: OwnedFd,
+    /// Window rows (0: leave the kernel's default).
+    pub rows: u16,
+    /// Window columns (0: leave the kernel's default).
+    pub cols: u16,
 }
 
 impl Stdio {
@@ -110,6 +127,42 @@ pub trait Runtime: Send + Sync {
     ) -> Result<ExitStatus> {
         drop(on_start);
         self.run(spec, stdio)
+    }
+
+    /// Start `process` in the running container `target` (its namespaces, cgroups and
+    /// confinement) with `stdio`, call `on_start` with its host pid once it has started, wait
+    /// for it and return how it ended. Blocks the calling thread. A container that is not
+    /// running is [`Error::NotRunning`]; a program that cannot be executed is
+    /// [`Error::Exec`]. Engines that cannot exec return [`Error::Unsupported`].
+    fn exec(
+        &self,
+        target: &ExecTarget,
+        process: &ProcessSpec,
+        stdio: Stdio,
+        on_start: Option<OnStart>,
+    ) -> Result<ExitStatus> {
+        let _ = (process, stdio, on_start);
+        Err(Error::Unsupported {
+            id: target.id.clone(),
+            runtime: self.name().to_string(),
+            what: "exec".into(),
+        })
+    }
+
+    /// [`Runtime::exec`] without waiting: returns once the program has started and leaves it
+    /// running (`exec -d`).
+    fn exec_detached(
+        &self,
+        target: &ExecTarget,
+        process: &ProcessSpec,
+        stdio: Stdio,
+    ) -> Result<()> {
+        let _ = (process, stdio);
+        Err(Error::Unsupported {
+            id: target.id.clone(),
+            runtime: self.name().to_string(),
+            what: "exec".into(),
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use tracing::debug;
 
 use super::cgroups::Cgroups;
 use super::plan::Plan;
-use super::{ExitStatus, OnStart, Runtime, Stdio};
+use super::{ExecTarget, ExitStatus, OnStart, ProcessSpec, Runtime, Stdio};
 use crate::error::{Error, Result};
 use crate::spec::ContainerSpec;
 
@@ -53,7 +53,7 @@ impl NativeRuntime {
 
 /// Fork-like `clone3` (no new stack: the child runs on a copy of ours) into new namespaces;
 /// falls back to `clone` where seccomp hides `clone3` (ENOSYS).
-fn clone_into_namespaces(flags: u64) -> std::io::Result<libc::pid_t> {
+pub(super) fn clone_into_namespaces(flags: u64) -> std::io::Result<libc::pid_t> {
     let args = CloneArgs {
         flags,
         exit_signal: libc::SIGCHLD as u64,
@@ -93,7 +93,7 @@ fn clone_into_namespaces(flags: u64) -> std::io::Result<libc::pid_t> {
     }
 }
 
-fn wait(pid: libc::pid_t) -> std::io::Result<ExitStatus> {
+pub(super) fn wait(pid: libc::pid_t) -> std::io::Result<ExitStatus> {
     let mut status = 0;
     loop {
         // SAFETY: waiting for our own child into a local.
@@ -107,7 +107,7 @@ fn wait(pid: libc::pid_t) -> std::io::Result<ExitStatus> {
     }
 }
 
-fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+pub(super) fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills two descriptors that we then own.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
@@ -133,6 +133,26 @@ impl Runtime for NativeRuntime {
         on_start: OnStart,
     ) -> Result<ExitStatus> {
         self.run_inner(spec, stdio, Some(on_start))
+    }
+
+    fn exec(
+        &self,
+        target: &ExecTarget,
+        process: &ProcessSpec,
+        stdio: Stdio,
+        on_start: Option<OnStart>,
+    ) -> Result<ExitStatus> {
+        self.exec_inner(target, process, stdio, on_start, false)
+    }
+
+    fn exec_detached(
+        &self,
+        target: &ExecTarget,
+        process: &ProcessSpec,
+        stdio: Stdio,
+    ) -> Result<()> {
+        self.exec_inner(target, process, stdio, None, true)
+            .map(drop)
     }
 }
 
@@ -161,6 +181,10 @@ impl NativeRuntime {
             spec,
             [raw(&stdio.stdin), raw(&stdio.stdout), raw(&stdio.stderr)],
             sync.as_ref().map(|(read, _)| read.as_raw_fd()),
+            stdio
+                .console
+                .as_ref()
+                .map(|c| (c.socket.as_raw_fd(), c.rows, c.cols)),
         )?;
         let (read_end, write_end) = pipe().map_err(clone_error)?;
         debug!(id = %id, rootfs = %spec.rootfs.display(), "clone3 into new namespaces");

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use tracing::debug;
 
-use super::{ExitStatus, Runtime, Stdio};
+use super::{ExecTarget, ExitStatus, OnStart, ProcessSpec, Runtime, Stdio};
 use crate::error::{Error, Result};
 use crate::spec::{ContainerSpec, write_bundle};
 
@@ -118,6 +118,7 @@ impl Runtime for OciRuntime {
             stdin,
             stdout,
             stderr,
+            console: _,
         } = stdio;
         if let Some(fd) = stdin {
             command.stdin(fd);
@@ -155,6 +156,138 @@ impl Runtime for OciRuntime {
             });
         }
         drop(cleanup);
+        use std::os::unix::process::ExitStatusExt;
+        Ok(match (status.code(), status.signal()) {
+            (Some(code), _) => ExitStatus::Exited(code),
+            (None, Some(signal)) => ExitStatus::Signaled(signal),
+            (None, None) => ExitStatus::Exited(255),
+        })
+    }
+
+    fn exec(
+        &self,
+        target: &ExecTarget,
+        process: &ProcessSpec,
+        stdio: Stdio,
+        on_start: Option<OnStart>,
+    ) -> Result<ExitStatus> {
+        drop(on_start); // `runc exec` does not tell the pid
+        self.exec_command(target, process, stdio, false)
+    }
+
+    fn exec_detached(
+        &self,
+        target: &ExecTarget,
+        process: &ProcessSpec,
+        stdio: Stdio,
+    ) -> Result<()> {
+        self.exec_command(target, process, stdio, true).map(drop)
+    }
+}
+
+impl OciRuntime {
+    /// `RUNTIME --root STATE exec [--detach] --process FILE ID`, the process written as an
+    /// OCI `process` object next to the container's bundle and removed afterwards.
+    fn exec_command(
+        &self,
+        target: &ExecTarget,
+        process: &ProcessSpec,
+        stdio: Stdio,
+        detach: bool,
+    ) -> Result<ExitStatus> {
+        let id = target.id.as_str();
+        process.validate(id)?;
+        let dir = self.bundles.join(id);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let file = dir.join(format!("exec-{}-{n}.json", std::process::id()));
+        let caps = process
+            .capabilities
+            .iter()
+            .map(|c| c.to_uppercase())
+            .collect::<Vec<_>>();
+        let json = serde_json::json!({
+            "terminal": false,
+            "user": { "uid": process.uid, "gid": process.gid, "additionalGids": process.groups },
+            "args": process.args,
+            "env": process.full_env(),
+            "cwd": process.cwd,
+            "capabilities": {
+                "bounding": caps, "effective": caps, "permitted": caps,
+            },
+            "noNewPrivileges": process.no_new_privileges,
+        });
+        std::fs::write(&file, json.to_string()).map_err(|e| Error::io(&file, e))?;
+        let log = dir.join(format!("exec-{}-{n}.log", std::process::id()));
+        let mut command = self.command();
+        command
+            .arg("--log")
+            .arg(&log)
+            .args(["--log-format", "json", "exec"]);
+        if detach {
+            command.arg("--detach");
+        }
+        command.arg("--process").arg(&file).arg(id);
+        let Stdio {
+            stdin,
+            stdout,
+            stderr,
+            console: _,
+        } = stdio;
+        if let Some(fd) = stdin {
+            command.stdin(fd);
+        }
+        if let Some(fd) = stdout {
+            command.stdout(fd);
+        }
+        if let Some(fd) = stderr {
+            command.stderr(fd);
+        }
+        // SAFETY: as in `run`: raw, async-signal-safe signal calls only.
+        unsafe {
+            command.pre_exec(|| {
+                super::child::reset_signals().map_err(std::io::Error::from_raw_os_error)
+            });
+        }
+        debug!(id, runtime = %self.binary.display(), "runtime exec");
+        let status = command.status().map_err(|source| Error::RuntimeSpawn {
+            id: id.to_string(),
+            runtime: self.binary.clone(),
+            source,
+        });
+        let errors = logged_errors(&log);
+        let _ = std::fs::remove_file(&file);
+        let _ = std::fs::remove_file(&log);
+        let status = status?;
+        if !status.success() && !errors.is_empty() {
+            let message = errors.to_lowercase();
+            return Err(
+                if message.contains("not running") || message.contains("stopped") {
+                    Error::NotRunning { id: id.to_string() }
+                } else if message.contains("executable file not found")
+                    || message.contains("no such file")
+                {
+                    Error::Exec {
+                        id: id.to_string(),
+                        program: process.args[0].clone(),
+                        source: std::io::Error::from_raw_os_error(libc::ENOENT),
+                    }
+                } else if message.contains("permission denied") {
+                    Error::Exec {
+                        id: id.to_string(),
+                        program: process.args[0].clone(),
+                        source: std::io::Error::from_raw_os_error(libc::EACCES),
+                    }
+                } else {
+                    Error::RuntimeFailed {
+                        id: id.to_string(),
+                        runtime: self.binary.clone(),
+                        message: errors,
+                    }
+                },
+            );
+        }
         use std::os::unix::process::ExitStatusExt;
         Ok(match (status.code(), status.signal()) {
             (Some(code), _) => ExitStatus::Exited(code),

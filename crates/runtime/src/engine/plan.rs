@@ -11,7 +11,9 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::safepath::{self, Kind};
-use crate::spec::{ContainerSpec, MASKED_PATHS, MountKind, READONLY_PATHS, capability_number};
+use crate::spec::{
+    ContainerSpec, MASKED_PATHS, MountKind, READONLY_PATHS, capability_number, host_devices,
+};
 
 /// Host devices bind-mounted into the container's `/dev` (bind, not mknod, so the same code
 /// works in a user namespace later).
@@ -86,10 +88,31 @@ pub(super) enum Op {
     },
     /// `dup2` the given descriptors onto 0, 1 and 2, then close every other descriptor but
     /// the error pipe, so nothing of the parent leaks into the container.
-    Stdio { fds: [Option<i32>; 3] },
-    /// `setsid()` and `ioctl(0, TIOCSCTTY)`: stdin, a terminal, becomes the controlling
-    /// terminal of a new session.
-    ControllingTerminal,
+    /// Also keeps `keep` open (the console socket).
+    Stdio { fds: [Option<i32>; 3], keep: i32 },
+    /// The container's terminal, made inside its own devpts (so `ttyname` works there):
+    /// open `/dev/pts/ptmx`, unlock it, set its window size, open the peer, send the master
+    /// over unix socket `socket` (SCM_RIGHTS) and close both; then the peer becomes fds
+    /// 0, 1 and 2 and the controlling terminal of a new session.
+    Console { socket: i32, rows: u16, cols: u16 },
+    /// `setns(fd, nstype)`: join namespaces of a running container (`fd` a pidfd of its
+    /// first process); used by exec.
+    Setns { fd: i32, nstype: i32 },
+    /// `setsid()`: a session of its own, away from the caller's terminal (`exec -d`).
+    Setsid,
+    /// `mknod(path, mode, dev)` then `lchown(path, uid, gid)`: one of the host's devices in a
+    /// privileged container's `/dev`; an existing entry is fine.
+    Mknod {
+        path: CString,
+        mode: u32,
+        dev: u64,
+        uid: u32,
+        gid: u32,
+    },
+    /// `--init`: fork; the parent stays behind as a minimal init (all signals blocked, each
+    /// one but SIGCHLD forwarded to the child, every zombie reaped, exits with the child's
+    /// status) and never returns; the child goes on with the next op (the exec).
+    Init,
     /// `execve` each candidate path in turn (a `PATH` search); the last op.
     Exec {
         candidates: Vec<CString>,
@@ -113,7 +136,7 @@ pub(super) struct Plan {
     _strings: Vec<CString>,
 }
 
-fn cstr(id: &str, s: impl Into<Vec<u8>>) -> Result<CString> {
+pub(super) fn cstr(id: &str, s: impl Into<Vec<u8>>) -> Result<CString> {
     CString::new(s).map_err(|_| Error::invalid(id, "a string contains a NUL byte"))
 }
 
@@ -145,13 +168,84 @@ fn tmpfs_options(options: &str) -> (libc::c_ulong, String) {
     (flags, data.join(","))
 }
 
+/// The capabilities named in `names` that this process holds itself (permitted set): a root
+/// without some capability (CAP_SYS_RESOURCE in some sandboxes) cannot grant it, and
+/// `--privileged`'s "all" means all it has.
+pub(super) fn capability_mask(names: &[String]) -> u64 {
+    let wanted = names
+        .iter()
+        .filter_map(|c| capability_number(c))
+        .fold(0u64, |bits, n| bits | 1 << n);
+    let permitted = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapPrm:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(!0);
+    wanted & permitted
+}
+
+/// The final step: `execve` of `args[0]` (looked up in `path` when it has no `/`) with `args`
+/// and `env`; returns it with the strings its pointers point into, which must outlive it.
+pub(super) fn exec_step(
+    id: &str,
+    args: &[String],
+    env: Vec<String>,
+    path: &str,
+) -> Result<(Step, Vec<CString>)> {
+    let program = args
+        .first()
+        .map(String::as_str)
+        .ok_or_else(|| Error::invalid(id, "no program to run"))?;
+    let candidates = if program.contains('/') {
+        vec![cstr(id, program)?]
+    } else {
+        path.split(':')
+            .filter(|dir| !dir.is_empty())
+            .map(|dir| cstr(id, format!("{}/{program}", dir.trim_end_matches('/'))))
+            .collect::<Result<_>>()?
+    };
+    let args = args
+        .iter()
+        .map(|a| cstr(id, a.as_str()))
+        .collect::<Result<Vec<_>>>()?;
+    let env = env
+        .into_iter()
+        .map(|e| cstr(id, e))
+        .collect::<Result<Vec<_>>>()?;
+    // The pointers stay valid: CString data is on the heap and does not move with the Vec.
+    let pointers = |list: &[CString]| {
+        list.iter()
+            .map(|s| s.as_ptr())
+            .chain([std::ptr::null()])
+            .collect::<Vec<_>>()
+    };
+    let (argv, envp) = (pointers(&args), pointers(&env));
+    let step = Step {
+        what: format!("execute {program}"),
+        op: Op::Exec {
+            candidates,
+            argv,
+            envp,
+        },
+    };
+    let mut strings = args;
+    strings.extend(env);
+    Ok((step, strings))
+}
+
 impl Plan {
     /// The plan that runs `spec`; `stdio` are the descriptors for 0, 1, 2 (`None`: inherit);
-    /// `sync`: a pipe's read end to wait on before anything else (cgroups being joined).
+    /// `sync`: a pipe's read end to wait on before anything else (cgroups being joined);
+    /// `console`: a unix socket and window size (rows, columns) for a terminal made in the
+    /// container, which then replaces `stdio`.
     pub(super) fn new(
         spec: &ContainerSpec,
         stdio: [Option<i32>; 3],
         sync: Option<i32>,
+        console: Option<(i32, u16, u16)>,
     ) -> Result<Plan> {
         let id = spec.id.as_str();
         let root = spec.rootfs.as_path();
@@ -184,13 +278,8 @@ impl Plan {
         step("create the cgroup namespace".into(), Op::UnshareCgroup);
         // First, so the parent's other descriptors (a file another thread is writing, say) are
         // closed microseconds after clone rather than at exec.
-        step("set up stdio".into(), Op::Stdio { fds: stdio });
-        if spec.terminal {
-            step(
-                "make stdin the controlling terminal".into(),
-                Op::ControllingTerminal,
-            );
-        }
+        let keep = console.map_or(-1, |(socket, _, _)| socket);
+        step("set up stdio".into(), Op::Stdio { fds: stdio, keep });
         // Nothing we mount may propagate back to the host, and host unmounts still reach us.
         let slash = cstr(id, "/")?;
         step(
@@ -214,7 +303,8 @@ impl Plan {
             (
                 "sys",
                 "sysfs",
-                nosuid | nodev | noexec | libc::MS_RDONLY,
+                // Privileged containers may write to /sys (as Docker's do).
+                nosuid | nodev | noexec | if spec.privileged { 0 } else { libc::MS_RDONLY },
                 None,
             ),
             (
@@ -273,6 +363,43 @@ impl Plan {
                 },
             );
         }
+        if spec.privileged {
+            // The host's devices as nodes of their own in the container's tmpfs /dev (as runc
+            // makes them for Docker's --privileged), not a bind of the host's /dev: removing
+            // or creating entries in the container's /dev must not touch the host's.
+            for dev in host_devices() {
+                if DEVICES.contains(&dev.path.as_str()) {
+                    continue; // bound above
+                }
+                if let Some((dir, _)) = dev.path.rsplit_once('/') {
+                    let mut prefix = String::new();
+                    for part in dir.split('/') {
+                        prefix = format!("{prefix}/{part}");
+                        step(
+                            format!("create /dev{prefix}"),
+                            Op::Mkdir {
+                                path: under(id, root, &format!("dev{prefix}"))?,
+                            },
+                        );
+                    }
+                }
+                let kind = if dev.kind == 'b' {
+                    libc::S_IFBLK
+                } else {
+                    libc::S_IFCHR
+                };
+                step(
+                    format!("create /dev/{}", dev.path),
+                    Op::Mknod {
+                        path: under(id, root, &format!("dev/{}", dev.path))?,
+                        mode: kind | dev.mode,
+                        dev: libc::makedev(dev.major, dev.minor),
+                        uid: dev.uid,
+                        gid: dev.gid,
+                    },
+                );
+            }
+        }
         for m in &spec.mounts {
             let kind = match &m.kind {
                 MountKind::Bind { source } if !source.is_dir() => Kind::File,
@@ -325,7 +452,19 @@ impl Plan {
             format!("pivot_root into {}", root.display()),
             Op::PivotRoot { new_root: rootfs },
         );
-        for path in MASKED_PATHS {
+        if let Some((socket, rows, cols)) = console {
+            step(
+                "create the terminal".into(),
+                Op::Console { socket, rows, cols },
+            );
+        }
+        // Privileged containers see /proc and /sys as they are.
+        let (masked, readonly) = if spec.privileged {
+            (&[][..], &[][..])
+        } else {
+            (MASKED_PATHS, READONLY_PATHS)
+        };
+        for path in masked {
             step(
                 format!("mask {path}"),
                 Op::Mask {
@@ -333,7 +472,7 @@ impl Plan {
                 },
             );
         }
-        for path in READONLY_PATHS {
+        for path in readonly {
             step(
                 format!("make {path} read-only"),
                 Op::ReadOnly {
@@ -380,11 +519,7 @@ impl Plan {
                 )?,
             );
         }
-        let keep = spec
-            .capabilities
-            .iter()
-            .filter_map(|c| capability_number(c))
-            .fold(0u64, |bits, n| bits | 1 << n);
+        let keep = capability_mask(&spec.capabilities);
         if spec.no_new_privileges {
             step("set no_new_privs".into(), Op::NoNewPrivs);
         }
@@ -414,48 +549,20 @@ impl Plan {
             step("set capabilities".into(), Op::Capset { keep });
         }
 
-        let program = spec.args[0].as_str();
-        let candidates = if program.contains('/') {
-            vec![cstr(id, program)?]
-        } else {
-            spec.path_env()
-                .split(':')
-                .filter(|dir| !dir.is_empty())
-                .map(|dir| cstr(id, format!("{}/{program}", dir.trim_end_matches('/'))))
-                .collect::<Result<_>>()?
-        };
-        let args = spec
-            .args
-            .iter()
-            .map(|a| cstr(id, a.as_str()))
-            .collect::<Result<Vec<_>>>()?;
-        let env = spec
-            .full_env()
-            .into_iter()
-            .map(|e| cstr(id, e))
-            .collect::<Result<Vec<_>>>()?;
-        // The pointers stay valid: CString data is on the heap and does not move with the Vec.
-        let pointers = |list: &[CString]| {
-            list.iter()
-                .map(|s| s.as_ptr())
-                .chain([std::ptr::null()])
-                .collect::<Vec<_>>()
-        };
-        let (argv, envp) = (pointers(&args), pointers(&env));
-        step(
-            format!("execute {program}"),
-            Op::Exec {
-                candidates,
-                argv,
-                envp,
-            },
-        );
-        let mut strings = args;
-        strings.extend(env);
-        Ok(Plan {
+        if spec.init {
+            step("start the init process".into(), Op::Init);
+        }
+        let (exec, strings) = exec_step(id, &spec.args, spec.full_env(), spec.path_env())?;
+        steps.push(exec);
+        Ok(Plan::from_parts(steps, strings))
+    }
+
+    /// A plan of `steps`, keeping `strings` (those the `Exec` op points into) alive with it.
+    pub(super) fn from_parts(steps: Vec<Step>, strings: Vec<CString>) -> Plan {
+        Plan {
             steps,
             _strings: strings,
-        })
+        }
     }
 
     /// Whether step `index` is the final `execve`.
@@ -477,7 +584,7 @@ mod tests {
     #[test]
     fn plan_mounts_before_pivot_and_execs_last() {
         let spec = ContainerSpec::new("p1", "/tmp", vec!["sh".into(), "-c".into(), "true".into()]);
-        let plan = Plan::new(&spec, [None, None, None], None).unwrap();
+        let plan = Plan::new(&spec, [None, None, None], None, None).unwrap();
         let pivot = plan
             .steps
             .iter()
@@ -512,7 +619,7 @@ mod tests {
         let mut spec = ContainerSpec::new("p2", "/tmp", vec!["/bin/true".into()]);
         spec.uid = 1000;
         spec.cwd = "/home/u".into();
-        let plan = Plan::new(&spec, [None, None, None], None).unwrap();
+        let plan = Plan::new(&spec, [None, None, None], None, None).unwrap();
         assert!(!plan.steps.iter().any(|s| matches!(s.op, Op::Capset { .. })));
         assert!(plan.steps.iter().any(|s| s.what == "create /home/u"));
     }
@@ -521,12 +628,12 @@ mod tests {
     fn seccomp_goes_before_the_capability_drop_unless_unconfined() {
         let mut spec = ContainerSpec::new("p3", "/tmp", vec!["/bin/true".into()]);
         let position = |plan: &Plan, what: &str| plan.steps.iter().position(|s| s.what == what);
-        let plan = Plan::new(&spec, [None, None, None], None).unwrap();
+        let plan = Plan::new(&spec, [None, None, None], None, None).unwrap();
         let seccomp = position(&plan, "install the seccomp filter").unwrap();
         let drop = position(&plan, "drop bounding capabilities").unwrap();
         assert_eq!(seccomp + 1, drop);
         spec.seccomp = false;
-        let plan = Plan::new(&spec, [None, None, None], None).unwrap();
+        let plan = Plan::new(&spec, [None, None, None], None, None).unwrap();
         assert!(position(&plan, "install the seccomp filter").is_none());
     }
 
@@ -552,7 +659,7 @@ mod tests {
         ];
         spec.readonly_rootfs = true;
         spec.host_network = true;
-        let plan = Plan::new(&spec, [None, None, None], None).unwrap();
+        let plan = Plan::new(&spec, [None, None, None], None, None).unwrap();
         let position = |what: &str| plan.steps.iter().position(|s| s.what == what).unwrap();
         let pivot = plan
             .steps
@@ -576,5 +683,62 @@ mod tests {
         let (flags, data) = tmpfs_options("size=1m,exec,mode=700,ro");
         assert_eq!(flags, libc::MS_NOSUID | libc::MS_NODEV | libc::MS_RDONLY);
         assert_eq!(data, "size=1m,mode=700");
+    }
+    #[test]
+    fn privileged_unmasks_and_gets_the_host_devices() {
+        let mut spec = ContainerSpec::new("p5", "/tmp", vec!["/bin/true".into()]);
+        let has = |plan: &Plan, what: &str| plan.steps.iter().any(|s| s.what == what);
+        let sys_flags = |plan: &Plan| {
+            plan.steps
+                .iter()
+                .find_map(|s| match (&s.op, s.what.as_str()) {
+                    (Op::Mount { flags, .. }, "mount sysfs on /sys") => Some(*flags),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        let plan = Plan::new(&spec, [None, None, None], None, None).unwrap();
+        assert!(has(&plan, "mask /proc/kcore") && has(&plan, "make /proc/sys read-only"));
+        assert_ne!(sys_flags(&plan) & libc::MS_RDONLY, 0);
+        assert!(!plan.steps.iter().any(|s| matches!(s.op, Op::Mknod { .. })));
+        spec.privileged = true;
+        let plan = Plan::new(&spec, [None, None, None], None, None).unwrap();
+        assert!(!has(&plan, "mask /proc/kcore") && !has(&plan, "make /proc/sys read-only"));
+        assert_eq!(sys_flags(&plan) & libc::MS_RDONLY, 0);
+        // Every host device but the bound ones gets a node of its own, before pivot_root.
+        let pivot = plan
+            .steps
+            .iter()
+            .position(|s| matches!(s.op, Op::PivotRoot { .. }))
+            .unwrap();
+        for dev in host_devices() {
+            let what = format!("create /dev/{}", dev.path);
+            let at = plan.steps.iter().position(|s| s.what == what);
+            if DEVICES.contains(&dev.path.as_str()) {
+                continue;
+            }
+            assert!(at.is_some_and(|at| at < pivot), "{what}");
+        }
+        assert!(
+            !host_devices()
+                .iter()
+                .any(|d| d.path == "ptmx" || d.path.starts_with("pts/"))
+        );
+    }
+
+    #[test]
+    fn init_forks_just_before_exec() {
+        let mut spec = ContainerSpec::new("p6", "/tmp", vec!["/bin/true".into()]);
+        let plan = Plan::new(&spec, [None, None, None], None, None).unwrap();
+        assert!(!plan.steps.iter().any(|s| matches!(s.op, Op::Init)));
+        spec.init = true;
+        let plan = Plan::new(&spec, [None, None, None], None, None).unwrap();
+        let n = plan.steps.len();
+        assert!(matches!(plan.steps[n - 2].op, Op::Init));
+        assert!(plan.is_exec(n - 1));
+        // After the whole confinement: the init runs as the program's user, filtered.
+        let position = |what: &str| plan.steps.iter().position(|s| s.what == what).unwrap();
+        assert!(position("set capabilities") < n - 2);
+        assert!(position("install the seccomp filter") < n - 2);
     }
 }

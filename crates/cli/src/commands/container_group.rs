@@ -1,0 +1,59 @@
+//! `berth container COMMAND`: Docker's management-command spellings (`container ls`,
+//! `container rm`, `container prune`…) of the container commands.
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use super::{container, images, logs, prune, run, start};
+
+/// `berth container`
+#[derive(clap::Args)]
+pub struct ContainerArgs {
+    #[command(subcommand)]
+    command: ContainerCommand,
+}
+
+#[derive(Subcommand)]
+enum ContainerCommand {
+    /// List containers.
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(container::PsArgs),
+    /// Run a command in a new container.
+    Run(Box<run::RunArgs>),
+    /// Start stopped containers.
+    Start(start::StartArgs),
+    /// Stop running containers.
+    Stop(container::StopArgs),
+    /// Restart containers.
+    Restart(start::RestartArgs),
+    /// Send a signal to running containers.
+    Kill(container::KillArgs),
+    /// Wait for containers to exit and print their exit codes.
+    Wait(container::WaitArgs),
+    /// Remove containers.
+    #[command(visible_alias = "remove")]
+    Rm(container::RmArgs),
+    /// Fetch the logs of a container.
+    Logs(logs::LogsArgs),
+    /// Show low-level information on containers.
+    Inspect(images::InspectArgs),
+    /// Remove all stopped containers.
+    Prune(prune::PruneArgs),
+}
+
+/// Run `berth container COMMAND`.
+pub async fn run(args: ContainerArgs) -> Result<()> {
+    match args.command {
+        ContainerCommand::Ls(a) => container::ps(a).await,
+        ContainerCommand::Run(a) => run::run(*a).await,
+        ContainerCommand::Start(a) => start::start(a).await,
+        ContainerCommand::Stop(a) => container::stop(a).await,
+        ContainerCommand::Restart(a) => start::restart(a).await,
+        ContainerCommand::Kill(a) => container::kill(a).await,
+        ContainerCommand::Wait(a) => container::wait(a).await,
+        ContainerCommand::Rm(a) => container::rm(a).await,
+        ContainerCommand::Logs(a) => logs::logs(a).await,
+        ContainerCommand::Inspect(a) => images::inspect(a).await,
+        ContainerCommand::Prune(a) => prune::prune(a).await,
+    }
+}

@@ -1,0 +1,179 @@
+//! `berth exec [-d] [-i] [-e K=V] [-w DIR] [-u USER] [--privileged] CONTAINER COMMAND...`: run
+//! a command in a running container, as Docker does: the container's environment (plus
+//! `-e`), working directory, user, capabilities and confinement unless overridden; berth exits
+//! with the command's code (126 when it cannot be executed, 127 when it is not found).
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use berth_runtime::engine::{ExecTarget, ProcessSpec, Stdio};
+use berth_store::State;
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::context::Context;
+use super::run::{ContainerExit, engine, spec_from_config};
+
+/// `berth exec`
+#[derive(clap::Args)]
+pub struct ExecArgs {
+    /// Run the command in the background (print nothing).
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep stdin open (it is always inherited).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Set environment variables (KEY=value, or KEY to copy it from here).
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Working directory inside the container (default: the container's).
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// User to run as: name|uid[:group|gid] (default: the container's).
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Give the command every capability.
+    #[arg(long)]
+    pub privileged: bool,
+    /// The container (name or id).
+    pub container: String,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// The exit code Docker gives a command `exec` cannot start: 127 not found, 126 otherwise.
+fn exec_failure_code(error: &berth_runtime::error::Error) -> Option<i32> {
+    match error {
+        berth_runtime::error::Error::Exec { source, .. } => Some(match source.raw_os_error() {
+            Some(libc::ENOENT | libc::ENOTDIR) => 127,
+            _ => 126,
+        }),
+        _ => None,
+    }
+}
+
+/// Run `berth exec`.
+pub async fn exec(args: ExecArgs) -> Result<()> {
+    let ctx = Context::open().await?;
+    let c = ctx.store.find_container(&args.container).await?;
+    let not_running = || anyhow::anyhow!("container {} is not running", args.container);
+    if c.state != State::Running {
+        return Err(not_running());
+    }
+    let config: serde_json::Value = serde_json::from_str(&c.config)?;
+    let runtime = config["runtime"].as_str().map(PathBuf::from);
+    let pid = c.pid.unwrap_or(0).max(0) as u32;
+    let (root, spec_root) = if runtime.is_some() {
+        let dir = ctx.config.root.join("containers").join("v1").join(&c.id);
+        (dir.join("merged"), dir.join("merged"))
+    } else {
+        if pid == 0 {
+            return Err(not_running());
+        }
+        (
+            PathBuf::from(format!("/proc/{pid}/root")),
+            PathBuf::from("/"),
+        )
+    };
+    let spec = spec_from_config(&c.id, spec_root, &config);
+    let mut process = ProcessSpec::from_container(&spec, args.command.clone());
+    for e in &args.env {
+        match e.split_once('=') {
+            Some(_) => process.env.push(e.clone()),
+            None => {
+                if let Ok(v) = std::env::var(e) {
+                    process.env.push(format!("{e}={v}"));
+                }
+            }
+        }
+    }
+    if let Some(w) = args.workdir.as_ref().filter(|w| !w.is_empty()) {
+        if !w.starts_with('/') {
+            bail!("the working directory {w:?} is not an absolute path");
+        }
+        process.cwd = w.clone();
+    }
+    let user = match &args.user {
+        Some(u) => u.clone(),
+        None => config["user"].as_str().unwrap_or_default().to_string(),
+    };
+    let user = if user.is_empty() {
+        "0".to_string()
+    } else {
+        user
+    };
+    let resolved = berth_runtime::user::resolve(&root, &user)
+        .map_err(|e| anyhow::anyhow!("user {user:?}: {e}"))?;
+    (process.uid, process.gid, process.groups) = (resolved.uid, resolved.gid, resolved.groups);
+    if args.privileged || config["spec"]["privileged"].as_bool() == Some(true) {
+        process.capabilities = (0..64)
+            .filter_map(berth_runtime::spec::capability_name)
+            .map(str::to_string)
+            .collect();
+    }
+    let target = ExecTarget {
+        id: c.id.clone(),
+        pid,
+    };
+    let engine = engine(runtime.as_deref(), &ctx);
+    let name = args.container.clone();
+    let failed = move |e: berth_runtime::error::Error| -> anyhow::Error {
+        if let Some(code) = exec_failure_code(&e) {
+            eprintln!("berth: error: {e}");
+            return ContainerExit(code).into();
+        }
+        if matches!(e, berth_runtime::error::Error::NotRunning { .. }) {
+            return anyhow::anyhow!("container {name} is not running");
+        }
+        anyhow::Error::new(e).context(format!("cannot exec in container {}", &c.id[..12]))
+    };
+
+    if args.detach {
+        let stdio = Stdio {
+            stdin: Some(std::fs::File::open("/dev/null")?.into()),
+            stdout: Some(std::fs::File::create("/dev/null")?.into()),
+            stderr: Some(std::fs::File::create("/dev/null")?.into()),
+            ..Stdio::default()
+        };
+        return tokio::task::spawn_blocking(move || engine.exec_detached(&target, &process, stdio))
+            .await?
+            .map_err(failed);
+    }
+
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+    let mut run = tokio::task::spawn_blocking(move || {
+        engine.exec(
+            &target,
+            &process,
+            Stdio::inherit(),
+            Some(Box::new(move |pid| {
+                let _ = tx.send(pid);
+            })),
+        )
+    });
+    let (mut waiting, mut pid) = (true, None);
+    let forward = |pid: Option<u32>, sig: i32| {
+        if let Some(pid) = pid {
+            // SAFETY: plain kill(2) of the exec'd process, our own child.
+            unsafe { libc::kill(pid as libc::pid_t, sig) };
+        }
+    };
+    let result = loop {
+        tokio::select! {
+            r = &mut run => break r.context("the exec task failed")?,
+            p = rx.recv(), if waiting => {
+                waiting = false;
+                pid = p;
+            }
+            _ = sigint.recv() => forward(pid, libc::SIGINT),
+            _ = sigterm.recv() => forward(pid, libc::SIGTERM),
+        }
+    };
+    let code = result.map_err(failed)?.code();
+    if code != 0 {
+        return Err(ContainerExit(code).into());
+    }
+    Ok(())
+}

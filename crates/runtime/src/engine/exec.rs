@@ -1,0 +1,512 @@
+//! `exec`: a new process in a running container. [`ExecTarget`] names the container (its id
+//! and the host pid of its first process), [`ProcessSpec`] says what to run and as whom.
+//!
+//! The native engine joins the container from the outside, as runc does: a pidfd of the
+//! container's first process pins it (a dead container is refused, a recycled pid cannot be
+//! joined by mistake); a dedicated thread (never a pool thread: the setting sticks to it)
+//! `setns`es its pid namespace for children, then clones the process, which is therefore in
+//! the container's pid namespace; the process joins the other namespaces itself with
+//! `setns(pidfd, …)` (the mount namespace may not be joined by a multi-threaded caller, but
+//! it can be by this single-threaded clone), waits while the parent writes its pid into the
+//! container's cgroups (every hierarchy the container's first process is in), then takes the
+//! container's working directory, no_new_privs, seccomp filter, capabilities and user and
+//! execs. The thread stays until the process ends: it is the parent the parent-death signal
+//! watches.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use tracing::debug;
+
+use super::native::{clone_into_namespaces, pipe, wait};
+use super::plan::{Op, Plan, Step, capability_mask, cstr, exec_step};
+use super::{ExitStatus, NativeRuntime, OnStart, Stdio};
+use crate::error::{Error, Result};
+use crate::spec::{ContainerSpec, DEFAULT_PATH, capability_number};
+
+/// The running container to exec into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecTarget {
+    /// The container's id.
+    pub id: String,
+    /// The host pid of the container's first process (0 when the engine did not tell it).
+    pub pid: u32,
+}
+
+/// A process to start in a running container: [`ContainerSpec`]'s process fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSpec {
+    /// The program and its arguments; a program without `/` is looked up in `PATH`.
+    pub args: Vec<String>,
+    /// The environment, `KEY=value` strings; [`DEFAULT_PATH`] is used when it has no `PATH`.
+    pub env: Vec<String>,
+    /// The working directory inside the container (absolute; it must exist).
+    pub cwd: String,
+    /// User id.
+    pub uid: u32,
+    /// Primary group id.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+    /// The capabilities the process keeps, by name; all others are dropped.
+    pub capabilities: Vec<String>,
+    /// Set `no_new_privs`.
+    pub no_new_privileges: bool,
+    /// Apply the default seccomp profile.
+    pub seccomp: bool,
+}
+
+impl ProcessSpec {
+    /// The process `spec` describes, running `args` instead of the container's program.
+    pub fn from_container(spec: &ContainerSpec, args: Vec<String>) -> Self {
+        ProcessSpec {
+            args,
+            env: spec.env.clone(),
+            cwd: spec.cwd.clone(),
+            uid: spec.uid,
+            gid: spec.gid,
+            groups: spec.groups.clone(),
+            capabilities: spec.capabilities.clone(),
+            no_new_privileges: spec.no_new_privileges,
+            seccomp: spec.seccomp,
+        }
+    }
+
+    /// Check it as [`ContainerSpec::validate`] checks the same fields.
+    pub fn validate(&self, id: &str) -> Result<()> {
+        let bad = |reason: String| Err(Error::invalid(id, reason));
+        if self.args.first().is_none_or(|a| a.is_empty()) {
+            return bad("no program to run".into());
+        }
+        if !self.cwd.starts_with('/') {
+            return bad(format!("working directory {:?} is not absolute", self.cwd));
+        }
+        if let Some(e) = self.env.iter().find(|e| !e.contains('=')) {
+            return bad(format!("environment entry {e:?} has no '='"));
+        }
+        if self
+            .args
+            .iter()
+            .chain(&self.env)
+            .chain([&self.cwd])
+            .any(|s| s.contains('\0'))
+        {
+            return bad("a string contains a NUL byte".into());
+        }
+        if let Some(c) = self
+            .capabilities
+            .iter()
+            .find(|c| capability_number(c).is_none())
+        {
+            return bad(format!("unknown capability {c:?}"));
+        }
+        Ok(())
+    }
+
+    /// The `PATH` the program is looked up in.
+    pub fn path_env(&self) -> &str {
+        self.env
+            .iter()
+            .rev()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH)
+    }
+
+    /// The environment, with `PATH` added when it has none.
+    pub fn full_env(&self) -> Vec<String> {
+        let mut env = self.env.clone();
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.push(format!("PATH={DEFAULT_PATH}"));
+        }
+        env
+    }
+}
+
+/// Namespaces joined through the pidfd by the process itself (the pid one is joined by the
+/// thread that clones it).
+const JOINED: i32 = libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWCGROUP
+    | libc::CLONE_NEWNS;
+
+/// The plan of an exec'd process: no mounts, only joins, then the same process steps as
+/// [`Plan::new`] ends with. `detach`: no parent-death signal, a session of its own.
+pub(super) fn plan(
+    id: &str,
+    process: &ProcessSpec,
+    pidfd: i32,
+    stdio: [Option<i32>; 3],
+    sync: Option<i32>,
+    detach: bool,
+) -> Result<Plan> {
+    let mut steps = Vec::new();
+    let mut step = |what: &str, op: Op| {
+        steps.push(Step {
+            what: what.to_string(),
+            op,
+        })
+    };
+    if !detach {
+        step("set the parent-death signal", Op::DieWithParent);
+    }
+    step("reset signals", Op::ResetSignals);
+    if let Some(fd) = sync {
+        step("wait to be placed in the cgroups", Op::WaitForParent { fd });
+    }
+    step(
+        "join the container's namespaces",
+        Op::Setns {
+            fd: pidfd,
+            nstype: JOINED,
+        },
+    );
+    step(
+        "set up stdio",
+        Op::Stdio {
+            fds: stdio,
+            keep: -1,
+        },
+    );
+    if detach {
+        step("start a new session", Op::Setsid);
+    }
+    step(
+        &format!("chdir to {}", process.cwd),
+        Op::Chdir {
+            path: cstr(id, process.cwd.as_str())?,
+        },
+    );
+    let keep = capability_mask(&process.capabilities);
+    if process.no_new_privileges {
+        step("set no_new_privs", Op::NoNewPrivs);
+    }
+    if process.seccomp {
+        step(
+            "install the seccomp filter",
+            Op::Seccomp {
+                program: super::seccomp::default_program(id)?,
+            },
+        );
+    }
+    step("drop bounding capabilities", Op::DropBounding { keep });
+    step(
+        &format!("set uid {} gid {}", process.uid, process.gid),
+        Op::Identity {
+            uid: process.uid,
+            gid: process.gid,
+            groups: process.groups.clone(),
+        },
+    );
+    if process.uid == 0 {
+        step("set capabilities", Op::Capset { keep });
+    }
+    let (exec, strings) = exec_step(id, &process.args, process.full_env(), process.path_env())?;
+    steps.push(exec);
+    Ok(Plan::from_parts(steps, strings))
+}
+
+/// The cgroup directories (one per hierarchy) process `pid` is in and this process is not,
+/// from `/proc/PID/cgroup` and the cgroup mounts in `/proc/self/mountinfo`.
+fn cgroup_dirs(id: &str, pid: u32) -> Result<Vec<PathBuf>> {
+    let read = |path: String| {
+        std::fs::read_to_string(&path).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT | libc::ESRCH) => Error::NotRunning { id: id.to_string() },
+            _ => Error::io(path, e),
+        })
+    };
+    let theirs = read(format!("/proc/{pid}/cgroup"))?;
+    let ours = read("/proc/self/cgroup".to_string())?;
+    let mountinfo = read("/proc/self/mountinfo".to_string())?;
+    // (mount root, mount point, fstype, super options) of each cgroup mount.
+    let mounts: Vec<(&str, &str, &str, &str)> = mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let left: Vec<&str> = left.split(' ').collect();
+            let right: Vec<&str> = right.split(' ').collect();
+            let (root, point) = (*left.get(3)?, *left.get(4)?);
+            let (fstype, options) = (*right.first()?, *right.get(2)?);
+            matches!(fstype, "cgroup" | "cgroup2").then_some((root, point, fstype, options))
+        })
+        .collect();
+    let mut dirs = Vec::new();
+    for line in theirs.lines() {
+        if ours.lines().any(|l| l == line) {
+            continue;
+        }
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let mount = mounts.iter().find(|(_, _, fstype, options)| {
+            if controllers.is_empty() {
+                *fstype == "cgroup2"
+            } else {
+                *fstype == "cgroup"
+                    && controllers
+                        .split(',')
+                        .all(|c| options.split(',').any(|o| o == c))
+            }
+        });
+        let Some((root, point, _, _)) = mount else {
+            debug!(id, line, "no mount for this cgroup hierarchy; not joined");
+            continue;
+        };
+        let Some(rel) = path.strip_prefix(root.trim_end_matches('/')) else {
+            continue;
+        };
+        dirs.push(PathBuf::from(point).join(rel.trim_start_matches('/')));
+    }
+    Ok(dirs)
+}
+
+/// `pidfd_open(pid)`, refusing a process that is not a container's first process (pid 1 in a
+/// pid namespace of its own), so a recycled pid is never joined.
+fn open_container(id: &str, pid: u32) -> Result<OwnedFd> {
+    let not_running = || Error::NotRunning { id: id.to_string() };
+    if pid == 0 {
+        return Err(not_running());
+    }
+    // SAFETY: pidfd_open returns a new descriptor we own, or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(not_running());
+    }
+    // SAFETY: a fresh descriptor.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let nspid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .unwrap_or_default();
+    // SAFETY: signal 0 only checks that the pidfd's process is still alive; if it is, the pid
+    // was not recycled, so the status read above was its own.
+    let alive = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            0,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    } == 0;
+    if !alive || nspid.len() < 2 || nspid.last() != Some(&"1") {
+        return Err(not_running());
+    }
+    Ok(pidfd)
+}
+
+impl NativeRuntime {
+    /// See [`super::Runtime::exec`]; with `detach`, returns once the program has started
+    /// (`Exited(0)`), leaving it running.
+    pub(super) fn exec_inner(
+        &self,
+        target: &ExecTarget,
+        process: &ProcessSpec,
+        stdio: Stdio,
+        on_start: Option<OnStart>,
+        detach: bool,
+    ) -> Result<ExitStatus> {
+        let id = target.id.clone();
+        process.validate(&id)?;
+        let pidfd = open_container(&id, target.pid)?;
+        let cgroups = cgroup_dirs(&id, target.pid)?;
+        let process = process.clone();
+        // A thread of its own: its pid namespace for children changes for good.
+        std::thread::Builder::new()
+            .name("berth-exec".into())
+            .spawn(move || exec_thread(id, process, pidfd, cgroups, stdio, on_start, detach))
+            .map_err(|source| Error::Clone {
+                id: target.id.clone(),
+                source,
+            })?
+            .join()
+            .unwrap_or_else(|_| {
+                Err(Error::Clone {
+                    id: target.id.clone(),
+                    source: std::io::Error::other("the exec thread panicked"),
+                })
+            })
+    }
+}
+
+fn exec_thread(
+    id: String,
+    process: ProcessSpec,
+    pidfd: OwnedFd,
+    cgroups: Vec<PathBuf>,
+    stdio: Stdio,
+    on_start: Option<OnStart>,
+    detach: bool,
+) -> Result<ExitStatus> {
+    let clone_error = |source| Error::Clone {
+        id: id.clone(),
+        source,
+    };
+    // SAFETY: setns on a descriptor we own; it changes only this thread's pid namespace
+    // for children.
+    if unsafe { libc::setns(pidfd.as_raw_fd(), libc::CLONE_NEWPID) } < 0 {
+        let error = std::io::Error::last_os_error();
+        return Err(match error.raw_os_error() {
+            Some(libc::ESRCH) => Error::NotRunning { id },
+            _ => clone_error(error),
+        });
+    }
+    let sync = if cgroups.is_empty() {
+        None
+    } else {
+        Some(pipe().map_err(clone_error)?)
+    };
+    let raw = |fd: &Option<OwnedFd>| fd.as_ref().map(|fd| fd.as_raw_fd());
+    let plan = plan(
+        &id,
+        &process,
+        pidfd.as_raw_fd(),
+        [raw(&stdio.stdin), raw(&stdio.stdout), raw(&stdio.stderr)],
+        sync.as_ref().map(|(read, _)| read.as_raw_fd()),
+        detach,
+    )?;
+    let (read_end, write_end) = pipe().map_err(clone_error)?;
+    debug!(id = %id, program = %process.args[0], "clone into the container's pid namespace");
+    let pid = match clone_into_namespaces(0) {
+        // The container's first process has exited: its pid namespace takes no one.
+        Err(e) if e.raw_os_error() == Some(libc::ENOMEM) => return Err(Error::NotRunning { id }),
+        other => other.map_err(clone_error)?,
+    };
+    if pid == 0 {
+        super::child::run(&plan, write_end.as_raw_fd());
+    }
+    drop(write_end);
+    drop(pidfd);
+    if let Some((sync_read, sync_write)) = sync {
+        drop(sync_read);
+        for dir in &cgroups {
+            let procs = dir.join("cgroup.procs");
+            if let Err(source) = std::fs::write(&procs, pid.to_string()) {
+                // SAFETY: killing and reaping our own child, still blocked on the sync pipe.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = wait(pid);
+                return Err(Error::Cgroup {
+                    id,
+                    path: procs,
+                    source,
+                });
+            }
+        }
+        let _ = std::fs::File::from(sync_write).write_all(&[1]);
+    }
+    drop(stdio);
+    let mut report = Vec::with_capacity(8);
+    let read = std::fs::File::from(read_end).read_to_end(&mut report);
+    if let (Ok(8), Some((index, errno))) = (read, report.split_first_chunk::<4>()) {
+        let index = u32::from_ne_bytes(*index) as usize;
+        let errno = i32::from_ne_bytes(errno.try_into().unwrap_or_default());
+        let _ = wait(pid);
+        let source = std::io::Error::from_raw_os_error(errno);
+        debug!(id = %id, step = index, errno, "exec set-up failed");
+        return Err(if plan.is_exec(index) {
+            Error::Exec {
+                id,
+                program: process.args[0].clone(),
+                source,
+            }
+        } else {
+            Error::Setup {
+                id,
+                step: plan.steps[index].what.clone(),
+                source,
+            }
+        });
+    }
+    debug!(id = %id, pid, "exec'd process started");
+    if let Some(on_start) = on_start {
+        on_start(pid as u32);
+    }
+    if detach {
+        // Not waited for: when this process exits it is re-parented (to the host's init).
+        return Ok(ExitStatus::Exited(0));
+    }
+    let status = wait(pid).map_err(|source| Error::Wait {
+        id: id.clone(),
+        source,
+    })?;
+    debug!(id = %id, ?status, "exec'd process exited");
+    Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process() -> ProcessSpec {
+        let spec = ContainerSpec::new("x1", "/tmp", vec!["sh".into()]);
+        ProcessSpec::from_container(&spec, vec!["ps".into(), "-o".into(), "pid".into()])
+    }
+
+    #[test]
+    fn exec_plan_joins_then_drops_then_execs() {
+        let plan = plan("x1", &process(), 9, [None, None, None], Some(8), false).unwrap();
+        let position = |what: &str| plan.steps.iter().position(|s| s.what == what).unwrap();
+        assert_eq!(plan.steps[0].what, "set the parent-death signal");
+        assert!(
+            position("wait to be placed in the cgroups")
+                < position("join the container's namespaces")
+        );
+        assert!(position("join the container's namespaces") < position("set up stdio"));
+        assert!(position("set up stdio") < position("chdir to /"));
+        assert!(
+            position("install the seccomp filter") + 1 == position("drop bounding capabilities")
+        );
+        assert!(position("set uid 0 gid 0") < position("set capabilities"));
+        assert!(plan.is_exec(plan.steps.len() - 1));
+        assert!(
+            !plan
+                .steps
+                .iter()
+                .any(|s| matches!(s.op, Op::Mount { .. } | Op::Setsid))
+        );
+    }
+
+    #[test]
+    fn detached_exec_has_its_own_session_and_no_death_signal() {
+        let mut p = process();
+        p.seccomp = false;
+        p.uid = 1000;
+        let plan = plan("x1", &p, 9, [None, None, None], None, true).unwrap();
+        assert!(plan.steps.iter().any(|s| matches!(s.op, Op::Setsid)));
+        assert!(!plan.steps.iter().any(|s| matches!(
+            s.op,
+            Op::DieWithParent | Op::Seccomp { .. } | Op::Capset { .. } | Op::WaitForParent { .. }
+        )));
+    }
+
+    #[test]
+    fn process_validation() {
+        let mut p = process();
+        assert!(p.validate("x1").is_ok());
+        p.cwd = "rel".into();
+        assert!(p.validate("x1").is_err());
+        let mut p = process();
+        p.args.clear();
+        assert!(p.validate("x1").is_err());
+        assert_eq!(process().path_env(), DEFAULT_PATH);
+    }
+
+    #[test]
+    fn a_dead_or_plain_process_is_not_a_container() {
+        assert!(matches!(
+            open_container("x1", 0),
+            Err(Error::NotRunning { .. })
+        ));
+        // This test process is not pid 1 of a pid namespace of its own.
+        assert!(matches!(
+            open_container("x1", std::process::id()),
+            Err(Error::NotRunning { .. })
+        ));
+    }
+}
