@@ -501,3 +501,49 @@ fn privileged_and_init_are_recorded() {
     assert_eq!(env.inspect("ini")["HostConfig"]["Init"], true);
     env.ok(&["rm", "-f", "priv", "ini"]);
 }
+
+/// The options of the mount at `target` in a container's `/proc/self/mountinfo`.
+fn mount_options(mountinfo: &str, target: &str) -> String {
+    mountinfo
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.get(4) == Some(&target))
+        .map(|f| f[5].to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn privileged_and_init_take_effect() {
+    if !needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    let list_dev = ["sh", "-c", "echo /dev/*"];
+    let plain = env.ok(&[&["run", "--rm", "bb:1"][..], &list_dev].concat());
+    let privileged = env.ok(&[&["run", "--rm", "--privileged", "bb:1"][..], &list_dev].concat());
+    assert!(
+        privileged.split_whitespace().count() > plain.split_whitespace().count(),
+        "{plain} / {privileged}"
+    );
+    let info = ["cat", "/proc/self/mountinfo"];
+    let plain = env.ok(&[&["run", "--rm", "bb:1"][..], &info].concat());
+    let privileged = env.ok(&[&["run", "--rm", "--privileged", "bb:1"][..], &info].concat());
+    assert!(mount_options(&plain, "/sys").starts_with("ro"), "{plain}");
+    assert!(
+        mount_options(&privileged, "/sys").starts_with("rw"),
+        "{privileged}"
+    );
+    // --init: the program is not pid 1, and a detached one started again keeps it.
+    let pid = ["sh", "-c", "echo $$"];
+    assert_eq!(
+        env.ok(&[&["run", "--rm", "bb:1"][..], &pid].concat()),
+        "1\n"
+    );
+    let with_init = env.ok(&[&["run", "--name", "i1", "--init", "bb:1"][..], &pid].concat());
+    assert_ne!(with_init, "1\n");
+    let again = env.run(&["start", "-a", "i1"]);
+    assert!(again.status.success());
+    assert_ne!(String::from_utf8_lossy(&again.stdout), "1\n");
+    env.ok(&["rm", "i1"]);
+}
