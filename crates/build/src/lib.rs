@@ -6,11 +6,13 @@
 //! - [`ignore`]: `.dockerignore` patterns with Docker's exact semantics.
 //! - [`context`]: the build context (a directory filtered by `.dockerignore`).
 //! - [`layer`]: reproducible layer tarballs (sorted, normalised entries; whiteouts for deletions).
+//! - [`builder`]: runs a Dockerfile's stages into an image in the local store, with a cache.
 //!
 //! Layering: this crate calls `berth-oci`, `berth-store` and `berth-runtime`; nothing calls it
 //! but the CLI.
 #![deny(missing_docs)]
 
+pub mod builder;
 pub mod context;
 pub mod dockerfile;
 pub mod error;

@@ -68,6 +68,8 @@ enum Command {
     Import(commands::archive::import::ImportArgs),
     /// Run a command in a running container.
     Exec(commands::exec::ExecArgs),
+    /// Build an image from a Dockerfile.
+    Build(commands::build::BuildArgs),
 }
 
 fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
@@ -108,6 +110,7 @@ fn main() -> ExitCode {
         Command::Load(a) => block_on(commands::archive::load::run(a)),
         Command::Import(a) => block_on(commands::archive::import::run(a)),
         Command::Exec(a) => block_on(commands::exec::exec(a)),
+        Command::Build(a) => block_on(commands::build::run(a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod archive;
+pub mod build;
 pub mod container;
 pub mod container_group;
 pub mod context;

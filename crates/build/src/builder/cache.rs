@@ -1,0 +1,67 @@
+//! The build cache: the stage state after a step, under the step's chained key
+//! (`<root>/build/cache/v1/<key>.json`, written atomically). A record is only used when every
+//! layer it names is still in the store.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use berth_store::Store;
+use sha2::{Digest as _, Sha256};
+
+use super::image::ImageState;
+
+/// The cache directory under data root `root`.
+pub(crate) fn dir(root: &Path) -> PathBuf {
+    root.join("build").join("cache").join("v1")
+}
+
+/// The key of a step: its parent's key and everything the step depends on.
+pub(crate) fn key(parent: &str, parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    h.update(parent.as_bytes());
+    for p in parts {
+        h.update(b"\0");
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// The state recorded under `key`, if all its layers are still stored.
+pub(crate) fn get(root: &Path, store: &Store, key: &str) -> Option<ImageState> {
+    let bytes = std::fs::read(dir(root).join(format!("{key}.json"))).ok()?;
+    let state: ImageState = serde_json::from_slice(&bytes).ok()?;
+    state
+        .layers
+        .iter()
+        .all(|l| store.blobs().size(&l.digest) == Some(l.size))
+        .then_some(state)
+}
+
+/// Record `state` under `key` (temp file + fsync + rename); failures only cost a rebuild.
+pub(crate) fn put(root: &Path, key: &str, state: &ImageState) {
+    let dir = dir(root);
+    let result = (|| -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        let tmp = dir.join(format!(".{key}.{}.tmp", std::process::id()));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec(state).map_err(std::io::Error::other)?)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, dir.join(format!("{key}.json")))
+    })();
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "cannot record a build cache entry");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key;
+
+    #[test]
+    fn keys_chain_and_separate_parts() {
+        assert_ne!(key("a", &["b", "c"]), key("a", &["bc"]));
+        assert_ne!(key("a", &["b"]), key("b", &["b"]));
+        assert_eq!(key("a", &["b"]), key("a", &["b"]));
+    }
+}

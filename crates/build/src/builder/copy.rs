@@ -1,0 +1,527 @@
+//! `COPY`, `ADD` and `WORKDIR`: layers written directly (no container), with Docker's
+//! destination rules: a destination ending in `/`, several sources, or an existing directory
+//! is a directory; a directory source copies its contents; relative destinations start at the
+//! `WORKDIR`. Files from the context are owned by root unless `--chown`; files from another
+//! stage or image keep their owners. `ADD` extracts local tar archives (plain or gzip) into the
+//! destination. Directories that already exist below keep their metadata.
+
+use std::os::unix::fs::MetadataExt as _;
+use std::path::Path;
+
+use berth_oci::Digest;
+
+use super::image::{ImageState, Layer};
+use super::stage::{StageBuild, clean_path};
+use super::view::View;
+use super::{Built, cache};
+use crate::context::{Context, EntryKind};
+use crate::dockerfile::{Files, Heredoc, Instruction, Source, Step};
+use crate::error::{Error, Result};
+use crate::layer::{Attrs, LayerBuilder, Meta};
+
+fn other(e: impl std::fmt::Display) -> Error {
+    Error::Store {
+        message: e.to_string(),
+    }
+}
+
+/// Write `layer` out under `tmp` and move its gzip blob into the store.
+pub(crate) async fn store_layer(
+    sb: &StageBuild<'_>,
+    layer: LayerBuilder,
+    tmp: &Path,
+) -> Result<Layer> {
+    let tmp_dir = tmp.to_path_buf();
+    let info = tokio::task::spawn_blocking(move || layer.finish(&tmp_dir))
+        .await
+        .map_err(other)??;
+    let digest: Digest = info.digest.parse().map_err(other)?;
+    let diff_id: Digest = info.diff_id.parse().map_err(other)?;
+    let blobs = sb.b.store.blobs().clone();
+    let (d, gz) = (digest.clone(), info.gzip_path.clone());
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        if blobs.size(&d).is_some() {
+            return Ok(());
+        }
+        let mut ingest = blobs.ingest(&d).map_err(other)?;
+        ingest.restart().map_err(other)?;
+        let mut file = std::fs::File::open(&gz).map_err(|source| Error::Io {
+            path: gz.clone(),
+            source,
+        })?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = std::io::Read::read(&mut file, &mut buf).map_err(|source| Error::Io {
+                path: gz.clone(),
+                source,
+            })?;
+            if n == 0 {
+                break;
+            }
+            ingest.write(&buf[..n]).map_err(other)?;
+        }
+        ingest.commit().map_err(other)
+    })
+    .await
+    .map_err(other)??;
+    let _ = std::fs::remove_dir_all(tmp);
+    Ok(Layer {
+        digest,
+        diff_id,
+        size: info.size,
+        media_type: berth_oci::media_type::OCI_LAYER_GZIP.to_string(),
+    })
+}
+
+/// Add the directories above `path` that exist in the image with their current metadata, so
+/// the layer does not reset them.
+fn restate_parents(layer: &mut LayerBuilder, view: &View, path: &str) -> Result<()> {
+    let mut prefix = String::new();
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        prefix = format!("{prefix}/{part}");
+        if let Some(m) = view.stat(&prefix).filter(|m| m.is_dir()) {
+            let meta = Meta::new(m.mode() & 0o7777)
+                .with_owner(m.uid(), m.gid())
+                .with_mtime(m.mtime());
+            layer.add_dir(&prefix, meta)?;
+        }
+    }
+    Ok(())
+}
+
+/// `WORKDIR`: a layer creating `path` when the image lacks it.
+pub(crate) async fn workdir(
+    sb: &StageBuild<'_>,
+    state: &mut ImageState,
+    key: &str,
+    step: &Step,
+    path: &str,
+) -> Result<()> {
+    let (store, root) = (&sb.b.store, sb.b.root.as_path());
+    if !sb.opts.no_cache
+        && let Some(cached) = cache::get(root, store, key)
+    {
+        sb.progress(true, &step.original);
+        *state = cached;
+        return Ok(());
+    }
+    sb.progress(false, &step.original);
+    let view = View::open(store, root, &state.layers).await?;
+    if path == "/" || view.is_dir(path) {
+        cache::put(root, key, state);
+        return Ok(());
+    }
+    let mut layer = LayerBuilder::new().with_source_date_epoch(sb.opts.epoch);
+    restate_parents(&mut layer, &view, path)?;
+    layer.add_dir(
+        path,
+        Meta::new(0o755).with_mtime(sb.opts.epoch.unwrap_or(0)),
+    )?;
+    let tmp = root
+        .join("build/tmp")
+        .join(format!("workdir-{}-{}", &key[..16], std::process::id()));
+    let l = store_layer(sb, layer, &tmp).await?;
+    state.push_layer(l, &super::created(sb.opts.epoch), &step.original);
+    cache::put(root, key, state);
+    Ok(())
+}
+
+/// `$NAME` and `${NAME}` in a heredoc body (quotes kept, as a shell here-document does).
+fn expand_heredoc(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (name, len) = if let Some(braced) = after.strip_prefix('{') {
+            match braced.find('}') {
+                Some(end) => (&braced[..end], end + 2),
+                None => ("", 0),
+            }
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (&after[..end], end)
+        };
+        if name.is_empty() {
+            out.push('$');
+            rest = after;
+        } else {
+            out.push_str(&lookup(name).unwrap_or_default());
+            rest = &after[len..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `path` starts like a tar archive ADD extracts (plain or gzip); other compressions
+/// are reported.
+fn archive_kind(path: &Path) -> std::io::Result<Option<bool>> {
+    let mut head = [0u8; 512];
+    let mut f = std::fs::File::open(path)?;
+    let n = std::io::Read::read(&mut f, &mut head)?;
+    if n >= 2 && head[..2] == [0x1f, 0x8b] {
+        return Ok(Some(true));
+    }
+    if n >= 262 && &head[257..262] == b"ustar" {
+        return Ok(Some(false));
+    }
+    Ok(None)
+}
+
+/// `COPY` or `ADD`; returns the step's cache key.
+pub(crate) async fn copy(
+    sb: &mut StageBuild<'_>,
+    state: &mut ImageState,
+    key: &str,
+    step: &Step,
+    built: &[Option<Built>],
+) -> Result<String> {
+    let file = sb.file;
+    let fail = |m: String| super::stage::step_error(file, step.line, &step.original, m);
+    let (files, from, chown, chmod, is_add): (&Files, Option<&String>, _, _, bool) =
+        match &step.instruction {
+            Instruction::Copy(c) => (&c.files, c.from.as_ref(), &c.chown, &c.chmod, false),
+            Instruction::Add(a) => (&a.files, None, &a.chown, &a.chmod, true),
+            _ => unreachable!(),
+        };
+    let (store, root) = (&sb.b.store, sb.b.root.as_path());
+    // Where sources come from: the context, or another stage's or image's file system.
+    let mut source_overlay = None;
+    let (source_ctx, source_key, from_image) = match from {
+        None => (None, String::new(), false),
+        Some(f) => {
+            let f = sb.expand(state, f).map_err(fail)?;
+            let (layers, k) = match super::stage_ref(sb.df, &f, sb.index) {
+                Some(i) => {
+                    let b = built[i].as_ref().expect("built");
+                    (b.state.layers.clone(), b.key.clone())
+                }
+                None => {
+                    let id =
+                        sb.b.images
+                            .resolve(&f, &sb.opts.platform)
+                            .await
+                            .map_err(fail)?;
+                    (ImageState::load(store, &id).await?.layers, id.to_string())
+                }
+            };
+            let v = View::open(store, root, &layers).await?;
+            let id = format!("copy-{}-{}", &cache::key(&k, &[])[..16], std::process::id());
+            let fs = berth_runtime::rootfs::mount(root, &id, &v.dirs).map_err(other)?;
+            source_overlay = Some(fs.dir.clone());
+            let merged = fs.merged.clone();
+            let ctx = tokio::task::spawn_blocking(move || Context::open(&merged, None))
+                .await
+                .map_err(other)?;
+            (Some(ctx), k, true)
+        }
+    };
+    let result = async {
+        let ctx: &Context = match &source_ctx {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => return Err(fail(e.to_string())),
+            None => sb.ctx,
+        };
+        copy_from(
+            sb,
+            state,
+            key,
+            step,
+            files,
+            ctx,
+            &source_key,
+            from_image,
+            chown,
+            chmod,
+            is_add,
+        )
+        .await
+    }
+    .await;
+    if let Some(dir) = source_overlay {
+        let _ = berth_runtime::rootfs::remove(&dir);
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn copy_from(
+    sb: &StageBuild<'_>,
+    state: &mut ImageState,
+    key: &str,
+    step: &Step,
+    files: &Files,
+    ctx: &Context,
+    source_key: &str,
+    from_image: bool,
+    chown: &Option<String>,
+    chmod: &Option<String>,
+    is_add: bool,
+) -> Result<String> {
+    let file = sb.file;
+    let fail = |m: String| super::stage::step_error(file, step.line, &step.original, m);
+    let (store, root) = (&sb.b.store, sb.b.root.as_path());
+    // Resolve every source.
+    let mut matches = Vec::new();
+    let mut heredocs: Vec<&Heredoc> = Vec::new();
+    for s in &files.sources {
+        match s {
+            Source::Path(p) => {
+                let p = sb.expand(state, p).map_err(fail)?;
+                if p.starts_with("http://") || p.starts_with("https://") || p.starts_with("git@") {
+                    return Err(fail(format!(
+                        "remote source {p} is not supported by berth (offline builds)"
+                    )));
+                }
+                matches.extend(ctx.resolve(&p).map_err(|e| fail(e.to_string()))?);
+            }
+            Source::Heredoc(h) => heredocs.push(h),
+        }
+    }
+    let dest_raw = sb.expand(state, &files.dest).map_err(fail)?;
+    let workdir = state.string("WorkingDir");
+    let dest = clean_path(&if dest_raw.starts_with('/') {
+        dest_raw.clone()
+    } else {
+        format!(
+            "{}/{dest_raw}",
+            if workdir.is_empty() { "/" } else { &workdir }
+        )
+    });
+    let chown = chown
+        .as_ref()
+        .map(|c| sb.expand(state, c))
+        .transpose()
+        .map_err(fail)?;
+    let mode = match chmod {
+        Some(m) => {
+            let m = sb.expand(state, m).map_err(fail)?;
+            Some(
+                u32::from_str_radix(&m, 8)
+                    .map_err(|_| fail(format!("invalid --chmod {m:?}: use octal")))?,
+            )
+        }
+        None => None,
+    };
+    let digest = if from_image {
+        source_key.to_string()
+    } else {
+        ctx.sources_digest(&matches)
+            .map_err(|e| fail(e.to_string()))?
+    };
+    let heredoc_text: Vec<String> = heredocs.iter().map(|h| h.content.clone()).collect();
+    let new_key = cache::key(
+        key,
+        &[
+            "COPY",
+            &step.original,
+            &digest,
+            &dest,
+            chown.as_deref().unwrap_or(""),
+            &format!("{mode:?}"),
+            &heredoc_text.join("\0"),
+            &sb.arg_env(state).join("\n"),
+        ],
+    );
+    if !sb.opts.no_cache
+        && let Some(cached) = cache::get(root, store, &new_key)
+    {
+        sb.progress(true, &step.original);
+        *state = cached;
+        return Ok(new_key);
+    }
+    sb.progress(false, &step.original);
+
+    let view = View::open(store, root, &state.layers).await?;
+    let ids = match &chown {
+        Some(c) => {
+            let (uid, gid) = view
+                .resolve_user(c)
+                .map_err(|e| fail(format!("--chown {c}: {e}")))?;
+            // `--chown=user` without a group: the group is the same number (Docker's rule).
+            Some(if c.contains(':') {
+                (uid, gid)
+            } else {
+                (uid, uid)
+            })
+        }
+        None => None,
+    };
+    let attrs = match ids {
+        Some((uid, gid)) => Attrs {
+            uid: Some(uid),
+            gid: Some(gid),
+            mode,
+        },
+        None if from_image => Attrs {
+            uid: None,
+            gid: None,
+            mode,
+        },
+        None => Attrs {
+            uid: Some(0),
+            gid: Some(0),
+            mode,
+        },
+    };
+    let (puid, pgid) = ids.unwrap_or((0, 0));
+    let mut layer = LayerBuilder::new()
+        .with_source_date_epoch(sb.opts.epoch)
+        .with_parent_owner(puid, pgid);
+    let count = matches.len() + heredocs.len();
+    let dest_is_dir = dest_raw.ends_with('/') || count > 1 || view.is_dir(&dest);
+    restate_parents(&mut layer, &view, &format!("{dest}/x"))?;
+    let join = |base: &str, name: &str| clean_path(&format!("{base}/{name}"));
+    let tmp =
+        root.join("build/tmp")
+            .join(format!("copy-{}-{}", &new_key[..16], std::process::id()));
+    for m in &matches {
+        let io = |e: std::io::Error| fail(format!("{}: {e}", m.path));
+        match &m.entry.kind {
+            EntryKind::Dir => {
+                if !view.is_dir(&dest) {
+                    layer.add_host_path(&dest, &m.entry.host, &attrs)?;
+                }
+                for e in ctx.contents(&m.entry.path) {
+                    let rel = &e.path[m.entry.path.len()..].trim_start_matches('/');
+                    let rel = if m.entry.path.is_empty() || m.entry.path == "." {
+                        e.path.as_str()
+                    } else {
+                        rel
+                    };
+                    layer.add_host_path(&join(&dest, rel), &e.host, &attrs)?;
+                }
+            }
+            _ => {
+                let name = m.path.rsplit('/').next().unwrap_or(&m.path);
+                let target = if dest_is_dir {
+                    join(&dest, name)
+                } else {
+                    dest.clone()
+                };
+                if is_add
+                    && matches!(m.entry.kind, EntryKind::File)
+                    && let Some(gzip) = archive_kind(&m.entry.host).map_err(io)?
+                {
+                    let scratch = tmp.join(format!("add-{}", layer.paths().count()));
+                    extract(sb, &mut layer, &m.entry.host, gzip, &dest, &view, &scratch)
+                        .await
+                        .map_err(|e| fail(e.to_string()))?;
+                    continue;
+                }
+                layer.add_host_path(&target, &m.entry.host, &attrs)?;
+            }
+        }
+    }
+    for h in heredocs {
+        let content = if h.expand {
+            expand_heredoc(&h.content, &|n| sb.lookup(state, n))
+        } else {
+            h.content.clone()
+        };
+        let target = if dest_is_dir {
+            join(&dest, &h.name)
+        } else {
+            dest.clone()
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let meta = Meta::new(mode.unwrap_or(0o644))
+            .with_owner(puid, pgid)
+            .with_mtime(sb.opts.epoch.unwrap_or(now));
+        layer.add_file(&target, content.into_bytes(), meta)?;
+    }
+    let l = store_layer(sb, layer, &tmp).await?;
+    state.push_layer(l, &super::created(sb.opts.epoch), &step.original);
+    cache::put(root, &new_key, state);
+    Ok(new_key)
+}
+
+/// ADD of a local archive: unpacked safely into a scratch directory, then added under `dest`
+/// with the archive's owners and modes.
+async fn extract(
+    sb: &StageBuild<'_>,
+    layer: &mut LayerBuilder,
+    archive: &Path,
+    gzip: bool,
+    dest: &str,
+    view: &View,
+    scratch: &Path,
+) -> Result<()> {
+    use berth_runtime::unpack::{UnpackOptions, WhiteoutMode, unpack_layer};
+    let scratch = scratch.to_path_buf();
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).map_err(|source| Error::Io {
+        path: scratch.clone(),
+        source,
+    })?;
+    let (a, s) = (archive.to_path_buf(), scratch.clone());
+    tokio::task::spawn_blocking(move || -> std::result::Result<(), String> {
+        let file = std::fs::File::open(&a).map_err(|e| e.to_string())?;
+        let reader: Box<dyn std::io::Read> = if gzip {
+            Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+                file,
+            )))
+        } else {
+            Box::new(std::io::BufReader::new(file))
+        };
+        let opts = UnpackOptions::default()
+            .with_whiteouts(WhiteoutMode::Flatten)
+            .with_preserve_ownership(true);
+        unpack_layer(reader, &s, &opts)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(other)?
+    .map_err(|message| Error::Options {
+        message: format!("ADD {}: {message}", archive.display()),
+    })?;
+    if !view.is_dir(dest) {
+        layer.add_dir(
+            dest,
+            Meta::new(0o755).with_mtime(sb.opts.epoch.unwrap_or(0)),
+        )?;
+    }
+    let mut stack = vec![(scratch.clone(), dest.to_string())];
+    let keep = Attrs::default();
+    while let Some((dir, at)) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(|source| Error::Io {
+                path: dir.clone(),
+                source,
+            })?
+            .flatten()
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let target = clean_path(&format!("{at}/{name}"));
+            layer.add_host_path(&target, &e.path(), &keep)?;
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push((e.path(), target));
+            }
+        }
+    }
+    // The scratch files are read when the layer is written, then removed with its directory.
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_heredoc;
+
+    #[test]
+    fn heredocs_expand_plain_variables() {
+        let lookup = |n: &str| (n == "A").then(|| "1".to_string());
+        assert_eq!(
+            expand_heredoc("a=$A b=${A} c=$B '$A' $", &lookup),
+            "a=1 b=1 c= '1' $"
+        );
+    }
+}

@@ -1,1 +1,0 @@
-//! The build context: a directory filtered by `.dockerignore`.

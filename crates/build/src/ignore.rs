@@ -1,1 +1,0 @@
-//! `.dockerignore` patterns.

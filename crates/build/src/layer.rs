@@ -1,1 +1,0 @@
-//! Reproducible layer tarballs.
