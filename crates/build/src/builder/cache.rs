@@ -43,7 +43,9 @@ pub(crate) fn put(root: &Path, key: &str, state: &ImageState) {
     let dir = dir(root);
     let result = (|| -> std::io::Result<()> {
         std::fs::create_dir_all(&dir)?;
-        let tmp = dir.join(format!(".{key}.{}.tmp", std::process::id()));
+        static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".{key}.{}-{seq}.tmp", std::process::id()));
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&serde_json::to_vec(state).map_err(std::io::Error::other)?)?;
         f.sync_all()?;

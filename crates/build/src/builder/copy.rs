@@ -118,9 +118,12 @@ pub(crate) async fn workdir(
         path,
         Meta::new(0o755).with_mtime(sb.opts.epoch.unwrap_or(0)),
     )?;
-    let tmp = root
-        .join("build/tmp")
-        .join(format!("workdir-{}-{}", &key[..16], std::process::id()));
+    let tmp = root.join("build/tmp").join(format!(
+        "workdir-{}-{}-{}",
+        &key[..16],
+        std::process::id(),
+        sb.index
+    ));
     let l = store_layer(sb, layer, &tmp).await?;
     state.push_layer(l, &super::created(sb.opts.epoch), &step.original);
     cache::put(root, key, state);
@@ -210,7 +213,12 @@ pub(crate) async fn copy(
                 }
             };
             let v = View::open(store, root, &layers).await?;
-            let id = format!("copy-{}-{}", &cache::key(&k, &[])[..16], std::process::id());
+            let id = format!(
+                "copy-{}-{}-{}",
+                &cache::key(&k, &[])[..16],
+                std::process::id(),
+                sb.index
+            );
             let fs = berth_runtime::rootfs::mount(root, &id, &v.dirs).map_err(other)?;
             source_overlay = Some(fs.dir.clone());
             let merged = fs.merged.clone();
@@ -376,9 +384,12 @@ async fn copy_from(
     let dest_is_dir = dest_raw.ends_with('/') || count > 1 || view.is_dir(&dest);
     restate_parents(&mut layer, &view, &format!("{dest}/x"))?;
     let join = |base: &str, name: &str| clean_path(&format!("{base}/{name}"));
-    let tmp =
-        root.join("build/tmp")
-            .join(format!("copy-{}-{}", &new_key[..16], std::process::id()));
+    let tmp = root.join("build/tmp").join(format!(
+        "copy-{}-{}-{}",
+        &new_key[..16],
+        std::process::id(),
+        sb.index
+    ));
     for m in &matches {
         let io = |e: std::io::Error| fail(format!("{}: {e}", m.path));
         match &m.entry.kind {

@@ -156,10 +156,23 @@ impl Builder {
         let needed = needed_stages(&df, target);
         let created = created(options.epoch);
         let mut built: Vec<Option<Built>> = vec![None; df.stages.len()];
-        for index in needed {
-            let stage = stage::StageBuild::new(self, options, &df, &file_name, &context, index);
-            let result = stage.run(&built).await?;
-            built[index] = Some(result);
+        // Waves of stages whose dependencies are built run concurrently (their RUNs in
+        // parallel threads).
+        let mut todo = needed;
+        while !todo.is_empty() {
+            let (ready, rest): (Vec<usize>, Vec<usize>) = todo
+                .iter()
+                .partition(|&&i| stage_deps(&df, i).iter().all(|&d| built[d].is_some()));
+            let done = &built;
+            let results = futures_util::future::try_join_all(ready.iter().map(|&index| {
+                let stage = stage::StageBuild::new(self, options, &df, &file_name, &context, index);
+                stage.run(done)
+            }))
+            .await?;
+            for (index, result) in ready.into_iter().zip(results) {
+                built[index] = Some(result);
+            }
+            todo = rest;
         }
         let mut state = built[target].take().expect("the target was built").state;
         (self.progress)("exporting to image");
@@ -200,27 +213,31 @@ pub(crate) fn stage_ref(df: &Dockerfile, reference: &str, before: usize) -> Opti
     df.stage(reference).map(|(i, _)| i).filter(|&i| i < before)
 }
 
+/// The stages stage `i` reads from (its `FROM`, `COPY --from`, `RUN --mount from=`).
+fn stage_deps(df: &Dockerfile, i: usize) -> Vec<usize> {
+    let stage = &df.stages[i];
+    let mut refs: Vec<&str> = vec![stage.from.image.as_str()];
+    for step in &stage.instructions {
+        match &step.instruction {
+            Instruction::Copy(c) => refs.extend(c.from.as_deref()),
+            Instruction::Run(r) => refs.extend(r.mounts.iter().filter_map(|m| m.from.as_deref())),
+            _ => {}
+        }
+    }
+    refs.into_iter()
+        .filter_map(|r| stage_ref(df, r, i))
+        .collect()
+}
+
 /// The stages `target` needs, in build order (dependencies first).
 fn needed_stages(df: &Dockerfile, target: usize) -> Vec<usize> {
     let mut needed = vec![false; df.stages.len()];
     let mut todo = vec![target];
     while let Some(i) = todo.pop() {
-        if needed[i] {
-            continue;
+        if !needed[i] {
+            needed[i] = true;
+            todo.extend(stage_deps(df, i));
         }
-        needed[i] = true;
-        let stage = &df.stages[i];
-        let mut refs: Vec<&str> = vec![stage.from.image.as_str()];
-        for step in &stage.instructions {
-            match &step.instruction {
-                Instruction::Copy(c) => refs.extend(c.from.as_deref()),
-                Instruction::Run(r) => {
-                    refs.extend(r.mounts.iter().filter_map(|m| m.from.as_deref()))
-                }
-                _ => {}
-            }
-        }
-        todo.extend(refs.into_iter().filter_map(|r| stage_ref(df, r, i)));
     }
     (0..df.stages.len()).filter(|&i| needed[i]).collect()
 }

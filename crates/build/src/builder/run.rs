@@ -95,7 +95,12 @@ pub(crate) async fn run(
     sb.progress(false, &step.original);
 
     let view = View::open(store, root, &state.layers).await?;
-    let id = format!("build-{}-{}", &new_key[..16], std::process::id());
+    let id = format!(
+        "build-{}-{}-{}",
+        &new_key[..16],
+        std::process::id(),
+        sb.index
+    );
     let fs = rootfs::mount(root, &id, &view.dirs).map_err(other)?;
     let mut overlays = Overlays(vec![fs.dir.clone()]);
     let mut spec = ContainerSpec::new(id.clone(), fs.merged.clone(), argv.clone());
