@@ -160,21 +160,6 @@ fn expand_heredoc(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String
     out
 }
 
-/// Whether `path` starts like a tar archive ADD extracts (plain or gzip); other compressions
-/// are reported.
-fn archive_kind(path: &Path) -> std::io::Result<Option<bool>> {
-    let mut head = [0u8; 512];
-    let mut f = std::fs::File::open(path)?;
-    let n = std::io::Read::read(&mut f, &mut head)?;
-    if n >= 2 && head[..2] == [0x1f, 0x8b] {
-        return Ok(Some(true));
-    }
-    if n >= 262 && &head[257..262] == b"ustar" {
-        return Ok(Some(false));
-    }
-    Ok(None)
-}
-
 /// `COPY` or `ADD`; returns the step's cache key.
 pub(crate) async fn copy(
     sb: &mut StageBuild<'_>,
@@ -416,12 +401,20 @@ async fn copy_from(
                 };
                 if is_add
                     && matches!(m.entry.kind, EntryKind::File)
-                    && let Some(gzip) = archive_kind(&m.entry.host).map_err(io)?
+                    && let Some(kind) = super::archive::archive_kind(&m.entry.host).map_err(io)?
                 {
                     let scratch = tmp.join(format!("add-{}", layer.paths().count()));
-                    extract(sb, &mut layer, &m.entry.host, gzip, &dest, &view, &scratch)
-                        .await
-                        .map_err(|e| fail(e.to_string()))?;
+                    super::archive::extract(
+                        sb,
+                        &mut layer,
+                        &m.entry.host,
+                        kind,
+                        &dest,
+                        &view,
+                        &scratch,
+                    )
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
                     continue;
                 }
                 layer.add_host_path(&target, &m.entry.host, &attrs)?;
@@ -451,76 +444,6 @@ async fn copy_from(
     state.push_layer(l, &super::created(sb.opts.epoch), &step.original);
     cache::put(root, &new_key, state);
     Ok(new_key)
-}
-
-/// ADD of a local archive: unpacked safely into a scratch directory, then added under `dest`
-/// with the archive's owners and modes.
-async fn extract(
-    sb: &StageBuild<'_>,
-    layer: &mut LayerBuilder,
-    archive: &Path,
-    gzip: bool,
-    dest: &str,
-    view: &View,
-    scratch: &Path,
-) -> Result<()> {
-    use berth_runtime::unpack::{UnpackOptions, WhiteoutMode, unpack_layer};
-    let scratch = scratch.to_path_buf();
-    let _ = std::fs::remove_dir_all(&scratch);
-    std::fs::create_dir_all(&scratch).map_err(|source| Error::Io {
-        path: scratch.clone(),
-        source,
-    })?;
-    let (a, s) = (archive.to_path_buf(), scratch.clone());
-    tokio::task::spawn_blocking(move || -> std::result::Result<(), String> {
-        let file = std::fs::File::open(&a).map_err(|e| e.to_string())?;
-        let reader: Box<dyn std::io::Read> = if gzip {
-            Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
-                file,
-            )))
-        } else {
-            Box::new(std::io::BufReader::new(file))
-        };
-        let opts = UnpackOptions::default()
-            .with_whiteouts(WhiteoutMode::Flatten)
-            .with_preserve_ownership(true);
-        unpack_layer(reader, &s, &opts)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(other)?
-    .map_err(|message| Error::Options {
-        message: format!("ADD {}: {message}", archive.display()),
-    })?;
-    if !view.is_dir(dest) {
-        layer.add_dir(
-            dest,
-            Meta::new(0o755).with_mtime(sb.opts.epoch.unwrap_or(0)),
-        )?;
-    }
-    let mut stack = vec![(scratch.clone(), dest.to_string())];
-    let keep = Attrs::default();
-    while let Some((dir, at)) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)
-            .map_err(|source| Error::Io {
-                path: dir.clone(),
-                source,
-            })?
-            .flatten()
-            .collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let target = clean_path(&format!("{at}/{name}"));
-            layer.add_host_path(&target, &e.path(), &keep)?;
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push((e.path(), target));
-            }
-        }
-    }
-    // The scratch files are read when the layer is written, then removed with its directory.
-    Ok(())
 }
 
 #[cfg(test)]

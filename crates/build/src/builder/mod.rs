@@ -16,6 +16,7 @@
 //! image store (`berth-store`) and the runtime (`berth-runtime`) for `RUN`; base images come
 //! through the [`Images`] seam (the CLI pulls them).
 
+mod archive;
 mod cache;
 mod copy;
 mod image;
