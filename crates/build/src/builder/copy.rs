@@ -170,12 +170,31 @@ pub(crate) async fn copy(
 ) -> Result<String> {
     let file = sb.file;
     let fail = |m: String| super::stage::step_error(file, step.line, &step.original, m);
-    let (files, from, chown, chmod, is_add): (&Files, Option<&String>, _, _, bool) =
-        match &step.instruction {
-            Instruction::Copy(c) => (&c.files, c.from.as_ref(), &c.chown, &c.chmod, false),
-            Instruction::Add(a) => (&a.files, None, &a.chown, &a.chmod, true),
-            _ => unreachable!(),
-        };
+    let (args, from) = match &step.instruction {
+        Instruction::Copy(c) => (
+            CopyArgs {
+                files: &c.files,
+                chown: &c.chown,
+                chmod: &c.chmod,
+                excludes: &c.excludes,
+                parents: c.parents,
+                is_add: false,
+            },
+            c.from.as_ref(),
+        ),
+        Instruction::Add(a) => (
+            CopyArgs {
+                files: &a.files,
+                chown: &a.chown,
+                chmod: &a.chmod,
+                excludes: &a.excludes,
+                parents: false,
+                is_add: true,
+            },
+            None,
+        ),
+        _ => unreachable!(),
+    };
     let (store, root) = (&sb.b.store, sb.b.root.as_path());
     // Where sources come from: the context, or another stage's or image's file system.
     let mut source_overlay = None;
@@ -219,20 +238,7 @@ pub(crate) async fn copy(
             Some(Err(e)) => return Err(fail(e.to_string())),
             None => sb.ctx,
         };
-        copy_from(
-            sb,
-            state,
-            key,
-            step,
-            files,
-            ctx,
-            &source_key,
-            from_image,
-            chown,
-            chmod,
-            is_add,
-        )
-        .await
+        copy_from(sb, state, key, step, &args, ctx, &source_key, from_image).await
     }
     .await;
     if let Some(dir) = source_overlay {
@@ -241,20 +247,34 @@ pub(crate) async fn copy(
     result
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a COPY or ADD asks for.
+struct CopyArgs<'s> {
+    files: &'s Files,
+    chown: &'s Option<String>,
+    chmod: &'s Option<String>,
+    excludes: &'s [String],
+    parents: bool,
+    is_add: bool,
+}
+
 async fn copy_from(
     sb: &StageBuild<'_>,
     state: &mut ImageState,
     key: &str,
     step: &Step,
-    files: &Files,
+    args: &CopyArgs<'_>,
     ctx: &Context,
     source_key: &str,
     from_image: bool,
-    chown: &Option<String>,
-    chmod: &Option<String>,
-    is_add: bool,
 ) -> Result<String> {
+    let CopyArgs {
+        files,
+        chown,
+        chmod,
+        excludes,
+        parents,
+        is_add,
+    } = *args;
     let file = sb.file;
     let fail = |m: String| super::stage::step_error(file, step.line, &step.original, m);
     let (store, root) = (&sb.b.store, sb.b.root.as_path());
@@ -275,6 +295,15 @@ async fn copy_from(
             Source::Heredoc(h) => heredocs.push(h),
         }
     }
+    // `--exclude` patterns, with .dockerignore's syntax, against the path in the context and
+    // the path inside a copied directory.
+    let mut exclude_text = String::new();
+    for e in excludes {
+        exclude_text.push_str(&sb.expand(state, e).map_err(fail)?);
+        exclude_text.push('\n');
+    }
+    let exclude = crate::ignore::Ignore::parse(&exclude_text).map_err(|e| fail(e.to_string()))?;
+    matches.retain(|m| !exclude.is_excluded(&m.path));
     let dest_raw = sb.expand(state, &files.dest).map_err(fail)?;
     let workdir = state.string("WorkingDir");
     let dest = clean_path(&if dest_raw.starts_with('/') {
@@ -318,6 +347,8 @@ async fn copy_from(
             &format!("{mode:?}"),
             &heredoc_text.join("\0"),
             &sb.arg_env(state).join("\n"),
+            &exclude_text,
+            if parents { "parents" } else { "" },
         ],
     );
     if !sb.opts.no_cache
@@ -379,8 +410,14 @@ async fn copy_from(
         let io = |e: std::io::Error| fail(format!("{}: {e}", m.path));
         match &m.entry.kind {
             EntryKind::Dir => {
-                if !view.is_dir(&dest) {
-                    layer.add_host_path(&dest, &m.entry.host, &attrs)?;
+                // With --parents the directory keeps its path from the context root.
+                let base = if parents && m.path != "." && !m.path.is_empty() {
+                    join(&dest, &m.path)
+                } else {
+                    dest.clone()
+                };
+                if !view.is_dir(&base) {
+                    layer.add_host_path(&base, &m.entry.host, &attrs)?;
                 }
                 for e in ctx.contents(&m.entry.path) {
                     let rel = &e.path[m.entry.path.len()..].trim_start_matches('/');
@@ -389,12 +426,17 @@ async fn copy_from(
                     } else {
                         rel
                     };
-                    layer.add_host_path(&join(&dest, rel), &e.host, &attrs)?;
+                    if exclude.is_excluded(rel) || exclude.is_excluded(&e.path) {
+                        continue;
+                    }
+                    layer.add_host_path(&join(&base, rel), &e.host, &attrs)?;
                 }
             }
             _ => {
                 let name = m.path.rsplit('/').next().unwrap_or(&m.path);
-                let target = if dest_is_dir {
+                let target = if parents {
+                    join(&dest, &m.path)
+                } else if dest_is_dir {
                     join(&dest, name)
                 } else {
                     dest.clone()

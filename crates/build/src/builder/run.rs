@@ -61,7 +61,23 @@ pub(crate) async fn run(
 ) -> Result<String> {
     let file = sb.file;
     let fail = |m: String| super::stage::step_error(file, step.line, &step.original, m);
+    // `RUN <<EOF` whose body starts with `#!`: the body is a program of its own, run as a
+    // file bound at `/.berth-heredoc-NAME` (a mount point removed from the layer afterwards).
+    let shebang = match (&run.command, run.heredocs.as_slice(), run.script()) {
+        (Command::Shell(_), [h], Some(script))
+            if script == h.content && script.starts_with("#!") =>
+        {
+            Some((h.name.clone(), script))
+        }
+        _ => None,
+    };
     let argv: Vec<String> = match (&run.command, run.script()) {
+        _ if shebang.is_some() => {
+            vec![format!(
+                "/.berth-heredoc-{}",
+                shebang.as_ref().expect("set").0
+            )]
+        }
         (_, Some(script)) => sb.shell.iter().cloned().chain([script]).collect(),
         (Command::Exec(v), None) => v.clone(),
         (Command::Shell(s), None) => sb.shell.iter().cloned().chain([s.clone()]).collect(),
@@ -202,6 +218,18 @@ pub(crate) async fn run(
         });
     }
 
+    if let Some((name, script)) = &shebang {
+        use std::os::unix::fs::PermissionsExt as _;
+        let file = fs.dir.join(format!("heredoc-{name}"));
+        std::fs::write(&file, script).map_err(other)?;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).map_err(other)?;
+        stubs.push(format!("/.berth-heredoc-{name}"));
+        spec.mounts.push(SpecMount {
+            target: format!("/.berth-heredoc-{name}"),
+            kind: MountKind::Bind { source: file },
+            readonly: true,
+        });
+    }
     let (read, write) = pipe().map_err(other)?;
     let progress = sb.b.progress.clone();
     let reader = std::thread::spawn(move || {

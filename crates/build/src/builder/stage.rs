@@ -201,8 +201,16 @@ impl<'a> StageBuild<'a> {
             let state = ImageState::load(&self.b.store, &id).await?;
             (state, id.to_string())
         };
-        // Docker's build-time platform args are declared-only inside stages; remember the
-        // global values so `ARG NAME` without a value picks them up.
+        // The base image's SHELL stays in force for shell forms.
+        let shell: Vec<String> = state.config["config"]["Shell"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        if !shell.is_empty() {
+            self.shell = shell;
+        }
         let triggers: Vec<String> = state.config["config"]["OnBuild"]
             .as_array()
             .into_iter()
