@@ -179,6 +179,8 @@ pub(crate) async fn copy(
                 excludes: &c.excludes,
                 parents: c.parents,
                 is_add: false,
+                source_key: "",
+                from_image: false,
             },
             c.from.as_ref(),
         ),
@@ -190,6 +192,8 @@ pub(crate) async fn copy(
                 excludes: &a.excludes,
                 parents: false,
                 is_add: true,
+                source_key: "",
+                from_image: false,
             },
             None,
         ),
@@ -238,7 +242,12 @@ pub(crate) async fn copy(
             Some(Err(e)) => return Err(fail(e.to_string())),
             None => sb.ctx,
         };
-        copy_from(sb, state, key, step, &args, ctx, &source_key, from_image).await
+        let args = CopyArgs {
+            source_key: &source_key,
+            from_image,
+            ..args
+        };
+        copy_from(sb, state, key, step, &args, ctx).await
     }
     .await;
     if let Some(dir) = source_overlay {
@@ -255,6 +264,10 @@ struct CopyArgs<'s> {
     excludes: &'s [String],
     parents: bool,
     is_add: bool,
+    /// For `--from`: the source stage's cache key or the image id (its content's identity).
+    source_key: &'s str,
+    /// Whether the sources come from another stage or image (owners are kept).
+    from_image: bool,
 }
 
 async fn copy_from(
@@ -264,8 +277,6 @@ async fn copy_from(
     step: &Step,
     args: &CopyArgs<'_>,
     ctx: &Context,
-    source_key: &str,
-    from_image: bool,
 ) -> Result<String> {
     let CopyArgs {
         files,
@@ -274,6 +285,8 @@ async fn copy_from(
         excludes,
         parents,
         is_add,
+        source_key,
+        from_image,
     } = *args;
     let file = sb.file;
     let fail = |m: String| super::stage::step_error(file, step.line, &step.original, m);
