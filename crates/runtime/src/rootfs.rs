@@ -11,7 +11,7 @@
 
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd as _};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -163,6 +163,16 @@ pub fn mount(root: &Path, id: &str, layers: &[PathBuf]) -> Result<Rootfs, Rootfs
         escape(&upper),
         escape(&work)
     );
+    // mount(2) takes at most a page of options: with many long layer paths, the new mount
+    // API adds the lower layers one by one (`lowerdir+`, Linux 6.8).
+    if data.len() >= 4000 {
+        let mut top_first: Vec<&Path> = layers.iter().rev().map(PathBuf::as_path).collect();
+        if top_first.is_empty() {
+            top_first.push(&empty);
+        }
+        mount_each(&top_first, &upper, &work, &merged)?;
+        return Ok(Rootfs { dir, merged });
+    }
     let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).expect("no NUL in paths");
     let (src, target, fstype, opts) = (
         CString::new("overlay").unwrap(),
@@ -187,6 +197,87 @@ pub fn mount(root: &Path, id: &str, layers: &[PathBuf]) -> Result<Rootfs, Rootfs
         });
     }
     Ok(Rootfs { dir, merged })
+}
+
+/// An overlay mounted with the new mount API (`fsopen`, one `fsconfig` per lower layer,
+/// `fsmount`, `move_mount`), which has no limit on the number of layers.
+fn mount_each(
+    lowers: &[&Path],
+    upper: &Path,
+    work: &Path,
+    merged: &Path,
+) -> Result<(), RootfsError> {
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+    let failed = |what: &str| RootfsError::Mount {
+        path: merged.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::Error::last_os_error().kind(),
+            format!("{what}: {}", std::io::Error::last_os_error()),
+        ),
+    };
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).expect("no NUL in paths");
+    // SAFETY (whole block): raw mount-API system calls on C strings that outlive each call;
+    // the descriptors they return are owned (closed on drop).
+    unsafe {
+        let fs = libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC);
+        if fs < 0 {
+            return Err(failed("fsopen overlay"));
+        }
+        let fs = std::os::fd::OwnedFd::from_raw_fd(fs as i32);
+        let set = |key: &std::ffi::CStr, value: &Path| {
+            let value = c(value);
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value.as_ptr(),
+                0,
+            ) == 0
+        };
+        for lower in lowers {
+            if !set(c"lowerdir+", lower) {
+                return Err(failed(&format!("add lower layer {}", lower.display())));
+            }
+        }
+        if !set(c"upperdir", upper) || !set(c"workdir", work) {
+            return Err(failed("set the upper and work directories"));
+        }
+        let null = std::ptr::null::<libc::c_char>();
+        if libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            null,
+            null,
+            0,
+        ) != 0
+        {
+            return Err(failed("create the overlay"));
+        }
+        let mnt = libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0);
+        if mnt < 0 {
+            return Err(failed("fsmount"));
+        }
+        let mnt = std::os::fd::OwnedFd::from_raw_fd(mnt as i32);
+        let target = c(merged);
+        if libc::syscall(
+            libc::SYS_move_mount,
+            mnt.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        ) != 0
+        {
+            return Err(failed("move_mount"));
+        }
+    }
+    Ok(())
 }
 
 /// overlayfs option values escape `,` `:` and `\`.

@@ -80,3 +80,37 @@ fn overlay_of_cached_layers() {
     assert!(!fs.dir.exists());
     result.unwrap();
 }
+
+#[test]
+fn a_hundred_layers_mount() {
+    if !is_root() {
+        eprintln!("skipping: overlay mounts need root");
+        return;
+    }
+    // 100 layers with long paths: far more option text than mount(2) takes in one page.
+    let dir = tempfile::tempdir().unwrap();
+    let deep = dir
+        .path()
+        .join("a-directory-name-that-makes-every-layer-path-long-enough");
+    let cache = LayerCache::open(&deep).unwrap();
+    let mut dirs = Vec::new();
+    for i in 0..100 {
+        let name = format!("l{i}");
+        let file = format!("f{i}");
+        let (d, b) = layer(
+            dir.path(),
+            &name,
+            &[(file.as_str(), name.as_bytes()), ("top", name.as_bytes())],
+        );
+        dirs.push(cache.ensure(&d, &b).unwrap());
+    }
+    let id = format!("many{}", std::process::id());
+    let fs = rootfs::mount(&deep, &id, &dirs).unwrap();
+    let (first, top) = (
+        std::fs::read_to_string(fs.merged.join("f0")),
+        std::fs::read_to_string(fs.merged.join("top")),
+    );
+    rootfs::remove(&fs.dir).unwrap();
+    assert_eq!(first.unwrap(), "l0", "the bottom layer is there");
+    assert_eq!(top.unwrap(), "l99", "the last layer wins");
+}
