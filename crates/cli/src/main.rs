@@ -70,6 +70,8 @@ enum Command {
     Exec(commands::exec::ExecArgs),
     /// Build an image from a Dockerfile.
     Build(commands::build::BuildArgs),
+    /// Manage the build cache (`builder prune`).
+    Builder(commands::builder::BuilderArgs),
 }
 
 fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
@@ -111,6 +113,7 @@ fn main() -> ExitCode {
         Command::Import(a) => block_on(commands::archive::import::run(a)),
         Command::Exec(a) => block_on(commands::exec::exec(a)),
         Command::Build(a) => block_on(commands::build::run(a)),
+        Command::Builder(a) => block_on(commands::builder::run(a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -67,3 +67,43 @@ mod tests {
         assert_eq!(key("a", &["b"]), key("a", &["b"]));
     }
 }
+
+/// Forget the whole build cache under `root`: the step records, `RUN --mount=type=cache`
+/// directories and scratch files. Returns the layer blobs the records named (for the caller
+/// to delete those no image uses) and the bytes freed here.
+pub fn prune(root: &Path) -> (Vec<berth_oci::Digest>, u64) {
+    let mut layers = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir(root)) {
+        for e in entries.flatten() {
+            if let Some(state) = std::fs::read(e.path())
+                .ok()
+                .and_then(|b| serde_json::from_slice::<ImageState>(&b).ok())
+            {
+                layers.extend(state.layers.into_iter().map(|l| l.digest));
+            }
+        }
+    }
+    layers.sort_by_key(|d| d.to_string());
+    layers.dedup();
+    let build = root.join("build");
+    let mut freed = 0;
+    for sub in ["cache", "cache-mounts", "tmp"] {
+        let path = build.join(sub);
+        freed += disk_usage(&path);
+        let _ = std::fs::remove_dir_all(&path);
+    }
+    (layers, freed)
+}
+
+/// Bytes of the regular files under `path` (symlinks not followed).
+fn disk_usage(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return if meta.is_file() { meta.len() } else { 0 };
+    }
+    std::fs::read_dir(path)
+        .map(|entries| entries.flatten().map(|e| disk_usage(&e.path())).sum())
+        .unwrap_or(0)
+}

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use berth_oci::Digest;
 use berth_store::Store;
 
+pub use cache::prune as prune_cache;
 pub use image::{ImageState, Layer};
 
 use crate::context::Context;

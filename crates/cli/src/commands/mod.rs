@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod build;
+pub mod builder;
 pub mod container;
 pub mod container_group;
 pub mod context;

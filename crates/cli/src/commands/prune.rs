@@ -34,7 +34,7 @@ fn disk_usage(path: &Path) -> u64 {
 }
 
 /// Whether the user answers yes to `question` on stdin.
-fn confirm(question: &str) -> bool {
+pub(crate) fn confirm(question: &str) -> bool {
     print!("{question} [y/N] ");
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
