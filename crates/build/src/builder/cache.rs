@@ -56,18 +56,6 @@ pub(crate) fn put(root: &Path, key: &str, state: &ImageState) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::key;
-
-    #[test]
-    fn keys_chain_and_separate_parts() {
-        assert_ne!(key("a", &["b", "c"]), key("a", &["bc"]));
-        assert_ne!(key("a", &["b"]), key("b", &["b"]));
-        assert_eq!(key("a", &["b"]), key("a", &["b"]));
-    }
-}
-
 /// Forget the whole build cache under `root`: the step records, `RUN --mount=type=cache`
 /// directories and scratch files. Returns the layer blobs the records named (for the caller
 /// to delete those no image uses) and the bytes freed here.
@@ -106,4 +94,16 @@ fn disk_usage(path: &Path) -> u64 {
     std::fs::read_dir(path)
         .map(|entries| entries.flatten().map(|e| disk_usage(&e.path())).sum())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key;
+
+    #[test]
+    fn keys_chain_and_separate_parts() {
+        assert_ne!(key("a", &["b", "c"]), key("a", &["bc"]));
+        assert_ne!(key("a", &["b"]), key("b", &["b"]));
+        assert_eq!(key("a", &["b"]), key("a", &["b"]));
+    }
 }
