@@ -28,8 +28,14 @@ fn from_pulls_and_push_uploads() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     // The base was not local: pulled from the registry.
-    assert!(stderr.contains("Pulling from library/hello-world"), "{stderr}");
-    assert!(stderr.contains("[stage-0 2/2] COPY note.txt /note.txt"), "{stderr}");
+    assert!(
+        stderr.contains("Pulling from library/hello-world"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[stage-0 2/2] COPY note.txt /note.txt"),
+        "{stderr}"
+    );
 
     // A fresh client pulls the pushed image and runs it.
     let other = Env::new(&r.addr);
@@ -37,7 +43,11 @@ fn from_pulls_and_push_uploads() {
     assert!(pulled.status.success(), "{pulled:?}");
     let inspect = other.ok(&["inspect", &tag]);
     let config: serde_json::Value = serde_json::from_str(&inspect).unwrap();
-    let config = if config.is_array() { &config[0] } else { &config };
+    let config = if config.is_array() {
+        &config[0]
+    } else {
+        &config
+    };
     assert_eq!(
         config["Config"]["Labels"]["built"].as_str(),
         Some("yes"),

@@ -56,14 +56,25 @@ struct Pulling {
 
 #[async_trait::async_trait]
 impl Images for Pulling {
-    async fn resolve(&self, reference: &str, platform: &Platform) -> std::result::Result<Digest, String> {
+    async fn resolve(
+        &self,
+        reference: &str,
+        platform: &Platform,
+    ) -> std::result::Result<Digest, String> {
         if let Ok(img) = self.ctx.find_image(reference).await
             && img.record.architecture == platform.1
         {
             return Ok(img.record.id);
         }
-        let r = self.ctx.reference(reference).map_err(|e| format!("{e:#}"))?;
-        let output = if self.quiet { Output::Quiet } else { Output::Stderr };
+        let r = self
+            .ctx
+            .reference(reference)
+            .map_err(|e| format!("{e:#}"))?;
+        let output = if self.quiet {
+            Output::Quiet
+        } else {
+            Output::Stderr
+        };
         pull(&self.ctx, &r, platform, output)
             .await
             .map_err(|e| format!("cannot pull {reference}: {e:#}"))
@@ -75,7 +86,9 @@ pub async fn run(args: BuildArgs) -> Result<()> {
     let ctx = Arc::new(Context::open().await?);
     let mut tags = Vec::new();
     for t in &args.tag {
-        let r = ctx.reference(t).with_context(|| format!("invalid tag {t:?}"))?;
+        let r = ctx
+            .reference(t)
+            .with_context(|| format!("invalid tag {t:?}"))?;
         if r.digest.is_some() {
             bail!("invalid tag {t:?}: a tag cannot have a digest");
         }
@@ -97,7 +110,10 @@ pub async fn run(args: BuildArgs) -> Result<()> {
     let epoch = match args.timestamp {
         Some(t) => Some(t),
         None => match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(v) if !v.is_empty() => Some(v.parse().context("SOURCE_DATE_EPOCH must be a number of seconds")?),
+            Ok(v) if !v.is_empty() => Some(
+                v.parse()
+                    .context("SOURCE_DATE_EPOCH must be a number of seconds")?,
+            ),
             _ => None,
         },
     };
@@ -111,14 +127,20 @@ pub async fn run(args: BuildArgs) -> Result<()> {
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("stdin-{}.tar", std::process::id()));
         let mut f = std::fs::File::create(&path)?;
-        std::io::copy(&mut std::io::stdin().lock(), &mut f).context("cannot read the context from stdin")?;
+        std::io::copy(&mut std::io::stdin().lock(), &mut f)
+            .context("cannot read the context from stdin")?;
         Some(path)
     } else {
         None
     };
-    let context = stdin_file.clone().unwrap_or_else(|| PathBuf::from(&args.context));
+    let context = stdin_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.context));
     if stdin_file.is_none() && !context.is_dir() {
-        bail!("unable to prepare context: path {:?} not found", args.context);
+        bail!(
+            "unable to prepare context: path {:?} not found",
+            args.context
+        );
     }
     let options = Options {
         context,
