@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod media_type;
 pub mod name;
 pub mod reference;
+pub mod time;
 
 pub use digest::{Algorithm, Digest, Hasher};
 pub use error::{Error, Result};
