@@ -1,13 +1,16 @@
 //! `berth exec` end to end, as root, and `berth run --init`: the exec'd process joins the
 //! running container's namespaces, cgroups, environment, user and capabilities; exit codes
-//! propagate (126/127 when the command cannot run); stopped containers are refused.
+//! propagate (126/127 when the command cannot run); stopped containers are refused; `-t`
+//! gives the command a terminal of the container's devpts, driven from a pty this test opens.
 
 mod common;
 
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use common::Env;
 use common::containers::{busybox, needs_busybox};
+use common::terminal::OnTerminal;
 
 /// A busybox container `name` running in the background with a hostname, an environment
 /// variable, a memory limit (so it has cgroups of its own) and a file it created.
@@ -175,4 +178,115 @@ fn init_is_pid_1_reaps_and_passes_the_exit_code() {
     );
     assert_eq!(env.ok(&["wait", "i1"]).trim(), "143");
     env.ok(&["rm", "i1"]);
+}
+
+#[test]
+fn exec_tty_gets_a_terminal_with_the_callers_size() {
+    if !needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    running(&env, "xt1");
+    let t = OnTerminal::start(
+        &env,
+        &[
+            "exec",
+            "-t",
+            "xt1",
+            "sh",
+            "-c",
+            "busybox tty; busybox stty size; [ -t 0 ] && echo stdin-tty; echo env-$FOO; exit 4",
+        ],
+        33,
+        91,
+    );
+    t.expect("env-bar");
+    let text = t.text();
+    assert_eq!(t.wait(), 4, "{text:?}");
+    // A terminal of the container's own devpts (its first process has none: /dev/pts/0);
+    // lines end in CR LF from that terminal (this one, not raw without -i, adds a CR).
+    assert!(text.contains("/dev/pts/0\r"), "{text:?}");
+    assert!(text.contains("33 91\r"), "{text:?}");
+    assert!(text.contains("stdin-tty"), "{text:?}");
+    env.ok(&["rm", "-f", "xt1"]);
+}
+
+#[test]
+fn exec_interactive_tty_follows_input_and_exits_with_its_code() {
+    if !needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    running(&env, "xt2");
+    let mut t = OnTerminal::start(&env, &["exec", "-it", "xt2", "sh"], 24, 80);
+    t.master
+        .write_all(b"echo $((6 * 7))x; cat /made\n")
+        .unwrap();
+    t.expect("42x");
+    t.expect("made");
+    // The shell's terminal is its controlling terminal: job control is on, `tty` names it.
+    t.master.write_all(b"busybox tty; exit 9\n").unwrap();
+    t.expect("/dev/pts/");
+    let text = t.text();
+    assert_eq!(t.wait(), 9, "{text:?}");
+    // The container runs on.
+    assert_eq!(env.ok(&["exec", "xt2", "cat", "/made"]).trim(), "made");
+    env.ok(&["rm", "-f", "xt2"]);
+}
+
+/// `exec -t` through an external runtime: it makes the terminal and berth relays it.
+#[test]
+fn exec_tty_with_external_runtimes() {
+    if !needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    for runtime in ["runc", "crun"] {
+        if !common::require_tool(runtime) {
+            continue;
+        }
+        let name = format!("xt-{runtime}");
+        env.ok(&[
+            "run",
+            "-d",
+            "--runtime",
+            runtime,
+            "--name",
+            &name,
+            "bb:1",
+            "sleep",
+            "60",
+        ]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while env.run(&["exec", &name, "sh", "-c", ":"]).status.code() != Some(0) {
+            assert!(Instant::now() < deadline, "{runtime}: {name} never ran");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let t = OnTerminal::start(
+            &env,
+            &[
+                "exec",
+                "-t",
+                &name,
+                "sh",
+                "-c",
+                "busybox tty; busybox stty size; exit 4",
+            ],
+            33,
+            91,
+        );
+        t.expect("33 91");
+        let text = t.text();
+        assert_eq!(t.wait(), 4, "{runtime}: {text:?}");
+        assert!(text.contains("/dev/pts/"), "{runtime}: {text:?}");
+        let mut t = OnTerminal::start(&env, &["exec", "-it", &name, "sh"], 24, 80);
+        t.master.write_all(b"echo $((6 * 7))x\n").unwrap();
+        t.expect("42x");
+        t.master.write_all(b"exit 9\n").unwrap();
+        assert_eq!(t.wait(), 9, "{runtime}");
+        env.ok(&["rm", "-f", &name]);
+    }
 }

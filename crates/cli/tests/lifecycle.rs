@@ -547,3 +547,55 @@ fn privileged_and_init_take_effect() {
     assert_ne!(String::from_utf8_lossy(&again.stdout), "1\n");
     env.ok(&["rm", "i1"]);
 }
+
+#[test]
+fn logs_follow_ends_when_the_monitor_was_killed() {
+    if !needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    let _cleanup = KillAll(&env);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "lf1",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo followed; sleep 60",
+    ]);
+    let mut follow = env
+        .cmd(&["logs", "-f", "lf1"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = follow.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut text);
+        text
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(follow.try_wait().unwrap().is_none(), "logs -f ended early");
+    let monitor = parent(pid(&env, "lf1"));
+    // SAFETY: SIGKILL to the monitor this test started.
+    assert_eq!(unsafe { libc::kill(monitor as i32, libc::SIGKILL) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = follow.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = follow.kill();
+            panic!("logs -f did not end after its container's monitor died");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    assert_eq!(reader.join().unwrap(), "followed\n");
+    assert!(ps_row(&env, "lf1").contains("Exited (255)"));
+    env.ok(&["rm", "lf1"]);
+}

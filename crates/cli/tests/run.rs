@@ -249,6 +249,98 @@ fn exit_codes_rm_and_isolation() {
     );
 }
 
+/// What `--runtime NAME` must do as the native engine does: output, exit codes, and the
+/// memory (OOM kill: 137), cpu and pids limits in the container's cgroups.
+fn external_runtime_checks(env: &Env, runtime: &str) {
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--rm", "--runtime", runtime];
+        all.extend_from_slice(args);
+        env.run(&all)
+    };
+    let out = run(&["bb:1", "/bin/sh", "-c", "echo via-oci; echo $$"]);
+    assert!(out.status.success(), "{runtime}: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        ["via-oci", "1"],
+        "{runtime}"
+    );
+    let failed = run(&["bb:1", "/bin/sh", "-c", "exit 7"]);
+    assert_eq!(failed.status.code(), Some(7), "{runtime}: {failed:?}");
+    let oom = run(&[
+        "--memory",
+        "32m",
+        "bb:1",
+        "sh",
+        "-c",
+        "x=a; while true; do x=$x$x; done",
+    ]);
+    assert_eq!(oom.status.code(), Some(137), "{runtime}: {oom:?}");
+    // Only 4 processes: the shell and three of the background sleeps.
+    let pids = run(&[
+        "--pids-limit",
+        "4",
+        "bb:1",
+        "sh",
+        "-c",
+        "n=0; for i in 1 2 3 4 5 6; do sleep 5 & [ $? = 0 ] && n=$((n+1)); done; echo $n; \
+         kill $(jobs -p) 2>/dev/null; exit 0",
+    ]);
+    let text = String::from_utf8_lossy(&pids.stdout);
+    let stderr = String::from_utf8_lossy(&pids.stderr);
+    assert!(
+        stderr.contains("can't fork") || text.trim() != "6",
+        "{runtime}: {pids:?}"
+    );
+    // The limits as the container's own cgroups (v1 on this kind of host, v2 elsewhere) hold them.
+    let out = run(&[
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "9",
+        "-m",
+        "48m",
+        "bb:1",
+        "sh",
+        "-c",
+        "cd /sys/fs/cgroup; cat cpu/cpu.cfs_quota_us pids/pids.max memory/memory.limit_in_bytes \
+         2>/dev/null || cat cpu.max pids.max memory.max",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let values: Vec<&str> = text.split_whitespace().collect();
+    assert!(
+        values == ["50000", "9", "50331648"] || values == ["50000", "100000", "9", "50331648"],
+        "{runtime}: {out:?}"
+    );
+    // In the background: its pid is recorded (from the runtime's pid file), exec joins it,
+    // rm -f kills it.
+    let name = format!("oci-{runtime}");
+    env.ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        runtime,
+        "--name",
+        &name,
+        "bb:1",
+        "sleep",
+        "60",
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while env.inspect(&name)["State"]["Pid"].as_i64().unwrap_or(0) <= 0 {
+        assert!(std::time::Instant::now() < deadline, "{runtime}: no pid");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = env.run(&["exec", &name, "sh", "-c", "echo in-oci; exit 5"]);
+    assert_eq!(out.status.code(), Some(5), "{runtime}: {out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "in-oci\n",
+        "{runtime}"
+    );
+    env.ok(&["rm", "-f", &name]);
+}
+
 #[test]
 fn external_oci_runtime() {
     if !is_root() || !common::require_tool("runc") || !std::path::Path::new("/bin/busybox").exists()
@@ -257,28 +349,20 @@ fn external_oci_runtime() {
     }
     let env = Env::new("127.0.0.1:9");
     busybox(&env);
-    let out = env.ok(&[
-        "run",
-        "--rm",
-        "--runtime",
-        "runc",
-        "bb:1",
-        "/bin/sh",
-        "-c",
-        "echo via-runc; echo $$",
-    ]);
-    assert_eq!(out.lines().collect::<Vec<_>>(), ["via-runc", "1"]);
-    let failed = env.run(&[
-        "run",
-        "--rm",
-        "--runtime",
-        "runc",
-        "bb:1",
-        "/bin/sh",
-        "-c",
-        "exit 7",
-    ]);
-    assert_eq!(failed.status.code(), Some(7));
+    external_runtime_checks(&env, "runc");
+}
+
+/// crun refuses hybrid cgroups with a controller on the v2 side (this kind of host): berth runs
+/// it where the v2 mount is hidden, so it works, limits included.
+#[test]
+fn external_oci_runtime_crun() {
+    if !is_root() || !common::require_tool("crun") || !std::path::Path::new("/bin/busybox").exists()
+    {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    external_runtime_checks(&env, "crun");
 }
 
 /// Container cgroup directories (`berth/<id>`) under any hierarchy.

@@ -4,14 +4,12 @@
 
 mod common;
 
-use std::io::{Read as _, Write as _};
-use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
-use std::os::unix::process::CommandExt as _;
-use std::sync::{Arc, Mutex};
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use common::Env;
 use common::containers::{busybox, needs_busybox};
+use common::terminal::{OnTerminal, resize};
 
 #[test]
 fn stdin_only_with_interactive() {
@@ -27,116 +25,6 @@ fn stdin_only_with_interactive() {
     let out = env.run_stdin(&["run", "--rm", "bb:1", "cat"], "hello\n");
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "");
-}
-
-/// A pty pair for the test's side: (master, slave), with the given window size.
-fn pty(rows: u16, cols: u16) -> (OwnedFd, OwnedFd) {
-    // SAFETY: plain pty set-up calls on descriptors this function owns.
-    unsafe {
-        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
-        assert!(master >= 0);
-        assert_eq!(libc::grantpt(master), 0);
-        assert_eq!(libc::unlockpt(master), 0);
-        let mut name = [0 as libc::c_char; 128];
-        assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
-        let slave = libc::open(
-            name.as_ptr(),
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        );
-        assert!(slave >= 0);
-        let master = OwnedFd::from_raw_fd(master);
-        resize(&master, rows, cols);
-        (master, OwnedFd::from_raw_fd(slave))
-    }
-}
-
-fn resize(master: &OwnedFd, rows: u16, cols: u16) {
-    let size = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ reads a winsize from the stack.
-    assert_eq!(
-        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) },
-        0
-    );
-}
-
-/// berth with the slave as its controlling terminal and stdio, its output collected.
-struct OnTerminal {
-    child: std::process::Child,
-    master: std::fs::File,
-    output: Arc<Mutex<Vec<u8>>>,
-}
-
-impl OnTerminal {
-    fn start(env: &Env, args: &[&str], rows: u16, cols: u16) -> OnTerminal {
-        let (master, slave) = pty(rows, cols);
-        let mut cmd = env.cmd(args);
-        cmd.stdin(slave.try_clone().unwrap())
-            .stdout(slave.try_clone().unwrap())
-            .stderr(slave);
-        // SAFETY: setsid and ioctl are async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().unwrap();
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let mut reader = std::fs::File::from(master.try_clone().unwrap());
-        let sink = output.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        OnTerminal {
-            child,
-            master: std::fs::File::from(master),
-            output,
-        }
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
-    }
-
-    /// Wait until the output contains `needle`; panics with the output after 20 s.
-    fn expect(&self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.text().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} in {:?}",
-                self.text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn wait(mut self) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("berth did not exit; output {:?}", self.text());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
 }
 
 #[test]
@@ -219,4 +107,68 @@ fn detached_tty_is_logged() {
     assert!(text.contains("to-stderr\r\n"), "{out:?}");
     assert!(out.stderr.is_empty(), "{out:?}");
     env.ok(&["rm", id]);
+}
+
+/// `-t` with an external runtime: the runtime makes the terminal (in the container's devpts)
+/// and sends its master to berth's console socket, which relays it; the size, input and exit
+/// code are the same as with berth's engine.
+#[test]
+fn tty_with_external_runtimes() {
+    if !needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    for runtime in ["runc", "crun"] {
+        if !common::require_tool(runtime) {
+            continue;
+        }
+        let t = OnTerminal::start(
+            &env,
+            &[
+                "run",
+                "--rm",
+                "-t",
+                "--runtime",
+                runtime,
+                "bb:1",
+                "sh",
+                "-c",
+                "busybox tty; busybox stty size; exit 3",
+            ],
+            40,
+            100,
+        );
+        t.expect("40 100");
+        let text = t.text();
+        assert_eq!(t.wait(), 3, "{runtime}: {text:?}");
+        assert!(text.contains("/dev/pts/0"), "{runtime}: {text:?}");
+        let mut t = OnTerminal::start(
+            &env,
+            &["run", "--rm", "-it", "--runtime", runtime, "bb:1", "sh"],
+            24,
+            80,
+        );
+        t.master.write_all(b"echo $((6 * 7))x\n").unwrap();
+        t.expect("42x");
+        t.master.write_all(b"exit 7\n").unwrap();
+        assert_eq!(t.wait(), 7, "{runtime}");
+        // Detached: the monitor relays the terminal into the log.
+        let id = env.ok(&[
+            "run",
+            "-d",
+            "-t",
+            "--runtime",
+            runtime,
+            "bb:1",
+            "sh",
+            "-c",
+            "busybox tty; exit 5",
+        ]);
+        let id = id.trim();
+        assert_eq!(env.ok(&["wait", id]).trim(), "5", "{runtime}");
+        let logs = env.ok(&["logs", id]);
+        assert!(logs.contains("/dev/pts/0\r\n"), "{runtime}: {logs:?}");
+        env.ok(&["rm", id]);
+    }
 }

@@ -15,6 +15,9 @@ use oci_spec::runtime::{
 
 use crate::error::{Error, Result};
 
+/// The CFS period berth uses with `--cpus` (Docker's), in microseconds.
+pub const CPU_PERIOD_US: u64 = 100_000;
+
 /// `PATH` when the image sets none (Docker's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -501,7 +504,8 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         .build()
         .map_err(oci_err)?;
     let process = ProcessBuilder::default()
-        .terminal(false)
+        // The runtime then makes the terminal and sends its master to `--console-socket`.
+        .terminal(spec.terminal)
         .user(user)
         .args(spec.args.clone())
         .env(spec.full_env())
@@ -536,8 +540,33 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         .namespaces(namespaces)
         .masked_paths(masked)
         .readonly_paths(readonly)
+        // Where the native engine puts its cgroups, so both are found and cleaned up alike.
+        .cgroups_path(PathBuf::from(format!("/berth/{}", spec.id)))
         .build()
         .map_err(oci_err)?;
+    let mut resources = serde_json::Map::new();
+    if let Some(bytes) = spec.memory {
+        // Swap is the memory+swap total: equal to the limit, the container gets no swap (as
+        // the native engine has it).
+        resources.insert(
+            "memory".into(),
+            serde_json::json!({ "limit": bytes, "swap": bytes }),
+        );
+    }
+    if let Some(cpus) = spec.cpus {
+        let quota = (cpus * CPU_PERIOD_US as f64).round() as i64;
+        resources.insert(
+            "cpu".into(),
+            serde_json::json!({ "quota": quota, "period": CPU_PERIOD_US }),
+        );
+    }
+    if let Some(n) = spec.pids_limit {
+        // 0 or less: no limit, as Docker has it (-1 is "max" to runc and crun).
+        resources.insert(
+            "pids".into(),
+            serde_json::json!({ "limit": if n > 0 { n } else { -1 } }),
+        );
+    }
     if spec.privileged {
         // Every host device, and the devices cgroup allowing them all (as Docker asks runc).
         let devices = host_devices()
@@ -550,14 +579,19 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
                 })
             })
             .collect::<Vec<_>>();
-        let privileged = serde_json::json!({
-            "devices": devices,
-            "resources": { "devices": [{ "allow": true, "access": "rwm" }] },
-        });
-        let privileged: oci_spec::runtime::Linux = serde_json::from_value(privileged)
-            .map_err(|e| Error::invalid(&spec.id, format!("privileged devices: {e}")))?;
+        resources.insert(
+            "devices".into(),
+            serde_json::json!([{ "allow": true, "access": "rwm" }]),
+        );
+        let privileged: oci_spec::runtime::Linux =
+            serde_json::from_value(serde_json::json!({ "devices": devices }))
+                .map_err(|e| Error::invalid(&spec.id, format!("privileged devices: {e}")))?;
         linux.set_devices(privileged.devices().clone());
-        linux.set_resources(privileged.resources().clone());
+    }
+    if !resources.is_empty() {
+        let resources = serde_json::from_value(serde_json::Value::Object(resources))
+            .map_err(|e| Error::invalid(&spec.id, format!("resources: {e}")))?;
+        linux.set_resources(Some(resources));
     }
     if spec.seccomp && !spec.privileged {
         linux.set_seccomp(Some(oci_seccomp(&spec.id)?));
@@ -733,6 +767,29 @@ mod tests {
             .find(|m| m["destination"] == "/scratch")
             .unwrap();
         assert_eq!(scratch["type"], "tmpfs");
+    }
+
+    #[test]
+    fn oci_spec_carries_the_limits() {
+        let mut s = spec("c3");
+        let json = serde_json::to_value(oci_spec(&s).unwrap()).unwrap();
+        assert!(json["linux"]["resources"]["memory"].is_null());
+        assert_eq!(json["linux"]["cgroupsPath"], "/berth/c3");
+        s.memory = Some(32 << 20);
+        s.cpus = Some(0.5);
+        s.pids_limit = Some(10);
+        let json = serde_json::to_value(oci_spec(&s).unwrap()).unwrap();
+        let resources = &json["linux"]["resources"];
+        assert_eq!(resources["memory"]["limit"], 32 << 20);
+        assert_eq!(resources["memory"]["swap"], 32 << 20);
+        assert_eq!(resources["cpu"]["quota"], 50_000);
+        assert_eq!(resources["cpu"]["period"], 100_000);
+        assert_eq!(resources["pids"]["limit"], 10);
+        s.pids_limit = Some(0);
+        s.privileged = true;
+        let json = serde_json::to_value(oci_spec(&s).unwrap()).unwrap();
+        assert_eq!(json["linux"]["resources"]["pids"]["limit"], -1);
+        assert_eq!(json["linux"]["resources"]["devices"][0]["allow"], true);
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! `berth exec [-d] [-i] [-e K=V] [-w DIR] [-u USER] [--privileged] CONTAINER COMMAND...`: run
-//! a command in a running container, as Docker does: the container's environment (plus
+//! `berth exec [-d] [-i] [-t] [-e K=V] [-w DIR] [-u USER] [--privileged] CONTAINER COMMAND...`:
+//! run a command in a running container, as Docker does: the container's environment (plus
 //! `-e`), working directory, user, capabilities and confinement unless overridden; berth exits
-//! with the command's code (126 when it cannot be executed, 127 when it is not found).
+//! with the command's code (126 when it cannot be executed, 127 when it is not found). With
+//! `-t` the command gets a terminal made in the container's devpts, as `run -t` does.
 
 use std::path::PathBuf;
 
@@ -19,9 +20,12 @@ pub struct ExecArgs {
     /// Run the command in the background (print nothing).
     #[arg(short, long)]
     pub detach: bool,
-    /// Keep stdin open (it is always inherited).
+    /// Keep stdin open (it is always inherited; with -t, it is forwarded to the terminal).
     #[arg(short, long)]
     pub interactive: bool,
+    /// Give the command a terminal (a pseudo-terminal with this terminal's window size).
+    #[arg(short, long)]
+    pub tty: bool,
     /// Set environment variables (KEY=value, or KEY to copy it from here).
     #[arg(short, long = "env")]
     pub env: Vec<String>,
@@ -140,6 +144,16 @@ pub async fn exec(args: ExecArgs) -> Result<()> {
             .map_err(failed);
     }
 
+    let (stdio, terminal) = if args.tty {
+        let (console, terminal) = super::tty::attach(args.interactive)?;
+        let stdio = Stdio {
+            console: Some(console),
+            ..Stdio::default()
+        };
+        (stdio, Some(terminal))
+    } else {
+        (Stdio::inherit(), None)
+    };
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
@@ -147,7 +161,7 @@ pub async fn exec(args: ExecArgs) -> Result<()> {
         engine.exec(
             &target,
             &process,
-            Stdio::inherit(),
+            stdio,
             Some(Box::new(move |pid| {
                 let _ = tx.send(pid);
             })),
@@ -171,6 +185,9 @@ pub async fn exec(args: ExecArgs) -> Result<()> {
             _ = sigterm.recv() => forward(pid, libc::SIGTERM),
         }
     };
+    if let Some(terminal) = terminal {
+        terminal.finish().await;
+    }
     let code = result.map_err(failed)?.code();
     if code != 0 {
         return Err(ContainerExit(code).into());

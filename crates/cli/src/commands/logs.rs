@@ -105,10 +105,15 @@ pub async fn logs(args: LogsArgs) -> Result<()> {
         return Ok(());
     }
     loop {
-        let running = matches!(
-            ctx.store.container(&c.id).await?,
-            Some(c) if c.state != State::Exited
-        );
+        // Reconciled: a container whose supervisor died is never marked exited otherwise,
+        // and following it would never end.
+        let running = match ctx.store.container(&c.id).await? {
+            Some(c) => matches!(
+                super::liveness::reconcile(&ctx, c).await?,
+                Some(c) if c.state != State::Exited
+            ),
+            None => false,
+        };
         file.seek(SeekFrom::Start(offset as u64))?;
         let mut more = Vec::new();
         file.read_to_end(&mut more)?;

@@ -526,25 +526,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// A foreground container's terminal: its master pumped to stdout, resized on SIGWINCH,
-/// and this terminal in raw mode while attached with `-i`.
-struct Terminal {
-    output: tokio::task::JoinHandle<()>,
-    resize: tokio::task::JoinHandle<()>,
-    _raw: Option<super::tty::RawMode>,
-}
-
-impl Terminal {
-    /// Wait for the last output of the ended container, then restore the terminal.
-    async fn finish(self) {
-        let _ = self.output.await;
-        self.resize.abort();
-    }
-}
-
 /// The foreground container's stdio: a terminal with `-t`, berth's own stdin only with `-i`.
-fn attach(args: &RunArgs, spec: &ContainerSpec) -> Result<(Stdio, Option<Terminal>)> {
-    use super::tty;
+fn attach(args: &RunArgs, spec: &ContainerSpec) -> Result<(Stdio, Option<super::tty::Terminal>)> {
     if !spec.terminal {
         let stdin = if args.interactive {
             None
@@ -559,53 +542,12 @@ fn attach(args: &RunArgs, spec: &ContainerSpec) -> Result<(Stdio, Option<Termina
             None,
         ));
     }
-    if args.runtime.is_some() {
-        bail!("-t is not supported with --runtime yet");
-    }
-    let (ours, theirs) = tty::console_pair()?;
-    let (rows, cols) = tty::window_size(0);
-    let master = std::sync::Arc::new(std::sync::OnceLock::<std::os::fd::OwnedFd>::new());
-    let interactive = args.interactive;
-    let m = master.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        let Ok(Some(fd)) = tty::receive_master(&ours) else {
-            return;
-        };
-        let fd = m.get_or_init(|| fd);
-        if interactive {
-            let _ = tty::pump_input(fd);
-        }
-        tty::pump_output(fd, std::io::stdout().lock());
-    });
-    let mut winch = signal(SignalKind::window_change())?;
-    let resize = tokio::spawn(async move {
-        while winch.recv().await.is_some() {
-            if let Some(fd) = master.get() {
-                tty::copy_size(0, std::os::fd::AsRawFd::as_raw_fd(fd));
-            }
-        }
-    });
-    let raw = if interactive {
-        tty::RawMode::enable(0)
-    } else {
-        None
-    };
+    let (console, terminal) = super::tty::attach(args.interactive)?;
     let stdio = Stdio {
-        console: Some(berth_runtime::engine::Console {
-            socket: theirs,
-            rows,
-            cols,
-        }),
+        console: Some(console),
         ..Stdio::default()
     };
-    Ok((
-        stdio,
-        Some(Terminal {
-            output,
-            resize,
-            _raw: raw,
-        }),
-    ))
+    Ok((stdio, Some(terminal)))
 }
 
 /// Start `berth container-monitor ID` in its own session and wait until it has started the
@@ -678,11 +620,9 @@ pub async fn supervise(
     spec: ContainerSpec,
     stdio: Stdio,
 ) -> Result<ExitStatus> {
+    // External runtimes tell the pid too (from their pid file): the record becomes running
+    // once the container exists, so `exec` right after `run -d` finds it.
     let engine = engine(runtime, ctx);
-    if runtime.is_some() {
-        // External runtimes do not tell the pid.
-        ctx.store.container_started(id, 0).await?;
-    }
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
@@ -716,6 +656,11 @@ pub async fn supervise(
             _ = sigterm.recv() => forward(pid, libc::SIGTERM),
         }
     };
+    // A container that ended at once: its start, if the engine told it, is recorded still
+    // (the select above may have seen the end first).
+    if let (true, Ok(p)) = (waiting, rx.try_recv()) {
+        ctx.store.container_started(id, i64::from(p)).await?;
+    }
     Ok(result?)
 }
 

@@ -1,6 +1,7 @@
 //! Terminals for `-t`: a pseudo-terminal pair whose slave becomes the container's stdio and
 //! controlling terminal, the caller's terminal in raw mode while attached, the window size
-//! copied at start and on every SIGWINCH, and the bytes pumped both ways.
+//! copied at start and on every SIGWINCH, and the bytes pumped both ways. [`attach`] puts
+//! these together for a foreground `run -t` or `exec -t`.
 
 use std::io::{Read as _, Write as _};
 use std::os::fd::{AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd, RawFd};
@@ -177,4 +178,67 @@ pub fn pump_input(master: &OwnedFd) -> Result<()> {
         }
     });
     Ok(())
+}
+
+/// A foreground process's terminal: its master pumped to stdout, resized on SIGWINCH, and
+/// this terminal in raw mode while attached with `-i`.
+pub struct Terminal {
+    output: tokio::task::JoinHandle<()>,
+    resize: tokio::task::JoinHandle<()>,
+    _raw: Option<RawMode>,
+}
+
+impl Terminal {
+    /// Wait for the last output of the ended process, then restore the terminal.
+    pub async fn finish(self) {
+        let _ = self.output.await;
+        self.resize.abort();
+    }
+}
+
+/// A terminal for a process started in a container: the console (socket and this terminal's
+/// window size) to hand the engine, and the [`Terminal`] that receives the master, pumps it
+/// (and stdin with `interactive`, this terminal then in raw mode) and forwards resizes.
+pub fn attach(interactive: bool) -> Result<(berth_runtime::engine::Console, Terminal)> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (ours, theirs) = console_pair()?;
+    let (rows, cols) = window_size(0);
+    let master = std::sync::Arc::new(std::sync::OnceLock::<OwnedFd>::new());
+    let m = master.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        let Ok(Some(fd)) = receive_master(&ours) else {
+            return;
+        };
+        let fd = m.get_or_init(|| fd);
+        if interactive {
+            let _ = pump_input(fd);
+        }
+        pump_output(fd, std::io::stdout().lock());
+    });
+    let mut winch = signal(SignalKind::window_change())?;
+    let resize = tokio::spawn(async move {
+        while winch.recv().await.is_some() {
+            if let Some(fd) = master.get() {
+                copy_size(0, fd.as_raw_fd());
+            }
+        }
+    });
+    let raw = if interactive {
+        RawMode::enable(0)
+    } else {
+        None
+    };
+    let console = berth_runtime::engine::Console {
+        socket: theirs,
+        rows,
+        cols,
+    };
+    Ok((
+        console,
+        Terminal {
+            output,
+            resize,
+            _raw: raw,
+        },
+    ))
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod containers;
+pub mod terminal;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

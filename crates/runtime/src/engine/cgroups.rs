@@ -14,11 +14,9 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 use crate::error::{Error, Result};
-use crate::spec::ContainerSpec;
+use crate::spec::{CPU_PERIOD_US, ContainerSpec};
 
 const ROOT: &str = "/sys/fs/cgroup";
-/// The CFS period berth uses with `--cpus` (Docker's).
-const CPU_PERIOD_US: u64 = 100_000;
 
 /// The cgroup directories of one container; removed on drop.
 #[derive(Debug, Default)]

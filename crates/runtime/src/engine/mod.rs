@@ -26,6 +26,7 @@
 
 mod cgroups;
 mod child;
+mod console;
 mod exec;
 mod fake;
 mod native;

@@ -13,8 +13,11 @@
 //! execs. The thread stays until the process ends: it is the parent the parent-death signal
 //! watches.
 
+mod join;
+mod process;
+
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use tracing::debug;
@@ -23,7 +26,8 @@ use super::native::{clone_into_namespaces, pipe, wait};
 use super::plan::{Op, Plan, Step, capability_mask, cstr, exec_step};
 use super::{ExitStatus, NativeRuntime, OnStart, Stdio};
 use crate::error::{Error, Result};
-use crate::spec::{ContainerSpec, DEFAULT_PATH, capability_number};
+use join::{cgroup_dirs, open_container};
+pub use process::ProcessSpec;
 
 /// The running container to exec into.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,95 +36,6 @@ pub struct ExecTarget {
     pub id: String,
     /// The host pid of the container's first process (0 when the engine did not tell it).
     pub pid: u32,
-}
-
-/// A process to start in a running container: [`ContainerSpec`]'s process fields.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProcessSpec {
-    /// The program and its arguments; a program without `/` is looked up in `PATH`.
-    pub args: Vec<String>,
-    /// The environment, `KEY=value` strings; [`DEFAULT_PATH`] is used when it has no `PATH`.
-    pub env: Vec<String>,
-    /// The working directory inside the container (absolute; it must exist).
-    pub cwd: String,
-    /// User id.
-    pub uid: u32,
-    /// Primary group id.
-    pub gid: u32,
-    /// Supplementary groups.
-    pub groups: Vec<u32>,
-    /// The capabilities the process keeps, by name; all others are dropped.
-    pub capabilities: Vec<String>,
-    /// Set `no_new_privs`.
-    pub no_new_privileges: bool,
-    /// Apply the default seccomp profile.
-    pub seccomp: bool,
-}
-
-impl ProcessSpec {
-    /// The process `spec` describes, running `args` instead of the container's program.
-    pub fn from_container(spec: &ContainerSpec, args: Vec<String>) -> Self {
-        ProcessSpec {
-            args,
-            env: spec.env.clone(),
-            cwd: spec.cwd.clone(),
-            uid: spec.uid,
-            gid: spec.gid,
-            groups: spec.groups.clone(),
-            capabilities: spec.capabilities.clone(),
-            no_new_privileges: spec.no_new_privileges,
-            seccomp: spec.seccomp,
-        }
-    }
-
-    /// Check it as [`ContainerSpec::validate`] checks the same fields.
-    pub fn validate(&self, id: &str) -> Result<()> {
-        let bad = |reason: String| Err(Error::invalid(id, reason));
-        if self.args.first().is_none_or(|a| a.is_empty()) {
-            return bad("no program to run".into());
-        }
-        if !self.cwd.starts_with('/') {
-            return bad(format!("working directory {:?} is not absolute", self.cwd));
-        }
-        if let Some(e) = self.env.iter().find(|e| !e.contains('=')) {
-            return bad(format!("environment entry {e:?} has no '='"));
-        }
-        if self
-            .args
-            .iter()
-            .chain(&self.env)
-            .chain([&self.cwd])
-            .any(|s| s.contains('\0'))
-        {
-            return bad("a string contains a NUL byte".into());
-        }
-        if let Some(c) = self
-            .capabilities
-            .iter()
-            .find(|c| capability_number(c).is_none())
-        {
-            return bad(format!("unknown capability {c:?}"));
-        }
-        Ok(())
-    }
-
-    /// The `PATH` the program is looked up in.
-    pub fn path_env(&self) -> &str {
-        self.env
-            .iter()
-            .rev()
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or(DEFAULT_PATH)
-    }
-
-    /// The environment, with `PATH` added when it has none.
-    pub fn full_env(&self) -> Vec<String> {
-        let mut env = self.env.clone();
-        if !env.iter().any(|e| e.starts_with("PATH=")) {
-            env.push(format!("PATH={DEFAULT_PATH}"));
-        }
-        env
-    }
 }
 
 /// Namespaces joined through the pidfd by the process itself (the pid one is joined by the
@@ -133,6 +48,8 @@ const JOINED: i32 = libc::CLONE_NEWIPC
 
 /// The plan of an exec'd process: no mounts, only joins, then the same process steps as
 /// [`Plan::new`] ends with. `detach`: no parent-death signal, a session of its own.
+/// `console`: a unix socket and window size (rows, columns) for a terminal made in the
+/// container's devpts, which then replaces `stdio` (and is the new session's terminal).
 pub(super) fn plan(
     id: &str,
     process: &ProcessSpec,
@@ -140,6 +57,7 @@ pub(super) fn plan(
     stdio: [Option<i32>; 3],
     sync: Option<i32>,
     detach: bool,
+    console: Option<(i32, u16, u16)>,
 ) -> Result<Plan> {
     let mut steps = Vec::new();
     let mut step = |what: &str, op: Op| {
@@ -166,10 +84,15 @@ pub(super) fn plan(
         "set up stdio",
         Op::Stdio {
             fds: stdio,
-            keep: -1,
+            keep: console.map_or(-1, |(socket, _, _)| socket),
         },
     );
-    if detach {
+    if let Some((socket, rows, cols)) = console {
+        // Joining the mount namespace made its root (the container's, after its pivot_root)
+        // ours, so `/dev/pts/ptmx` is the container's devpts, as for `run -t`. The op starts
+        // a session of its own, whose controlling terminal it is.
+        step("create the terminal", Op::Console { socket, rows, cols });
+    } else if detach {
         step("start a new session", Op::Setsid);
     }
     step(
@@ -205,100 +128,6 @@ pub(super) fn plan(
     let (exec, strings) = exec_step(id, &process.args, process.full_env(), process.path_env())?;
     steps.push(exec);
     Ok(Plan::from_parts(steps, strings))
-}
-
-/// The cgroup directories (one per hierarchy) process `pid` is in and this process is not,
-/// from `/proc/PID/cgroup` and the cgroup mounts in `/proc/self/mountinfo`.
-fn cgroup_dirs(id: &str, pid: u32) -> Result<Vec<PathBuf>> {
-    let read = |path: String| {
-        std::fs::read_to_string(&path).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOENT | libc::ESRCH) => Error::NotRunning { id: id.to_string() },
-            _ => Error::io(path, e),
-        })
-    };
-    let theirs = read(format!("/proc/{pid}/cgroup"))?;
-    let ours = read("/proc/self/cgroup".to_string())?;
-    let mountinfo = read("/proc/self/mountinfo".to_string())?;
-    // (mount root, mount point, fstype, super options) of each cgroup mount.
-    let mounts: Vec<(&str, &str, &str, &str)> = mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let left: Vec<&str> = left.split(' ').collect();
-            let right: Vec<&str> = right.split(' ').collect();
-            let (root, point) = (*left.get(3)?, *left.get(4)?);
-            let (fstype, options) = (*right.first()?, *right.get(2)?);
-            matches!(fstype, "cgroup" | "cgroup2").then_some((root, point, fstype, options))
-        })
-        .collect();
-    let mut dirs = Vec::new();
-    for line in theirs.lines() {
-        if ours.lines().any(|l| l == line) {
-            continue;
-        }
-        let mut fields = line.splitn(3, ':');
-        let (Some(_), Some(controllers), Some(path)) =
-            (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        let mount = mounts.iter().find(|(_, _, fstype, options)| {
-            if controllers.is_empty() {
-                *fstype == "cgroup2"
-            } else {
-                *fstype == "cgroup"
-                    && controllers
-                        .split(',')
-                        .all(|c| options.split(',').any(|o| o == c))
-            }
-        });
-        let Some((root, point, _, _)) = mount else {
-            debug!(id, line, "no mount for this cgroup hierarchy; not joined");
-            continue;
-        };
-        let Some(rel) = path.strip_prefix(root.trim_end_matches('/')) else {
-            continue;
-        };
-        dirs.push(PathBuf::from(point).join(rel.trim_start_matches('/')));
-    }
-    Ok(dirs)
-}
-
-/// `pidfd_open(pid)`, refusing a process that is not a container's first process (pid 1 in a
-/// pid namespace of its own), so a recycled pid is never joined.
-fn open_container(id: &str, pid: u32) -> Result<OwnedFd> {
-    let not_running = || Error::NotRunning { id: id.to_string() };
-    if pid == 0 {
-        return Err(not_running());
-    }
-    // SAFETY: pidfd_open returns a new descriptor we own, or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return Err(not_running());
-    }
-    // SAFETY: a fresh descriptor.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let nspid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("NSpid:"))
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .unwrap_or_default();
-    // SAFETY: signal 0 only checks that the pidfd's process is still alive; if it is, the pid
-    // was not recycled, so the status read above was its own.
-    let alive = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            0,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    } == 0;
-    if !alive || nspid.len() < 2 || nspid.last() != Some(&"1") {
-        return Err(not_running());
-    }
-    Ok(pidfd)
 }
 
 impl NativeRuntime {
@@ -370,6 +199,10 @@ fn exec_thread(
         [raw(&stdio.stdin), raw(&stdio.stdout), raw(&stdio.stderr)],
         sync.as_ref().map(|(read, _)| read.as_raw_fd()),
         detach,
+        stdio
+            .console
+            .as_ref()
+            .map(|c| (c.socket.as_raw_fd(), c.rows, c.cols)),
     )?;
     let (read_end, write_end) = pipe().map_err(clone_error)?;
     debug!(id = %id, program = %process.args[0], "clone into the container's pid namespace");
@@ -442,6 +275,7 @@ fn exec_thread(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::ContainerSpec;
 
     fn process() -> ProcessSpec {
         let spec = ContainerSpec::new("x1", "/tmp", vec!["sh".into()]);
@@ -450,7 +284,16 @@ mod tests {
 
     #[test]
     fn exec_plan_joins_then_drops_then_execs() {
-        let plan = plan("x1", &process(), 9, [None, None, None], Some(8), false).unwrap();
+        let plan = plan(
+            "x1",
+            &process(),
+            9,
+            [None, None, None],
+            Some(8),
+            false,
+            None,
+        )
+        .unwrap();
         let position = |what: &str| plan.steps.iter().position(|s| s.what == what).unwrap();
         assert_eq!(plan.steps[0].what, "set the parent-death signal");
         assert!(
@@ -477,7 +320,7 @@ mod tests {
         let mut p = process();
         p.seccomp = false;
         p.uid = 1000;
-        let plan = plan("x1", &p, 9, [None, None, None], None, true).unwrap();
+        let plan = plan("x1", &p, 9, [None, None, None], None, true, None).unwrap();
         assert!(plan.steps.iter().any(|s| matches!(s.op, Op::Setsid)));
         assert!(!plan.steps.iter().any(|s| matches!(
             s.op,
@@ -486,27 +329,27 @@ mod tests {
     }
 
     #[test]
-    fn process_validation() {
-        let mut p = process();
-        assert!(p.validate("x1").is_ok());
-        p.cwd = "rel".into();
-        assert!(p.validate("x1").is_err());
-        let mut p = process();
-        p.args.clear();
-        assert!(p.validate("x1").is_err());
-        assert_eq!(process().path_env(), DEFAULT_PATH);
-    }
-
-    #[test]
-    fn a_dead_or_plain_process_is_not_a_container() {
-        assert!(matches!(
-            open_container("x1", 0),
-            Err(Error::NotRunning { .. })
-        ));
-        // This test process is not pid 1 of a pid namespace of its own.
-        assert!(matches!(
-            open_container("x1", std::process::id()),
-            Err(Error::NotRunning { .. })
-        ));
+    fn console_makes_the_terminal_after_joining_and_keeps_its_socket() {
+        let plan = plan(
+            "x1",
+            &process(),
+            9,
+            [None, None, None],
+            None,
+            true,
+            Some((7, 24, 80)),
+        )
+        .unwrap();
+        let position = |what: &str| plan.steps.iter().position(|s| s.what == what).unwrap();
+        assert!(position("join the container's namespaces") < position("set up stdio"));
+        assert!(position("set up stdio") + 1 == position("create the terminal"));
+        assert!(position("create the terminal") < position("chdir to /"));
+        assert!(
+            plan.steps
+                .iter()
+                .any(|s| matches!(s.op, Op::Stdio { keep: 7, .. }))
+        );
+        // The terminal op starts the session itself.
+        assert!(!plan.steps.iter().any(|s| matches!(s.op, Op::Setsid)));
     }
 }
