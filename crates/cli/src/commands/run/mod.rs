@@ -1,0 +1,387 @@
+//! `berth run IMAGE [COMMAND...]`: pull the image if it is not local, stack its layers into an
+//! overlay root filesystem, run the command in an isolated container in the foreground, record
+//! the container, and exit with the container's exit code.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use berth_oci::ParsedManifest;
+use berth_runtime::engine::Stdio;
+use berth_runtime::rootfs::{self, LayerCache};
+use berth_runtime::spec::ContainerSpec;
+use berth_store::containers::random_name;
+
+use super::context::{Context, host_platform};
+use super::pull::{Output, pull};
+
+mod options;
+mod record;
+mod supervise;
+
+use options::{parse_bytes, parse_tmpfs, parse_volume, security_options};
+pub use record::{complete_spec, spec_from_config, strings};
+use record::{random_hex, spec_json};
+pub use supervise::{detach, engine, finish, supervise};
+
+/// `berth run`
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Run the container in the background and print its id.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep stdin open and connect it to the container (without it, the container's stdin
+    /// is empty).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the container a terminal (a pseudo-terminal with this terminal's window size).
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Name the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables (KEY=value, or KEY to copy it from here).
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file (KEY=value lines; `#` comments); before `-e`.
+    #[arg(long)]
+    pub env_file: Vec<PathBuf>,
+    /// The signal `stop` sends (default: the image's `StopSignal`, else SIGTERM).
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` waits for the container before SIGKILL (default 10).
+    #[arg(long, allow_negative_numbers = true)]
+    pub stop_timeout: Option<i64>,
+    /// Give the container every capability, no seccomp filter and the host's devices.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Run an init as the container's first process, to forward signals and reap zombies.
+    #[arg(long)]
+    pub init: bool,
+    /// Override the image's entrypoint.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// User to run as: name|uid[:group|gid], names from the image's /etc/passwd and /etc/group.
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Bind mount a volume: HOST_PATH:CONTAINER_PATH[:ro|rw] or NAME:CONTAINER_PATH[:ro|rw].
+    #[arg(short, long = "volume")]
+    pub volume: Vec<String>,
+    /// Mount the container's root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Mount a tmpfs: CONTAINER_PATH[:OPTIONS] (`/run:size=64m,exec`).
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Network: `none` (a namespace with only lo, the default) or `host`.
+    #[arg(long, default_value = "none", value_parser = ["none", "host"])]
+    pub network: String,
+    /// Container hostname.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Memory limit: bytes, or a number with a b, k, m or g suffix (`32m`).
+    #[arg(short, long, value_parser = parse_bytes)]
+    pub memory: Option<u64>,
+    /// Number of CPUs the container may use (`0.5`: half of one).
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Maximum number of processes in the container (-1: unlimited).
+    #[arg(long, allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Add a Linux capability to Docker's default set (`NET_ADMIN` or `CAP_NET_ADMIN`; `ALL`).
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    /// Drop a Linux capability from the set (`CHOWN` or `CAP_CHOWN`; `ALL`).
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
+    /// Security options: `seccomp=unconfined` (no seccomp filter), `no-new-privileges`.
+    #[arg(long)]
+    pub security_opt: Vec<String>,
+    /// An external OCI runtime (e.g. runc, crun) instead of berth's own engine.
+    #[arg(long)]
+    pub runtime: Option<PathBuf>,
+    /// The image.
+    pub image: String,
+    /// The command and its arguments (default: the image's).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// The container's exit code, carried to `main` so berth exits with it (and prints nothing).
+#[derive(Debug)]
+pub struct ContainerExit(pub i32);
+
+impl std::fmt::Display for ContainerExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "container exited with {}", self.0)
+    }
+}
+
+impl std::error::Error for ContainerExit {}
+
+pub async fn run(args: RunArgs) -> Result<()> {
+    let (seccomp, no_new_privileges) = security_options(&args.security_opt)?;
+    let ctx = Context::open().await?;
+    let image = match ctx.find_image(&args.image).await {
+        Ok(img) => img,
+        Err(_) => {
+            let r = ctx.reference(&args.image)?;
+            let shown = r
+                .clone()
+                .with_default_tag()
+                .familiar_name(&ctx.config.default_registry);
+            let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
+            match &r.digest {
+                Some(d) => eprintln!("Unable to find image '{shown}@{d}' locally"),
+                None => eprintln!("Unable to find image '{shown}:{tag}' locally"),
+            }
+            let id = pull(&ctx, &r, &host_platform(), Output::Stderr).await?;
+            ctx.store
+                .image(&id)
+                .await?
+                .context("the pulled image is not in the store")?
+        }
+    };
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&ctx.store.blobs().read(&image.record.id)?)?;
+    let c = cfg.get("config");
+    let entrypoint = match &args.entrypoint {
+        Some(e) if e.is_empty() => vec![],
+        Some(e) => vec![e.clone()],
+        None => strings(c.and_then(|c| c.get("Entrypoint"))),
+    };
+    let cmd = if !args.command.is_empty() {
+        args.command.clone()
+    } else if args.entrypoint.is_some() {
+        vec![]
+    } else {
+        strings(c.and_then(|c| c.get("Cmd")))
+    };
+    let argv: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    if argv.is_empty() {
+        bail!("no command specified");
+    }
+
+    // Layers, unpacked once and shared.
+    let manifest = ctx.store.blobs().read(&image.record.manifest)?;
+    let parsed = ParsedManifest::parse(&manifest, &image.record.manifest_media_type)?;
+    let cache = LayerCache::open(&ctx.config.root)?;
+    let mut layers = vec![];
+    for l in &parsed.blobs[1..] {
+        let (cache, digest, blob) = (
+            cache.clone(),
+            l.digest.clone(),
+            ctx.store.blobs().path(&l.digest),
+        );
+        layers.push(tokio::task::spawn_blocking(move || cache.ensure(&digest, &blob)).await??);
+    }
+
+    let id = random_hex(32);
+    let mut spec = ContainerSpec::new(id.clone(), PathBuf::new(), argv.clone());
+    spec.env = strings(c.and_then(|c| c.get("Env")));
+    // Docker: the image's, then the env files', then -e's, later ones replacing earlier ones.
+    for file in &args.env_file {
+        for e in super::envfile::parse_env_file(file)? {
+            super::envfile::set_env(&mut spec.env, e);
+        }
+    }
+    for e in &args.env {
+        match e.split_once('=') {
+            Some(_) => super::envfile::set_env(&mut spec.env, e.clone()),
+            None => {
+                if let Ok(v) = std::env::var(e) {
+                    super::envfile::set_env(&mut spec.env, format!("{e}={v}"));
+                }
+            }
+        }
+    }
+    let stop_signal = args
+        .stop_signal
+        .clone()
+        .or_else(|| {
+            c.and_then(|c| c.get("StopSignal"))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        })
+        .filter(|s| !s.is_empty());
+    if let Some(s) = &stop_signal {
+        super::container::parse_signal(s)?;
+    }
+    if let Some(w) = args
+        .workdir
+        .clone()
+        .or_else(|| {
+            c.and_then(|c| c.get("WorkingDir"))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        })
+        .filter(|w| !w.is_empty())
+    {
+        spec.cwd = w;
+    }
+    if let Some(h) = &args.hostname {
+        spec.hostname = h.clone();
+    }
+    let user = args.user.clone().or_else(|| {
+        c.and_then(|c| c.get("User"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    });
+    let user = user.unwrap_or_default();
+    for v in &args.volume {
+        spec.mounts.push(parse_volume(&ctx.config.root, v)?);
+    }
+    for t in &args.tmpfs {
+        spec.mounts.push(parse_tmpfs(t)?);
+    }
+    spec.readonly_rootfs = args.read_only;
+    spec.host_network = args.network == "host";
+    spec.memory = args.memory;
+    spec.cpus = args.cpus;
+    spec.pids_limit = args.pids_limit;
+    spec.seccomp = seccomp;
+    spec.no_new_privileges = no_new_privileges;
+    let cap_name = |c: &String| {
+        let upper = c.to_ascii_uppercase();
+        if upper.starts_with("CAP_") {
+            upper
+        } else {
+            format!("CAP_{upper}")
+        }
+    };
+    // Docker: drops first, then adds; ALL stands for every capability.
+    for c in args.cap_drop.iter().map(cap_name) {
+        if c == "CAP_ALL" {
+            spec.capabilities.clear();
+        } else {
+            spec.capabilities.retain(|have| *have != c);
+        }
+    }
+    for c in args.cap_add.iter().map(cap_name) {
+        let added: Vec<String> = if c == "CAP_ALL" {
+            (0..64)
+                .filter_map(berth_runtime::spec::capability_name)
+                .map(str::to_string)
+                .collect()
+        } else {
+            vec![c]
+        };
+        for c in added {
+            if !spec.capabilities.contains(&c) {
+                spec.capabilities.push(c);
+            }
+        }
+    }
+
+    spec.terminal = args.tty;
+    if args.privileged {
+        // Docker: every capability whatever --cap-drop says, and no seccomp filter.
+        spec.capabilities = (0..64)
+            .filter_map(berth_runtime::spec::capability_name)
+            .map(str::to_string)
+            .collect();
+        spec.seccomp = false;
+        spec.privileged = true;
+    }
+    spec.init = args.init;
+    // Everything a detached monitor needs to run the container again, without the CLI.
+    let config = serde_json::json!({
+        "rm": args.rm,
+        "stop_signal": stop_signal,
+        "stop_timeout": args.stop_timeout,
+        "layers": layers,
+        "runtime": args.runtime,
+        "spec": spec_json(&spec),
+        "user": user,
+    })
+    .to_string();
+    let mut name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| random_name(u64::from_str_radix(&id[..15], 16).unwrap()));
+    let record = loop {
+        match ctx
+            .store
+            .create_container(
+                &id,
+                &name,
+                &args.image,
+                &image.record.id.to_string(),
+                &argv,
+                &config,
+            )
+            .await
+        {
+            Err(berth_store::Error::NameInUse(_)) if args.name.is_none() => {
+                name = random_name(u64::from_str_radix(&random_hex(7), 16).unwrap());
+            }
+            other => break other?,
+        }
+    };
+
+    if args.detach {
+        detach(&ctx, &record.id).await?;
+        println!("{}", record.id);
+        return Ok(());
+    }
+    // This process supervises the run: a record it leaves "running" when killed is reconciled.
+    ctx.store
+        .container_monitor(&record.id, i64::from(std::process::id()))
+        .await?;
+
+    let fs = rootfs::mount(&ctx.config.root, &record.id, &layers)?;
+    spec.rootfs = fs.merged.clone();
+    let result = match complete_spec(&mut spec, &fs.dir, &user) {
+        Ok(()) => match attach(&args, &spec) {
+            Ok((stdio, terminal)) => {
+                let status =
+                    supervise(&ctx, &record.id, args.runtime.as_deref(), spec, stdio).await;
+                if let Some(terminal) = terminal {
+                    terminal.finish().await;
+                }
+                status
+            }
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let code = match &result {
+        Ok(status) => status.code(),
+        Err(_) => 127,
+    };
+    finish(&ctx, &record.id, &fs.dir, args.rm, code).await?;
+    result.with_context(|| format!("cannot run container {}", &record.id[..12]))?;
+    if code != 0 {
+        return Err(ContainerExit(code).into());
+    }
+    Ok(())
+}
+
+/// The foreground container's stdio: a terminal with `-t`, berth's own stdin only with `-i`.
+fn attach(args: &RunArgs, spec: &ContainerSpec) -> Result<(Stdio, Option<super::tty::Terminal>)> {
+    if !spec.terminal {
+        let stdin = if args.interactive {
+            None
+        } else {
+            Some(std::fs::File::open("/dev/null")?.into())
+        };
+        return Ok((
+            Stdio {
+                stdin,
+                ..Stdio::default()
+            },
+            None,
+        ));
+    }
+    let (console, terminal) = super::tty::attach(args.interactive)?;
+    let stdio = Stdio {
+        console: Some(console),
+        ..Stdio::default()
+    };
+    Ok((stdio, Some(terminal)))
+}

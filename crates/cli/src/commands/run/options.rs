@@ -1,0 +1,145 @@
+//! `berth run`'s option values: sizes, volumes, tmpfs mounts, security options.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use berth_runtime::spec::{Mount, MountKind};
+
+/// `32m`, `1g`, `512k`, `100b` or `100` (bytes), as Docker's `--memory` takes them.
+pub(super) fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    let (number, unit) = match lower.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&lower[..i], c),
+        _ => (lower.as_str(), 'b'),
+    };
+    let shift = match unit {
+        'b' => 0,
+        'k' => 10,
+        'm' => 20,
+        'g' => 30,
+        _ => return Err(format!("invalid size {s:?}: use a b, k, m or g suffix")),
+    };
+    let n: u64 = number.parse().map_err(|_| format!("invalid size {s:?}"))?;
+    n.checked_mul(1 << shift)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("invalid size {s:?}"))
+}
+
+/// Whether `name` is a valid volume name (`[A-Za-z0-9][A-Za-z0-9_.-]*`).
+fn volume_name_ok(name: &str) -> bool {
+    name.as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// `-v HOST:CTR[:ro|rw]` or `-v NAME:CTR[:ro|rw]`; a named volume's directory
+/// (`<root>/volumes/v1/NAME/_data`) is created on first use and kept.
+pub(super) fn parse_volume(root: &Path, v: &str) -> Result<Mount> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (source, target, options) = match parts[..] {
+        [source, target] => (source, target, ""),
+        [source, target, options] => (source, target, options),
+        _ => bail!("invalid volume {v:?}: use SOURCE:TARGET[:ro|rw]"),
+    };
+    let mut readonly = false;
+    for option in options.split(',').filter(|o| !o.is_empty()) {
+        match option {
+            "ro" => readonly = true,
+            "rw" => readonly = false,
+            _ => bail!("invalid volume {v:?}: unknown option {option:?}"),
+        }
+    }
+    if !target.starts_with('/') {
+        bail!("invalid volume {v:?}: the container path must be absolute");
+    }
+    let source = if source.starts_with('/') {
+        let path = PathBuf::from(source);
+        if !path.exists() {
+            bail!("invalid volume {v:?}: host path {source} does not exist");
+        }
+        path
+    } else if volume_name_ok(source) {
+        let data = root.join("volumes/v1").join(source).join("_data");
+        std::fs::create_dir_all(&data).with_context(|| format!("cannot create volume {source}"))?;
+        data
+    } else {
+        bail!("invalid volume {v:?}: {source:?} is neither an absolute path nor a volume name");
+    };
+    Ok(Mount {
+        target: target.to_string(),
+        kind: MountKind::Bind { source },
+        readonly,
+    })
+}
+
+/// `--tmpfs /path[:options]`.
+pub(super) fn parse_tmpfs(t: &str) -> Result<Mount> {
+    let (target, options) = t.split_once(':').unwrap_or((t, ""));
+    if !target.starts_with('/') {
+        bail!("invalid tmpfs {t:?}: the container path must be absolute");
+    }
+    Ok(Mount {
+        target: target.to_string(),
+        kind: MountKind::Tmpfs {
+            options: options.to_string(),
+        },
+        readonly: false,
+    })
+}
+
+/// Run `berth run`.
+/// `--security-opt` values as (seccomp, no_new_privileges) on top of Docker's defaults.
+pub(super) fn security_options(opts: &[String]) -> Result<(bool, bool)> {
+    let (mut seccomp, mut no_new_privileges) = (true, false);
+    for opt in opts {
+        // Docker also accepts the old `key:value` spelling.
+        let (key, value) = opt
+            .split_once('=')
+            .or_else(|| opt.split_once(':'))
+            .unwrap_or((opt.as_str(), ""));
+        match (key, value) {
+            ("seccomp", "unconfined") => seccomp = false,
+            ("seccomp", other) => {
+                bail!("--security-opt seccomp={other}: only 'unconfined' is supported")
+            }
+            ("no-new-privileges", "" | "true") => no_new_privileges = true,
+            ("no-new-privileges", "false") => no_new_privileges = false,
+            _ => bail!("unsupported --security-opt {opt:?}"),
+        }
+    }
+    Ok((seccomp, no_new_privileges))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_bytes, security_options};
+
+    #[test]
+    pub(super) fn security_options_parse() {
+        let opts =
+            |v: &[&str]| security_options(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(opts(&[]).unwrap(), (true, false));
+        assert_eq!(opts(&["seccomp=unconfined"]).unwrap(), (false, false));
+        assert_eq!(
+            opts(&["seccomp:unconfined", "no-new-privileges"]).unwrap(),
+            (false, true)
+        );
+        assert!(opts(&["seccomp=/tmp/profile.json"]).is_err());
+        assert!(opts(&["apparmor=unconfined"]).is_err());
+    }
+
+    #[test]
+    fn sizes_take_docker_suffixes() {
+        assert_eq!(parse_bytes("32m"), Ok(32 << 20));
+        assert_eq!(parse_bytes("1G"), Ok(1 << 30));
+        assert_eq!(parse_bytes("512k"), Ok(512 << 10));
+        assert_eq!(parse_bytes("100"), Ok(100));
+        assert_eq!(parse_bytes("100b"), Ok(100));
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("12x").is_err());
+        assert!(parse_bytes("m").is_err());
+    }
+}

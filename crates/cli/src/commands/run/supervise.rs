@@ -1,0 +1,139 @@
+//! Running a recorded container: the detached monitor's start, the engine choice, the
+//! supervision (pid recorded, signals forwarded) and the bookkeeping at the end.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use berth_runtime::engine::{ExitStatus, NativeRuntime, OciRuntime, Runtime, Stdio};
+use berth_runtime::rootfs;
+use berth_runtime::spec::ContainerSpec;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::commands::context::Context;
+
+/// Start `berth container-monitor ID` in its own session and wait until it has started the
+/// container (or given up: the error says why).
+pub async fn detach(ctx: &Context, id: &str) -> Result<()> {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.arg("container-monitor")
+        .arg(id)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().context("cannot start the container monitor")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match ctx.store.container(id).await? {
+            // Exited without ever starting: set-up or exec failed; the monitor logged why.
+            Some(c) if c.state == berth_store::State::Exited && c.started_at.is_none() => {
+                let log =
+                    std::fs::read_to_string(crate::commands::logs::log_path(&ctx.config.root, id))
+                        .unwrap_or_default();
+                let why = log
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .filter_map(|l| l["log"].as_str().map(str::to_string))
+                    .find_map(|l| {
+                        l.strip_prefix("berth: error: ")
+                            .map(|e| e.trim().to_string())
+                    })
+                    .unwrap_or_else(|| "it exited before starting".into());
+                bail!("cannot start container {}: {why}", &id[..12]);
+            }
+            Some(c) if c.state != berth_store::State::Created => break,
+            None => break, // --rm and already gone
+            _ if std::time::Instant::now() > deadline => {
+                bail!("container {} did not start", &id[..12])
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+        }
+    }
+    Ok(())
+}
+
+/// The engine `--runtime` names (berth's own by default).
+pub fn engine(runtime: Option<&Path>, ctx: &Context) -> Box<dyn Runtime> {
+    match runtime {
+        Some(path) => Box::new(OciRuntime::new(
+            path.to_path_buf(),
+            ctx.config.root.join("runtime-state"),
+            ctx.config.root.join("bundles"),
+        )),
+        None => Box::new(NativeRuntime::new()),
+    }
+}
+
+/// Run the container to its end, recording its pid once it has started and forwarding
+/// SIGINT and SIGTERM received here to it.
+pub async fn supervise(
+    ctx: &Context,
+    id: &str,
+    runtime: Option<&Path>,
+    spec: ContainerSpec,
+    stdio: Stdio,
+) -> Result<ExitStatus> {
+    // External runtimes tell the pid too (from their pid file): the record becomes running
+    // once the container exists, so `exec` right after `run -d` finds it.
+    let engine = engine(runtime, ctx);
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+    let mut run = tokio::task::spawn_blocking(move || {
+        engine.run_notify(
+            &spec,
+            stdio,
+            Box::new(move |pid| {
+                let _ = tx.send(pid);
+            }),
+        )
+    });
+    let (mut waiting, mut pid) = (true, None);
+    let forward = |pid: Option<u32>, sig: i32| {
+        if let Some(pid) = pid {
+            // SAFETY: plain kill(2) of the container's first process.
+            unsafe { libc::kill(pid as libc::pid_t, sig) };
+        }
+    };
+    let result = loop {
+        tokio::select! {
+            r = &mut run => break r?,
+            p = rx.recv(), if waiting => {
+                waiting = false;
+                if let Some(p) = p {
+                    pid = Some(p);
+                    ctx.store.container_started(id, i64::from(p)).await?;
+                }
+            }
+            _ = sigint.recv() => forward(pid, libc::SIGINT),
+            _ = sigterm.recv() => forward(pid, libc::SIGTERM),
+        }
+    };
+    // A container that ended at once: its start, if the engine told it, is recorded still
+    // (the select above may have seen the end first).
+    if let (true, Ok(p)) = (waiting, rx.try_recv()) {
+        ctx.store.container_started(id, i64::from(p)).await?;
+    }
+    Ok(result?)
+}
+
+/// Record the exit and unmount the root filesystem (removing the container with `rm`).
+pub async fn finish(ctx: &Context, id: &str, dir: &Path, rm: bool, code: i32) -> Result<()> {
+    ctx.store.container_exited(id, i64::from(code)).await?;
+    if rm {
+        rootfs::remove(dir)?;
+        ctx.store.remove_container(id).await?;
+    } else {
+        rootfs::unmount(dir)?;
+    }
+    Ok(())
+}
