@@ -599,3 +599,66 @@ fn logs_follow_ends_when_the_monitor_was_killed() {
     assert!(ps_row(&env, "lf1").contains("Exited (255)"));
     env.ok(&["rm", "lf1"]);
 }
+
+/// The pid of the `berth container-monitor` process started for this environment's data root.
+fn find_monitor(env: &Env) -> Option<i32> {
+    let root = env.root().into_os_string().into_encoded_bytes();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        let is_monitor = cmdline
+            .split(|&b| b == 0)
+            .any(|arg| arg == b"container-monitor");
+        let ours = environ
+            .split(|&b| b == 0)
+            .any(|var| var.strip_prefix(b"BERTH_ROOT=") == Some(root.as_slice()));
+        if is_monitor && ours {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+#[test]
+fn cli_killed_during_run_detach_leaves_the_container_supervised() {
+    if !needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    let _cleanup = KillAll(&env);
+    let mut cli = env
+        .cmd(&["run", "-d", "--name", "orphaned", "bb:1", "sleep", "30"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill the CLI as soon as its monitor exists (it may be waiting for the start, or done).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while find_monitor(&env).is_none() {
+        assert!(Instant::now() < deadline, "no monitor started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = cli.kill();
+    let _ = cli.wait();
+    // The monitor runs the container on: it shows Up, and stop records its exit.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ps_row(&env, "orphaned").contains("Up ") {
+        assert!(Instant::now() < deadline, "{}", env.ok(&["ps", "-a"]));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.ok(&["stop", "-t", "1", "orphaned"]);
+    // sleep as pid 1 has no SIGTERM handler: killed after the timeout, as with Docker.
+    let row = ps_row(&env, "orphaned");
+    assert!(row.contains("Exited (137)"), "{row}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while find_monitor(&env).is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the monitor ends with its container"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
