@@ -18,6 +18,7 @@
 
 mod archive;
 mod cache;
+mod config;
 mod copy;
 mod image;
 mod run;
