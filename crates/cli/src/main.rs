@@ -31,6 +31,8 @@ enum Command {
     Tag(images::TagArgs),
     /// Remove images.
     Rmi(images::RmiArgs),
+    /// Show the history of an image.
+    History(commands::history::HistoryArgs),
     /// Show low-level information on images.
     Inspect(images::InspectArgs),
     /// Log in to a registry.
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
         Command::Tag(a) => block_on(images::tag(a)),
         Command::Rmi(a) => block_on(images::rmi(a)),
         Command::Inspect(a) => block_on(images::inspect(a)),
+        Command::History(a) => block_on(commands::history::history(a)),
         Command::Login(a) => commands::login::login(a),
         Command::Logout(a) => commands::login::logout(a),
         Command::Run(a) => block_on(commands::run::run(*a)),

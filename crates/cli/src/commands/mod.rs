@@ -8,6 +8,7 @@ pub mod container_group;
 pub mod context;
 pub mod envfile;
 pub mod exec;
+pub mod history;
 pub mod images;
 pub mod liveness;
 pub mod login;
