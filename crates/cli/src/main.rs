@@ -33,6 +33,8 @@ enum Command {
     Rmi(images::RmiArgs),
     /// Show the history of an image.
     History(commands::history::HistoryArgs),
+    /// Manage images (`image ls`, `image prune`…).
+    Image(commands::image_group::ImageArgs),
     /// Show low-level information on images.
     Inspect(images::InspectArgs),
     /// Log in to a registry.
@@ -98,6 +100,7 @@ fn main() -> ExitCode {
         Command::Rmi(a) => block_on(images::rmi(a)),
         Command::Inspect(a) => block_on(images::inspect(a)),
         Command::History(a) => block_on(commands::history::history(a)),
+        Command::Image(a) => block_on(commands::image_group::run(a)),
         Command::Login(a) => commands::login::login(a),
         Command::Logout(a) => commands::login::logout(a),
         Command::Run(a) => block_on(commands::run::run(*a)),

@@ -16,6 +16,9 @@ pub struct ImagesArgs {
     /// Show digests.
     #[arg(long)]
     pub digests: bool,
+    /// Show full image ids.
+    #[arg(long)]
+    pub no_trunc: bool,
     /// Output format: `json` (one object per line) or `table`.
     #[arg(long)]
     pub format: Option<String>,
@@ -81,6 +84,13 @@ pub async fn images(args: ImagesArgs) -> Result<()> {
     header.extend(["IMAGE ID", "CREATED", "SIZE"]);
     rows.push(header.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     let mut seen_ids = vec![];
+    let shown_id = |id: &berth_oci::Digest| {
+        if args.no_trunc {
+            id.to_string()
+        } else {
+            short_id(id)
+        }
+    };
     for img in ctx.store.images().await? {
         let mut names: Vec<(String, String)> = img.names.clone();
         if names.is_empty() {
@@ -105,14 +115,14 @@ pub async fn images(args: ImagesArgs) -> Result<()> {
                 .unwrap_or_else(|| "<none>".into());
             if args.quiet {
                 if !seen_ids.contains(&img.record.id) {
-                    println!("{}", short_id(&img.record.id));
+                    println!("{}", shown_id(&img.record.id));
                     seen_ids.push(img.record.id.clone());
                 }
                 continue;
             }
             if args.format.as_deref() == Some("json") {
                 let line = json!({
-                    "Repository": repo, "Tag": tag, "Digest": digest, "ID": short_id(&img.record.id),
+                    "Repository": repo, "Tag": tag, "Digest": digest, "ID": shown_id(&img.record.id),
                     "CreatedAt": img.record.created, "CreatedSince": human_ago(now() - created_secs(&img)),
                     "Size": human_size(img.record.size), "Containers": "N/A",
                 });
@@ -124,7 +134,7 @@ pub async fn images(args: ImagesArgs) -> Result<()> {
                 row.push(digest);
             }
             row.extend([
-                short_id(&img.record.id),
+                shown_id(&img.record.id),
                 human_ago(now() - created_secs(&img)),
                 human_size(img.record.size),
             ]);

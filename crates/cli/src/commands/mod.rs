@@ -9,6 +9,7 @@ pub mod context;
 pub mod envfile;
 pub mod exec;
 pub mod history;
+pub mod image_group;
 pub mod images;
 pub mod liveness;
 pub mod login;
