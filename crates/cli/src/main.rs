@@ -72,10 +72,16 @@ enum Command {
     Import(commands::archive::import::ImportArgs),
     /// Run a command in a running container.
     Exec(commands::exec::ExecArgs),
+    /// Create a new image from a container's changes.
+    Commit(commands::commit::CommitArgs),
+    /// List the changes to a container's file system.
+    Diff(commands::commit::DiffArgs),
     /// Build an image from a Dockerfile.
     Build(commands::build::BuildArgs),
     /// Manage the build cache (`builder prune`).
     Builder(commands::builder::BuilderArgs),
+    /// Disk usage and cleanup (`system df`, `system prune`).
+    System(commands::system::SystemArgs),
 }
 
 fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
@@ -118,8 +124,11 @@ fn main() -> ExitCode {
         Command::Load(a) => block_on(commands::archive::load::run(a)),
         Command::Import(a) => block_on(commands::archive::import::run(a)),
         Command::Exec(a) => block_on(commands::exec::exec(a)),
+        Command::Commit(a) => block_on(commands::commit::commit(a)),
+        Command::Diff(a) => block_on(commands::commit::diff(a)),
         Command::Build(a) => block_on(commands::build::run(a)),
         Command::Builder(a) => block_on(commands::builder::run(a)),
+        Command::System(a) => block_on(commands::system::run(a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

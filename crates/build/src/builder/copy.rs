@@ -1,14 +1,14 @@
 //! `COPY`, `ADD` and `WORKDIR`: layers written directly (no container), with Docker's
 //! destination rules: a destination ending in `/`, several sources, or an existing directory
 //! is a directory; a directory source copies its contents; relative destinations start at the
-//! `WORKDIR`. Files from the context are owned by root unless `--chown`; files from another
-//! stage or image keep their owners. `ADD` extracts local tar archives (plain or gzip) into the
-//! destination. Directories that already exist below keep their metadata.
+//! `WORKDIR`; symlinks in the destination are followed inside the image (`/lib -> usr/lib`); a
+//! parent that is a file is an error; several sources need a destination ending in `/`. Files
+//! from the context are owned by root unless `--chown`; files from another stage or image keep
+//! their owners. `ADD` extracts local tar archives (plain or gzip) into the destination.
+//! Directories that already exist below keep their metadata.
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
-
-use berth_oci::Digest;
 
 use super::image::{ImageState, Layer};
 use super::stage::{StageBuild, clean_path};
@@ -31,66 +31,44 @@ pub(crate) async fn store_layer(
     layer: LayerBuilder,
     tmp: &Path,
 ) -> Result<Layer> {
-    let tmp_dir = tmp.to_path_buf();
-    let info = tokio::task::spawn_blocking(move || layer.finish(&tmp_dir))
-        .await
-        .map_err(other)??;
-    let digest: Digest = info.digest.parse().map_err(other)?;
-    let diff_id: Digest = info.diff_id.parse().map_err(other)?;
-    let blobs = sb.b.store.blobs().clone();
-    let (d, gz) = (digest.clone(), info.gzip_path.clone());
-    tokio::task::spawn_blocking(move || -> Result<()> {
-        if blobs.size(&d).is_some() {
-            return Ok(());
-        }
-        let mut ingest = blobs.ingest(&d).map_err(other)?;
-        ingest.restart().map_err(other)?;
-        let mut file = std::fs::File::open(&gz).map_err(|source| Error::Io {
-            path: gz.clone(),
-            source,
-        })?;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = std::io::Read::read(&mut file, &mut buf).map_err(|source| Error::Io {
-                path: gz.clone(),
-                source,
-            })?;
-            if n == 0 {
-                break;
-            }
-            ingest.write(&buf[..n]).map_err(other)?;
-        }
-        ingest.commit().map_err(other)
-    })
-    .await
-    .map_err(other)??;
-    let _ = std::fs::remove_dir_all(tmp);
-    Ok(Layer {
-        digest,
-        diff_id,
-        size: info.size,
-        media_type: berth_oci::media_type::OCI_LAYER_GZIP.to_string(),
-    })
+    super::commit::store_layer(&sb.b.store, layer, tmp).await
+}
+
+/// Seconds since the Unix epoch now: the mtime BuildKit gives directories a step creates.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Add the directories above `path` that exist in the image with their current metadata, so
-/// the layer does not reset them.
+/// the layer does not reset them. A parent that exists but is not a directory (after
+/// [`View::resolve`], so not a symlink to one) is an error, as in BuildKit.
 fn restate_parents(layer: &mut LayerBuilder, view: &View, path: &str) -> Result<()> {
     let mut prefix = String::new();
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     for part in &parts[..parts.len().saturating_sub(1)] {
         prefix = format!("{prefix}/{part}");
-        if let Some(m) = view.stat(&prefix).filter(|m| m.is_dir()) {
-            let meta = Meta::new(m.mode() & 0o7777)
-                .with_owner(m.uid(), m.gid())
-                .with_mtime(m.mtime());
-            layer.add_dir(&prefix, meta)?;
+        match view.stat(&prefix) {
+            Some(m) if m.is_dir() => {
+                let meta = Meta::new(m.mode() & 0o7777)
+                    .with_owner(m.uid(), m.gid())
+                    .with_mtime(m.mtime());
+                layer.add_dir(&prefix, meta)?;
+            }
+            Some(_) => {
+                return Err(Error::NotADirectory {
+                    path: prefix.into(),
+                });
+            }
+            None => {}
         }
     }
     Ok(())
 }
 
-/// `WORKDIR`: a layer creating `path` when the image lacks it.
+/// `WORKDIR`: a layer creating `path` (and its missing parents) owned by the stage's `USER`
+/// when the image lacks it.
 pub(crate) async fn workdir(
     sb: &StageBuild<'_>,
     state: &mut ImageState,
@@ -108,15 +86,36 @@ pub(crate) async fn workdir(
     }
     sb.progress(false, &step.original);
     let view = View::open(store, root, &state.layers).await?;
+    let path = &view.resolve(path);
     if path == "/" || view.is_dir(path) {
         cache::put(root, key, state);
         return Ok(());
     }
-    let mut layer = LayerBuilder::new().with_source_date_epoch(sb.opts.epoch);
-    restate_parents(&mut layer, &view, path)?;
+    // BuildKit creates the directory and its missing parents as the stage's USER.
+    let user = state.string("User");
+    let (uid, gid) = if user.is_empty() {
+        (0, 0)
+    } else {
+        view.resolve_user(&user).map_err(|e| {
+            super::stage::step_error(
+                sb.file,
+                step.line,
+                &step.original,
+                format!("user {user:?}: {e}"),
+            )
+        })?
+    };
+    let mut layer = LayerBuilder::new()
+        .with_source_date_epoch(sb.opts.epoch)
+        .with_parent_mtime(unix_now())
+        .with_parent_owner(uid, gid);
+    restate_parents(&mut layer, &view, path)
+        .map_err(|e| super::stage::step_error(sb.file, step.line, &step.original, e.to_string()))?;
     layer.add_dir(
         path,
-        Meta::new(0o755).with_mtime(sb.opts.epoch.unwrap_or(0)),
+        Meta::new(0o755)
+            .with_owner(uid, gid)
+            .with_mtime(sb.opts.epoch.unwrap_or_else(unix_now)),
     )?;
     let tmp = root.join("build/tmp").join(format!(
         "workdir-{}-{}-{}",
@@ -374,6 +373,8 @@ async fn copy_from(
     sb.progress(false, &step.original);
 
     let view = View::open(store, root, &state.layers).await?;
+    // Symlinks in the destination are followed inside the image (`/lib -> usr/lib`).
+    let dest = view.resolve(&dest);
     let ids = match &chown {
         Some(c) => {
             let (uid, gid) = view
@@ -408,10 +409,25 @@ async fn copy_from(
     let (puid, pgid) = ids.unwrap_or((0, 0));
     let mut layer = LayerBuilder::new()
         .with_source_date_epoch(sb.opts.epoch)
+        .with_parent_mtime(unix_now())
         .with_parent_owner(puid, pgid);
     let count = matches.len() + heredocs.len();
-    let dest_is_dir = dest_raw.ends_with('/') || count > 1 || view.is_dir(&dest);
-    restate_parents(&mut layer, &view, &format!("{dest}/x"))?;
+    // `.` (the WORKDIR) is a directory as if it ended in `/`, as in BuildKit.
+    let ends_in_slash = dest_raw.ends_with('/') || dest_raw == "." || dest_raw.ends_with("/.");
+    if files.sources.len() > 1 && !ends_in_slash {
+        let cmd = if is_add { "ADD" } else { "COPY" };
+        return Err(fail(format!(
+            "When using {cmd} with more than one source file, the destination must be a \
+             directory and end with a /"
+        )));
+    }
+    let dest_is_dir = ends_in_slash || count > 1 || view.is_dir(&dest);
+    let probe = if dest_is_dir {
+        format!("{dest}/x")
+    } else {
+        dest.clone()
+    };
+    restate_parents(&mut layer, &view, &probe).map_err(|e| fail(e.to_string()))?;
     let join = |base: &str, name: &str| clean_path(&format!("{base}/{name}"));
     let tmp = root.join("build/tmp").join(format!(
         "copy-{}-{}-{}",
@@ -429,8 +445,12 @@ async fn copy_from(
                 } else {
                     dest.clone()
                 };
-                if !view.is_dir(&base) {
-                    layer.add_host_path(&base, &m.entry.host, &attrs)?;
+                match view.stat(&base) {
+                    Some(st) if st.is_dir() => {}
+                    Some(_) => {
+                        return Err(fail(format!("cannot copy to non-directory: {base}")));
+                    }
+                    None => layer.add_host_path(&base, &m.entry.host, &attrs)?,
                 }
                 for e in ctx.contents(&m.entry.path) {
                     let rel = &e.path[m.entry.path.len()..].trim_start_matches('/');
@@ -487,9 +507,7 @@ async fn copy_from(
         } else {
             dest.clone()
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = unix_now();
         let meta = Meta::new(mode.unwrap_or(0o644))
             .with_owner(puid, pgid)
             .with_mtime(sb.opts.epoch.unwrap_or(now));

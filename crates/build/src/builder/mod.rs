@@ -18,6 +18,7 @@
 
 mod archive;
 mod cache;
+mod commit;
 mod config;
 mod copy;
 mod image;
@@ -33,6 +34,7 @@ use berth_oci::Digest;
 use berth_store::Store;
 
 pub use cache::prune as prune_cache;
+pub use commit::{layer_from_upper, store_layer};
 pub use image::{ImageState, Layer};
 
 use crate::context::Context;
@@ -177,6 +179,13 @@ impl Builder {
             }
             todo = rest;
         }
+        let unused = unused_build_args(&df, &options.build_args);
+        if !unused.is_empty() {
+            (self.progress)(&format!(
+                "[Warning] One or more build-args [{}] were not consumed",
+                unused.join(" ")
+            ));
+        }
         let mut state = built[target].take().expect("the target was built").state;
         (self.progress)("exporting to image");
         state.commit(&self.store, &created, &options.tags).await
@@ -215,6 +224,42 @@ fn stage_deps(df: &Dockerfile, i: usize) -> Vec<usize> {
         .collect()
 }
 
+/// `--build-arg` names no `ARG` of the Dockerfile declares (Docker warns about them), leaving
+/// out the predefined proxy and platform ones.
+fn unused_build_args(df: &Dockerfile, build_args: &BTreeMap<String, String>) -> Vec<String> {
+    const PREDEFINED: &[&str] = &[
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "FTP_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+        "TARGETPLATFORM",
+        "TARGETOS",
+        "TARGETARCH",
+        "TARGETVARIANT",
+        "BUILDPLATFORM",
+        "BUILDOS",
+        "BUILDARCH",
+        "BUILDVARIANT",
+        "SOURCE_DATE_EPOCH",
+    ];
+    let mut declared: Vec<&str> = df.global_args.iter().map(|g| g.arg.name.as_str()).collect();
+    for stage in &df.stages {
+        for step in &stage.instructions {
+            if let Instruction::Arg(decls) = &step.instruction {
+                declared.extend(decls.iter().map(|d| d.name.as_str()));
+            }
+        }
+    }
+    build_args
+        .keys()
+        .filter(|k| !declared.contains(&k.as_str()))
+        .filter(|k| !PREDEFINED.contains(&k.to_ascii_uppercase().as_str()))
+        .filter(|k| !k.starts_with("BUILDKIT_"))
+        .cloned()
+        .collect()
+}
+
 /// The stages `target` needs, in build order (dependencies first).
 fn needed_stages(df: &Dockerfile, target: usize) -> Vec<usize> {
     let mut needed = vec![false; df.stages.len()];
@@ -248,5 +293,19 @@ mod tests {
         .unwrap();
         assert_eq!(needed_stages(&df, 3), vec![0, 1, 3]);
         assert_eq!(needed_stages(&df, 2), vec![2]);
+    }
+
+    #[test]
+    fn undeclared_build_args_are_reported() {
+        let df = dockerfile::parse(
+            "ARG G\nFROM scratch\nARG A=1\nFROM scratch\nARG B\n",
+            "Dockerfile",
+        )
+        .unwrap();
+        let args: BTreeMap<String, String> = ["G", "A", "B", "NOPE", "http_proxy", "TARGETARCH"]
+            .into_iter()
+            .map(|k| (k.to_string(), "v".to_string()))
+            .collect();
+        assert_eq!(unused_build_args(&df, &args), ["NOPE"]);
     }
 }

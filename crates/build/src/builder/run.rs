@@ -286,13 +286,6 @@ pub(crate) async fn run(
 
 /// The layer of an upper directory, stored; `None` when nothing changed.
 async fn commit_upper(sb: &StageBuild<'_>, upper: &Path, id: &str) -> Result<Option<Layer>> {
-    let (upper, epoch) = (upper.to_path_buf(), sb.opts.epoch);
     let tmp = sb.b.root.join("build/tmp").join(id);
-    let builder = tokio::task::spawn_blocking(move || crate::layer::diff_upper(&upper, epoch))
-        .await
-        .map_err(other)??;
-    if builder.is_empty() {
-        return Ok(None);
-    }
-    super::copy::store_layer(sb, builder, &tmp).await.map(Some)
+    super::commit::layer_from_upper(&sb.b.store, upper, sb.opts.epoch, &tmp, &[]).await
 }

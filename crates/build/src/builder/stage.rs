@@ -34,6 +34,9 @@ pub(crate) struct StageBuild<'a> {
     pub(crate) cmd_set: bool,
 }
 
+/// The `PATH` BuildKit gives an image whose base has none (Linux's).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// The predefined platform `ARG`s for `platform`.
 fn platform_args(p: &super::Platform) -> Vec<(&'static str, String)> {
     let platform = match &p.2 {
@@ -199,6 +202,11 @@ impl<'a> StageBuild<'a> {
             let state = ImageState::load(&self.b.store, &id).await?;
             (state, id.to_string())
         };
+        // BuildKit makes sure every image has a PATH: a base without one (scratch, an
+        // import) gets the default.
+        if state.env_var("PATH").is_none() {
+            state.set_env("PATH", DEFAULT_PATH);
+        }
         // The base image's SHELL stays in force for shell forms.
         let shell: Vec<String> = state.config["config"]["Shell"]
             .as_array()

@@ -68,6 +68,60 @@ impl View {
         self.stat(path).is_some_and(|m| m.is_dir())
     }
 
+    /// `path` (absolute, clean) with the symlinks on the way — the last component's too —
+    /// followed inside the image, as BuildKit's scoped resolution does: an absolute target
+    /// starts again at the image's root and `..` stops there. Missing components are kept as
+    /// written; links that loop are left as they are after 40 steps.
+    pub(crate) fn resolve(&self, path: &str) -> String {
+        let split = |p: &str| -> Vec<String> {
+            p.split('/')
+                .filter(|c| !c.is_empty())
+                .rev()
+                .map(str::to_string)
+                .collect()
+        };
+        let mut pending = split(path);
+        let mut current: Vec<String> = Vec::new();
+        let mut links = 0;
+        while let Some(part) = pending.pop() {
+            match part.as_str() {
+                "." => continue,
+                ".." => {
+                    current.pop();
+                    continue;
+                }
+                _ => current.push(part),
+            }
+            if links >= 40 {
+                continue;
+            }
+            let here = format!("/{}", current.join("/"));
+            let Some(target) = self.read_link(&here) else {
+                continue;
+            };
+            links += 1;
+            current.pop();
+            if target.starts_with('/') {
+                current.clear();
+            }
+            pending.extend(split(&target));
+        }
+        format!("/{}", current.join("/"))
+    }
+
+    /// The target of symlink `path`, if it is one.
+    fn read_link(&self, path: &str) -> Option<String> {
+        if !self.stat(path)?.file_type().is_symlink() {
+            return None;
+        }
+        let rel = path.trim_start_matches('/');
+        self.dirs.iter().rev().find_map(|d| {
+            std::fs::read_link(d.join(rel))
+                .ok()
+                .map(|t| t.to_string_lossy().into_owned())
+        })
+    }
+
     /// The contents of file `path`, if it exists.
     pub(crate) fn read(&self, path: &str) -> Option<Vec<u8>> {
         let rel = path.trim_start_matches('/');

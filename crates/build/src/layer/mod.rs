@@ -9,7 +9,7 @@
 //! streams, hence the same `diff_id` and digest.
 //!
 //! Parent directories a destination needs but nobody added are created with mode 0755 and
-//! mtime `SOURCE_DATE_EPOCH` (or 0), owned by [`LayerBuilder::with_parent_owner`] (root by
+//! mtime `SOURCE_DATE_EPOCH` (or [`LayerBuilder::with_parent_mtime`], 0 by default), owned by [`LayerBuilder::with_parent_owner`] (root by
 //! default). Following BuildKit, a COPY with `--chown` creates missing parents owned by that
 //! user, so the caller passes the `--chown` ids there. A parent that exists in the image below
 //! should be added explicitly with its current metadata ([`LayerBuilder::add_dir`]), or the
@@ -136,6 +136,8 @@ pub struct LayerBuilder {
     nodes: BTreeMap<String, Node>,
     epoch: Option<i64>,
     parent_owner: (u32, u32),
+    /// mtime of implicit parents when there is no epoch (0 unless set).
+    parent_mtime: i64,
     /// Host files with several links already added, by (device, inode, overrides): later
     /// names become hard links to the first, as BuildKit's copy preserves them.
     seen_inodes: HashMap<(u64, u64, Attrs), String>,
@@ -154,6 +156,13 @@ impl LayerBuilder {
         self
     }
 
+    /// mtime of parent directories created implicitly when there is no `SOURCE_DATE_EPOCH`
+    /// (default 0; builds pass the build time, as BuildKit stamps them).
+    pub fn with_parent_mtime(mut self, mtime: i64) -> LayerBuilder {
+        self.parent_mtime = mtime;
+        self
+    }
+
     /// Owner of parent directories created implicitly (default root, 0:0).
     pub fn with_parent_owner(mut self, uid: u32, gid: u32) -> LayerBuilder {
         self.parent_owner = (uid, gid);
@@ -163,6 +172,27 @@ impl LayerBuilder {
     /// Whether nothing was added.
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
+    }
+
+    /// Drop `path` if it is only a mount point a container left: an empty regular file, or a
+    /// directory with nothing below it in this layer. Returns whether it was dropped.
+    pub fn drop_mount_point(&mut self, path: &str) -> bool {
+        let Ok(path) = image_path(path) else {
+            return false;
+        };
+        let removable = match self.nodes.get(&path).map(|n| &n.body) {
+            Some(Body::File(Content::Host(_, 0))) => true,
+            Some(Body::File(Content::Bytes(b))) => b.is_empty(),
+            Some(Body::Dir { opaque: false }) => {
+                let prefix = format!("{path}/");
+                !self.nodes.keys().any(|k| k.starts_with(&prefix))
+            }
+            _ => false,
+        };
+        if removable {
+            self.nodes.remove(&path);
+        }
+        removable
     }
 
     /// The paths added so far (relative, no leading `/`), in tar order.
@@ -336,7 +366,7 @@ impl LayerBuilder {
                 None => {
                     let meta = Meta::new(0o755)
                         .with_owner(self.parent_owner.0, self.parent_owner.1)
-                        .with_mtime(self.epoch.unwrap_or(0));
+                        .with_mtime(self.epoch.unwrap_or(self.parent_mtime));
                     let node = Node {
                         body: Body::Dir { opaque: false },
                         meta,

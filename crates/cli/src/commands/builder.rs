@@ -3,8 +3,6 @@
 
 use anyhow::Result;
 
-use super::context::{Context, human_size};
-
 /// `berth builder`
 #[derive(clap::Args)]
 pub struct BuilderArgs {
@@ -25,36 +23,5 @@ enum BuilderCommand {
 /// Run `berth builder …`.
 pub async fn run(args: BuilderArgs) -> Result<()> {
     let BuilderCommand::Prune { force } = args.command;
-    if !force
-        && !super::prune::confirm(
-            "WARNING! This will remove all build cache.\nAre you sure you want to continue?",
-        )
-    {
-        return Ok(());
-    }
-    let ctx = Context::open().await?;
-    let (layers, mut freed) = berth_build::builder::prune_cache(&ctx.config.root);
-    let sizes: Vec<u64> = layers
-        .iter()
-        .map(|d| ctx.store.blobs().size(d).unwrap_or(0))
-        .collect();
-    let deleted = ctx.store.discard_unreferenced(&layers).await?;
-    for (d, size) in layers.iter().zip(sizes) {
-        if deleted.contains(d) {
-            freed += size;
-        }
-    }
-    // Their unpacked copies in the layer cache too.
-    let cache = berth_runtime::rootfs::LayerCache::open(&ctx.config.root)?;
-    for d in &deleted {
-        cache.remove(d)?;
-    }
-    if !deleted.is_empty() {
-        println!("Deleted build cache objects:");
-        for d in &deleted {
-            println!("{d}");
-        }
-    }
-    println!("Total reclaimed space: {}", human_size(freed));
-    Ok(())
+    super::prune::prune_build_cache(super::prune::PruneArgs { force }).await
 }

@@ -1,29 +1,16 @@
 //! `berth image COMMAND`: Docker's management-command spellings of the image commands
-//! (`image ls`, `image rm`, `image history`…) and `image prune`, which removes dangling images
-//! (untagged), or with `-a` every image no container uses, and says how much space came back.
+//! (`image ls`, `image rm`, `image history`…) and `image prune` (see `prune.rs`).
 
 use anyhow::Result;
 use clap::Subcommand;
 
-use super::context::{Context, human_size};
-use super::{build, history, images, pull, push};
+use super::{build, history, images, prune, pull, push};
 
 /// `berth image`
 #[derive(clap::Args)]
 pub struct ImageArgs {
     #[command(subcommand)]
     command: ImageCommand,
-}
-
-/// `berth image prune`
-#[derive(clap::Args)]
-pub struct ImagePruneArgs {
-    /// Remove every image no container uses, not just dangling ones.
-    #[arg(short, long)]
-    pub all: bool,
-    /// Do not prompt for confirmation.
-    #[arg(short, long)]
-    pub force: bool,
 }
 
 #[derive(Subcommand)]
@@ -47,7 +34,7 @@ enum ImageCommand {
     /// Build an image from a Dockerfile.
     Build(build::BuildArgs),
     /// Remove unused images.
-    Prune(ImagePruneArgs),
+    Prune(prune::PruneImagesArgs),
 }
 
 /// Run `berth image COMMAND`.
@@ -61,63 +48,6 @@ pub async fn run(args: ImageArgs) -> Result<()> {
         ImageCommand::Pull(a) => pull::run(a).await,
         ImageCommand::Push(a) => push::run(a).await,
         ImageCommand::Build(a) => build::run(a).await,
-        ImageCommand::Prune(a) => prune(a).await,
+        ImageCommand::Prune(a) => prune::prune_images(a).await,
     }
-}
-
-/// Run `berth image prune`.
-pub async fn prune(args: ImagePruneArgs) -> Result<()> {
-    let question = if args.all {
-        "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?"
-    } else {
-        "WARNING! This will remove all dangling images.\nAre you sure you want to continue?"
-    };
-    if !args.force && !super::prune::confirm(question) {
-        return Ok(());
-    }
-    let ctx = Context::open().await?;
-    let mut lines = Vec::new();
-    let mut reclaimed = 0;
-    for img in ctx.store.images().await? {
-        let dangling = img.names.is_empty();
-        if !(dangling || args.all) {
-            continue;
-        }
-        if !ctx
-            .store
-            .image_in_use(&img.record.id.to_string())
-            .await?
-            .is_empty()
-        {
-            continue;
-        }
-        let sizes: Vec<(berth_oci::Digest, u64)> = img
-            .record
-            .blobs
-            .iter()
-            .map(|d| (d.clone(), ctx.store.blobs().size(d).unwrap_or(0)))
-            .collect();
-        for (n, t) in &img.names {
-            lines.push(format!("untagged: {}", ctx.familiar(n, t)));
-        }
-        for (n, d) in &img.repo_digests {
-            lines.push(format!("untagged: {}@{d}", ctx.familiar_name(n)));
-        }
-        let deleted = ctx.store.remove(&img.record.id).await?;
-        reclaimed += sizes
-            .iter()
-            .filter(|(d, _)| deleted.contains(d))
-            .map(|(_, s)| s)
-            .sum::<u64>();
-        lines.push(format!("deleted: {}", img.record.id));
-    }
-    if !lines.is_empty() {
-        println!("Deleted Images:");
-        for l in &lines {
-            println!("{l}");
-        }
-        println!();
-    }
-    println!("Total reclaimed space: {}", human_size(reclaimed));
-    Ok(())
 }

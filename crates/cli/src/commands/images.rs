@@ -225,7 +225,11 @@ async fn rmi_one(ctx: &Context, q: &str, force: bool) -> Result<()> {
     for (n, d) in &img.repo_digests {
         println!("Untagged: {}@{d}", ctx.familiar_name(n));
     }
-    ctx.store.remove(&img.record.id).await?;
+    let deleted = ctx.store.remove(&img.record.id).await?;
+    // The unpacked layers too, unless a container (kept with -f) still stands on them.
+    if users.is_empty() {
+        super::prune::drop_unpacked(ctx, &deleted)?;
+    }
     println!("Deleted: {}", img.record.id);
     Ok(())
 }

@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod build;
 pub mod builder;
+pub mod commit;
 pub mod container;
 pub mod container_group;
 pub mod context;
@@ -21,6 +22,7 @@ pub mod push;
 pub mod registry;
 pub mod run;
 pub mod start;
+pub mod system;
 pub mod tty;
 
 use std::io::IsTerminal;

@@ -38,9 +38,9 @@ pub fn ok(dir: &Path, args: &[&str]) -> String {
 
 /// The config fields both builders set, normalised: empty and missing are the same.
 ///
-/// Intentional differences: buildah adds `PATH` to `Env` when the base image has none (berth,
-/// like the classic Docker builder, leaves `Env` as the Dockerfile made it), and labels every
-/// image with `io.buildah.version`.
+/// Both add the default `PATH` to `Env` when the base image has none, as BuildKit does (the
+/// `PATH` filter below only matters for a berth that would not). Intentional difference:
+/// buildah labels every image with `io.buildah.version`.
 pub fn comparable(config: &Value, berth_env: Option<&Value>) -> Value {
     let c = &config["config"];
     let mut out = serde_json::Map::new();

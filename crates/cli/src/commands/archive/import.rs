@@ -245,7 +245,7 @@ fn layer(input: &str, blobs: &BlobDir) -> Result<Layer> {
 }
 
 /// Apply one Dockerfile-style instruction to an image's `config`.
-fn apply_change(config: &mut Map<String, Value>, change: &str) -> Result<()> {
+pub(crate) fn apply_change(config: &mut Map<String, Value>, change: &str) -> Result<()> {
     let change = change.trim();
     let (instr, rest) = match change.split_once(char::is_whitespace) {
         Some((i, r)) => (i, r.trim()),
