@@ -943,3 +943,229 @@ fn etc_hostname_hosts_and_resolv_conf() {
         std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
     );
 }
+
+/// System calls the engines' last set-up steps (runc's Go runtime included), busybox's `sh`,
+/// `echo` and `mkdir` need; no `mkdir` or `mkdirat`.
+const ALLOW_LIST: &[&str] = &[
+    "access",
+    "arch_prctl",
+    "brk",
+    "capget",
+    "capset",
+    "chdir",
+    "clock_gettime",
+    "clone",
+    "clone3",
+    "close",
+    "close_range",
+    "dup",
+    "dup2",
+    "dup3",
+    "epoll_create1",
+    "epoll_ctl",
+    "epoll_pwait",
+    "epoll_wait",
+    "execve",
+    "execveat",
+    "exit",
+    "exit_group",
+    "faccessat",
+    "faccessat2",
+    "fchdir",
+    "fchown",
+    "fcntl",
+    "fstat",
+    "fstatfs",
+    "futex",
+    "getcwd",
+    "getdents64",
+    "getegid",
+    "geteuid",
+    "getgid",
+    "getgroups",
+    "getpgrp",
+    "getpid",
+    "getppid",
+    "getrandom",
+    "getrlimit",
+    "gettid",
+    "getuid",
+    "ioctl",
+    "kill",
+    "lseek",
+    "madvise",
+    "mmap",
+    "mprotect",
+    "munmap",
+    "nanosleep",
+    "newfstatat",
+    "open",
+    "openat",
+    "pipe",
+    "pipe2",
+    "poll",
+    "ppoll",
+    "prctl",
+    "pread64",
+    "prlimit64",
+    "read",
+    "readlink",
+    "readlinkat",
+    "rseq",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "sched_getaffinity",
+    "sched_yield",
+    "select",
+    "set_robust_list",
+    "set_tid_address",
+    "setgid",
+    "setgroups",
+    "setresgid",
+    "setresuid",
+    "setsid",
+    "setuid",
+    "sigaltstack",
+    "stat",
+    "statx",
+    "tgkill",
+    "uname",
+    "wait4",
+    "waitid",
+    "write",
+    "writev",
+];
+
+#[test]
+fn seccomp_custom_profiles() {
+    if !common::containers::needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    let deny_mkdir = env.path("deny-mkdir.json");
+    std::fs::write(
+        &deny_mkdir,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["mkdir", "mkdirat", "no_such_call"],
+                          "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#,
+    )
+    .unwrap();
+    let allow_list = env.path("allow-list.json");
+    let profile = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [
+            {"names": ALLOW_LIST, "action": "SCMP_ACT_ALLOW"},
+            // Only for a container with CAP_SYS_ADMIN, which these have not.
+            {"names": ["mkdir"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+        ],
+    });
+    std::fs::write(&allow_list, profile.to_string()).unwrap();
+    let mut runtimes = vec![None];
+    if common::require_tool("runc") {
+        runtimes.push(Some("runc"));
+    }
+    for runtime in runtimes {
+        let run = |profile: &std::path::Path, cmd: &[&str]| {
+            let opt = format!("seccomp={}", profile.display());
+            let mut args = vec!["run", "--rm", "--security-opt", &opt];
+            if let Some(r) = runtime {
+                args.extend(["--runtime", r]);
+            }
+            args.push("bb:1");
+            args.extend_from_slice(cmd);
+            env.run(&args)
+        };
+        for profile in [&deny_mkdir, &allow_list] {
+            let what = format!("{runtime:?} {}", profile.display());
+            let out = run(profile, &["echo", "still-works"]);
+            assert!(out.status.success(), "{what}: {out:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "still-works\n",
+                "{what}"
+            );
+            let out = run(profile, &["/bin/busybox", "mkdir", "/x"]);
+            assert!(!out.status.success(), "{what}: {out:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains("Operation not permitted"),
+                "{what}: {stderr}"
+            );
+        }
+        // With the needed capability, the included rule allows mkdir.
+        let opt = format!("seccomp={}", allow_list.display());
+        let mut args = vec![
+            "run",
+            "--rm",
+            "--cap-add",
+            "SYS_ADMIN",
+            "--security-opt",
+            &opt,
+        ];
+        if let Some(r) = runtime {
+            args.extend(["--runtime", r]);
+        }
+        args.extend(["bb:1", "/bin/busybox", "mkdir", "/x"]);
+        let out = env.run(&args);
+        assert!(
+            out.status.success(),
+            "{runtime:?} with CAP_SYS_ADMIN: {out:?}"
+        );
+    }
+    // A detached container (run by its monitor) and `start` apply the stored profile.
+    let opt = format!("seccomp={}", deny_mkdir.display());
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sc1",
+        "--security-opt",
+        &opt,
+        "bb:1",
+        "/bin/busybox",
+        "mkdir",
+        "/y",
+    ]);
+    assert_eq!(env.ok(&["wait", "sc1"]).trim(), "1");
+    let logs = env.run(&["logs", "sc1"]);
+    assert!(
+        String::from_utf8_lossy(&logs.stderr).contains("Operation not permitted"),
+        "{logs:?}"
+    );
+    let out = env.run(&["start", "-a", "sc1"]);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Operation not permitted"),
+        "{out:?}"
+    );
+    env.ok(&["rm", "-f", "sc1"]);
+    // A missing or bad profile: one error line, nothing run.
+    let out = env.run(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=/nonexistent.json",
+        "bb:1",
+        "true",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("/nonexistent.json"), "{stderr}");
+    let bad = env.path("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", bad.display());
+    let out = env.run(&["run", "--rm", "--security-opt", &opt, "bb:1", "true"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("syscalls[0] (mkdir)") && stderr.contains("SCMP_ACT_NOTIFY"),
+        "{stderr}"
+    );
+}

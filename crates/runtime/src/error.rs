@@ -15,6 +15,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A seccomp profile (`--security-opt seccomp=FILE`) cannot be used: not JSON, or an
+    /// unsupported action, operator or field in one of its entries.
+    #[error("seccomp profile {profile}: {reason}")]
+    SeccompProfile {
+        /// The profile's path.
+        profile: String,
+        /// What is wrong, naming the entry (`syscalls[3] (mkdir)`).
+        reason: String,
+    },
     /// A file operation on the host side failed (bundle, state or output files).
     #[error("{path}: {source}")]
     Io {

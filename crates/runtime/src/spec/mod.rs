@@ -12,9 +12,11 @@ use crate::error::{Error, Result};
 
 mod devices;
 mod oci;
+mod seccomp;
 
 pub use devices::{HostDevice, host_devices};
 pub use oci::{oci_spec, write_bundle};
+pub use seccomp::{SeccompAction, SeccompArg, SeccompOp, SeccompProfile, SeccompRule};
 
 /// The CFS period berth uses with `--cpus` (Docker's), in microseconds.
 pub const CPU_PERIOD_US: u64 = 100_000;
@@ -214,8 +216,6 @@ pub struct Mount {
 }
 
 /// One container to run: what the CLI (or the API) hands an engine.
-///
-/// Fields still to come: custom seccomp profiles.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainerSpec {
     /// Container id: `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 128 bytes, unique on this host.
@@ -255,6 +255,9 @@ pub struct ContainerSpec {
     /// architectures' system calls refused). Docker's default is on
     /// (`--security-opt seccomp=unconfined` turns it off).
     pub seccomp: bool,
+    /// A custom profile (`--security-opt seccomp=PROFILE.json`) used instead of the default
+    /// one when `seccomp` is on; ignored when it is off or the container is privileged.
+    pub seccomp_profile: Option<SeccompProfile>,
     /// Memory limit in bytes (`--memory`); swap is limited to the same total, so swapping
     /// cannot hide the limit. `None`: unlimited.
     pub memory: Option<u64>,
@@ -295,6 +298,7 @@ impl ContainerSpec {
             capabilities: DEFAULT_CAPABILITIES.iter().map(|c| c.to_string()).collect(),
             no_new_privileges: false,
             seccomp: true,
+            seccomp_profile: None,
             memory: None,
             cpus: None,
             pids_limit: None,

@@ -134,7 +134,16 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         linux.set_resources(Some(resources));
     }
     if spec.seccomp && !spec.privileged {
-        linux.set_seccomp(Some(oci_seccomp(&spec.id)?));
+        let seccomp =
+            match &spec.seccomp_profile {
+                Some(profile) => serde_json::from_value(profile.oci_json(&spec.capabilities))
+                    .map_err(|e| Error::SeccompProfile {
+                        profile: profile.name().to_string(),
+                        reason: format!("as an OCI linux.seccomp: {e}"),
+                    })?,
+                None => oci_seccomp(&spec.id)?,
+            };
+        linux.set_seccomp(Some(seccomp));
     }
     let root = RootBuilder::default()
         .path(&spec.rootfs)
@@ -322,6 +331,18 @@ mod tests {
             seccomp["syscalls"][0]["names"].as_array().unwrap().len(),
             SECCOMP_BLOCKED.len()
         );
+        s.seccomp_profile = Some(
+            SeccompProfile::parse(
+                "p.json",
+                br#"{"defaultAction": "SCMP_ACT_KILL_PROCESS", "syscalls": [
+                    {"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}"#,
+            )
+            .unwrap(),
+        );
+        let json = serde_json::to_value(oci_spec(&s).unwrap()).unwrap();
+        let seccomp = &json["linux"]["seccomp"];
+        assert_eq!(seccomp["defaultAction"], "SCMP_ACT_KILL_PROCESS");
+        assert_eq!(seccomp["syscalls"][0]["names"][0], "read");
         s.seccomp = false;
         let json = serde_json::to_value(oci_spec(&s).unwrap()).unwrap();
         assert!(json["linux"]["seccomp"].is_null());

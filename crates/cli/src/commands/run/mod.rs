@@ -99,7 +99,8 @@ pub struct RunArgs {
     /// Drop a Linux capability from the set (`CHOWN` or `CAP_CHOWN`; `ALL`).
     #[arg(long)]
     pub cap_drop: Vec<String>,
-    /// Security options: `seccomp=unconfined` (no seccomp filter), `no-new-privileges`.
+    /// Security options: `seccomp=unconfined` (no seccomp filter), `seccomp=PROFILE.json`
+    /// (a Docker seccomp profile instead of the default one), `no-new-privileges`.
     #[arg(long)]
     pub security_opt: Vec<String>,
     /// An external OCI runtime (e.g. runc, crun) instead of berth's own engine.
@@ -125,7 +126,7 @@ impl std::fmt::Display for ContainerExit {
 impl std::error::Error for ContainerExit {}
 
 pub async fn run(args: RunArgs) -> Result<()> {
-    let (seccomp, no_new_privileges) = security_options(&args.security_opt)?;
+    let security = security_options(&args.security_opt)?;
     let ctx = Context::open().await?;
     let image = match ctx.find_image(&args.image).await {
         Ok(img) => img,
@@ -244,8 +245,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
     spec.memory = args.memory;
     spec.cpus = args.cpus;
     spec.pids_limit = args.pids_limit;
-    spec.seccomp = seccomp;
-    spec.no_new_privileges = no_new_privileges;
+    spec.seccomp = security.seccomp;
+    spec.seccomp_profile = security.seccomp_profile;
+    spec.no_new_privileges = security.no_new_privileges;
     let cap_name = |c: &String| {
         let upper = c.to_ascii_uppercase();
         if upper.starts_with("CAP_") {

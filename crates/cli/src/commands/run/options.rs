@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use berth_runtime::spec::{Mount, MountKind};
+use berth_runtime::spec::{Mount, MountKind, SeccompProfile};
 
 /// `32m`, `1g`, `512k`, `100b` or `100` (bytes), as Docker's `--memory` takes them.
 pub(super) fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
@@ -90,10 +90,24 @@ pub(super) fn parse_tmpfs(t: &str) -> Result<Mount> {
     })
 }
 
-/// Run `berth run`.
-/// `--security-opt` values as (seccomp, no_new_privileges) on top of Docker's defaults.
-pub(super) fn security_options(opts: &[String]) -> Result<(bool, bool)> {
-    let (mut seccomp, mut no_new_privileges) = (true, false);
+/// What `--security-opt` asks for, on top of Docker's defaults.
+pub(super) struct SecurityOptions {
+    /// A seccomp filter at all (off with `seccomp=unconfined`).
+    pub seccomp: bool,
+    /// `seccomp=PROFILE.json`: this profile instead of the default one.
+    pub seccomp_profile: Option<SeccompProfile>,
+    /// `no-new-privileges`.
+    pub no_new_privileges: bool,
+}
+
+/// `--security-opt` values; a profile file is read and checked here, so a bad one fails
+/// before anything is set up.
+pub(super) fn security_options(opts: &[String]) -> Result<SecurityOptions> {
+    let mut o = SecurityOptions {
+        seccomp: true,
+        seccomp_profile: None,
+        no_new_privileges: false,
+    };
     for opt in opts {
         // Docker also accepts the old `key:value` spelling.
         let (key, value) = opt
@@ -101,16 +115,23 @@ pub(super) fn security_options(opts: &[String]) -> Result<(bool, bool)> {
             .or_else(|| opt.split_once(':'))
             .unwrap_or((opt.as_str(), ""));
         match (key, value) {
-            ("seccomp", "unconfined") => seccomp = false,
-            ("seccomp", other) => {
-                bail!("--security-opt seccomp={other}: only 'unconfined' is supported")
+            ("seccomp", "unconfined") => {
+                o.seccomp = false;
+                o.seccomp_profile = None;
             }
-            ("no-new-privileges", "" | "true") => no_new_privileges = true,
-            ("no-new-privileges", "false") => no_new_privileges = false,
+            ("seccomp", "") => bail!("--security-opt seccomp needs a profile or 'unconfined'"),
+            ("seccomp", path) => {
+                let text = std::fs::read(path)
+                    .with_context(|| format!("--security-opt seccomp: cannot read {path}"))?;
+                o.seccomp = true;
+                o.seccomp_profile = Some(SeccompProfile::parse(path, &text)?);
+            }
+            ("no-new-privileges", "" | "true") => o.no_new_privileges = true,
+            ("no-new-privileges", "false") => o.no_new_privileges = false,
             _ => bail!("unsupported --security-opt {opt:?}"),
         }
     }
-    Ok((seccomp, no_new_privileges))
+    Ok(o)
 }
 
 #[cfg(test)]
@@ -119,8 +140,10 @@ mod tests {
 
     #[test]
     pub(super) fn security_options_parse() {
-        let opts =
-            |v: &[&str]| security_options(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let opts = |v: &[&str]| {
+            security_options(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .map(|o| (o.seccomp, o.no_new_privileges))
+        };
         assert_eq!(opts(&[]).unwrap(), (true, false));
         assert_eq!(opts(&["seccomp=unconfined"]).unwrap(), (false, false));
         assert_eq!(
@@ -129,6 +152,24 @@ mod tests {
         );
         assert!(opts(&["seccomp=/tmp/profile.json"]).is_err());
         assert!(opts(&["apparmor=unconfined"]).is_err());
+    }
+
+    #[test]
+    fn security_options_read_a_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        let arg = format!("seccomp={}", path.display());
+        std::fs::write(&path, r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#).unwrap();
+        let o = security_options(std::slice::from_ref(&arg)).unwrap();
+        assert!(o.seccomp);
+        let profile = o.seccomp_profile.unwrap();
+        assert_eq!(profile.name(), path.to_str().unwrap());
+        std::fs::write(&path, r#"{"defaultAction": "SCMP_ACT_NOTIFY"}"#).unwrap();
+        let err = security_options(std::slice::from_ref(&arg)).err().unwrap();
+        assert!(format!("{err:#}").contains("SCMP_ACT_NOTIFY"), "{err:#}");
+        std::fs::write(&path, r#"{"defaultAction": "SCMP_ACT_LOG"}"#).unwrap();
+        let o = security_options(&[arg, "seccomp=unconfined".into()]).unwrap();
+        assert!(!o.seccomp && o.seccomp_profile.is_none());
     }
 
     #[test]

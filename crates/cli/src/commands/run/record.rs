@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use berth_runtime::spec::{ContainerSpec, Mount, MountKind};
+use berth_runtime::spec::{ContainerSpec, Mount, MountKind, SeccompProfile};
 
 pub(super) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -82,6 +82,11 @@ pub(super) fn spec_json(spec: &ContainerSpec) -> serde_json::Value {
         "capabilities": spec.capabilities,
         "no_new_privileges": spec.no_new_privileges,
         "seccomp": spec.seccomp,
+        // The profile as given (with its path, for messages), parsed again by a monitor or
+        // `start`, so they apply it without the file.
+        "seccomp_profile": spec.seccomp_profile.as_ref().map(|p| serde_json::json!({
+            "name": p.name(), "profile": p.json(),
+        })),
         "memory": spec.memory,
         "cpus": spec.cpus,
         "pids_limit": spec.pids_limit,
@@ -119,6 +124,21 @@ pub fn spec_from_config(id: &str, rootfs: PathBuf, config: &serde_json::Value) -
     }
     spec.no_new_privileges = s["no_new_privileges"].as_bool().unwrap_or(false);
     spec.seccomp = s["seccomp"].as_bool().unwrap_or(true);
+    if let Some(p) = s.get("seccomp_profile").filter(|p| !p.is_null()) {
+        let name = p["name"].as_str().unwrap_or("profile");
+        let text = serde_json::to_vec(&p["profile"]).unwrap_or_default();
+        match SeccompProfile::parse(name, &text) {
+            Ok(profile) => spec.seccomp_profile = Some(profile),
+            // It parsed when the container was created: only a berth that reads profiles
+            // differently gets here. Refuse every system call rather than run unconfined
+            // or looser than asked.
+            Err(e) => {
+                tracing::warn!(id, error = %e, "stored seccomp profile unreadable");
+                let deny = br#"{"defaultAction": "SCMP_ACT_KILL_PROCESS"}"#;
+                spec.seccomp_profile = SeccompProfile::parse(name, deny).ok();
+            }
+        }
+    }
     spec.memory = s["memory"].as_u64();
     spec.cpus = s["cpus"].as_f64();
     spec.pids_limit = s["pids_limit"].as_i64();

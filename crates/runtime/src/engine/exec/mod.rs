@@ -109,7 +109,11 @@ pub(super) fn plan(
         step(
             "install the seccomp filter",
             Op::Seccomp {
-                program: super::seccomp::default_program(id)?,
+                program: super::seccomp::program(
+                    id,
+                    process.seccomp_profile.as_ref(),
+                    &process.capabilities,
+                )?,
             },
         );
     }

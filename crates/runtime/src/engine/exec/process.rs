@@ -1,7 +1,7 @@
 //! [`ProcessSpec`]: what an exec'd process runs and as whom, and its checks.
 
 use crate::error::{Error, Result};
-use crate::spec::{ContainerSpec, DEFAULT_PATH, capability_number};
+use crate::spec::{ContainerSpec, DEFAULT_PATH, SeccompProfile, capability_number};
 
 /// A process to start in a running container: [`ContainerSpec`]'s process fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,8 +22,10 @@ pub struct ProcessSpec {
     pub capabilities: Vec<String>,
     /// Set `no_new_privs`.
     pub no_new_privileges: bool,
-    /// Apply the default seccomp profile.
+    /// Apply the default seccomp profile (or `seccomp_profile`).
     pub seccomp: bool,
+    /// The container's custom seccomp profile, used instead of the default one.
+    pub seccomp_profile: Option<SeccompProfile>,
 }
 
 impl ProcessSpec {
@@ -39,6 +41,7 @@ impl ProcessSpec {
             capabilities: spec.capabilities.clone(),
             no_new_privileges: spec.no_new_privileges,
             seccomp: spec.seccomp,
+            seccomp_profile: spec.seccomp_profile.clone(),
         }
     }
 

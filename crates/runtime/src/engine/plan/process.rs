@@ -49,7 +49,11 @@ pub(super) fn confine_and_exec(s: &mut Steps, spec: &ContainerSpec) -> Result<Ve
         s.push(
             "install the seccomp filter",
             Op::Seccomp {
-                program: crate::engine::seccomp::default_program(id)?,
+                program: crate::engine::seccomp::program(
+                    id,
+                    spec.seccomp_profile.as_ref(),
+                    &spec.capabilities,
+                )?,
             },
         );
     }

@@ -1,5 +1,7 @@
-//! The default seccomp profile as a BPF program, compiled in the parent (with `seccompiler`,
-//! pure Rust) so the child only hands the kernel a ready `sock_fprog`.
+//! Seccomp filters as BPF programs, compiled in the parent so the child only hands the kernel a
+//! ready `sock_fprog`: the default profile here (with `seccompiler`, pure Rust), a custom
+//! Docker profile in `profile` (with berth's own small BPF emitter). Calls nothing but
+//! [`crate::spec`].
 //!
 //! The profile is Docker's default in spirit: everything is allowed but
 //! [`SECCOMP_BLOCKED`], which fails with EPERM; a system call of another architecture
@@ -12,7 +14,23 @@ use std::collections::BTreeMap;
 use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch, sock_filter};
 
 use crate::error::{Error, Result};
-use crate::spec::SECCOMP_BLOCKED;
+use crate::spec::{SECCOMP_BLOCKED, SeccompProfile};
+
+mod profile;
+mod syscalls_x86_64;
+
+/// The filter a container (or an exec'd process) with `capabilities` gets: its custom
+/// `profile`, or the default one.
+pub(super) fn program(
+    id: &str,
+    profile: Option<&SeccompProfile>,
+    capabilities: &[String],
+) -> Result<Vec<sock_filter>> {
+    match profile {
+        Some(p) => profile::profile_program(id, p, capabilities),
+        None => default_program(id),
+    }
+}
 
 /// `SECCOMP_RET_ERRNO | EPERM`.
 const RET_EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
@@ -97,7 +115,7 @@ fn syscall_number(name: &str) -> Option<i64> {
 }
 
 /// The default profile, compiled for this architecture.
-pub(super) fn default_program(id: &str) -> Result<Vec<sock_filter>> {
+fn default_program(id: &str) -> Result<Vec<sock_filter>> {
     let bad = |e: seccompiler::BackendError| Error::invalid(id, format!("seccomp filter: {e}"));
     let rules = SECCOMP_BLOCKED
         .iter()
