@@ -107,6 +107,41 @@ pub(super) fn wait(pid: libc::pid_t) -> std::io::Result<ExitStatus> {
     }
 }
 
+/// Wait for the child's set-up report on `read_end`: EOF means its `execve` succeeded; an
+/// 8-byte report (step index, errno) means it failed at that step and exited — it is reaped
+/// and the failure returned as the error of the step (or of executing `program`).
+pub(super) fn setup_failure(
+    plan: &Plan,
+    read_end: OwnedFd,
+    id: &str,
+    program: &str,
+    pid: libc::pid_t,
+) -> Option<Error> {
+    let mut report = Vec::with_capacity(8);
+    let read = std::fs::File::from(read_end).read_to_end(&mut report);
+    let (Ok(8), Some((index, errno))) = (read, report.split_first_chunk::<4>()) else {
+        return None;
+    };
+    let index = u32::from_ne_bytes(*index) as usize;
+    let errno = i32::from_ne_bytes(errno.try_into().unwrap_or_default());
+    let _ = wait(pid); // reap it; it has exited with 127
+    let source = std::io::Error::from_raw_os_error(errno);
+    debug!(id = %id, step = index, errno, "set-up failed");
+    Some(if plan.is_exec(index) {
+        Error::Exec {
+            id: id.to_string(),
+            program: program.to_string(),
+            source,
+        }
+    } else {
+        Error::Setup {
+            id: id.to_string(),
+            step: plan.steps[index].what.clone(),
+            source,
+        }
+    })
+}
+
 pub(super) fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills two descriptors that we then own.
@@ -211,27 +246,8 @@ impl NativeRuntime {
             let _ = std::fs::File::from(sync_write).write_all(&[1]);
         }
         drop(stdio);
-        let mut report = Vec::with_capacity(8);
-        let read = std::fs::File::from(read_end).read_to_end(&mut report);
-        if let (Ok(8), Some((index, errno))) = (read, report.split_first_chunk::<4>()) {
-            let index = u32::from_ne_bytes(*index) as usize;
-            let errno = i32::from_ne_bytes(errno.try_into().unwrap_or_default());
-            let _ = wait(pid); // reap it; it has exited with 127
-            let source = std::io::Error::from_raw_os_error(errno);
-            debug!(id = %id, step = index, errno, "container set-up failed");
-            return Err(if plan.is_exec(index) {
-                Error::Exec {
-                    id,
-                    program: spec.args[0].clone(),
-                    source,
-                }
-            } else {
-                Error::Setup {
-                    id,
-                    step: plan.steps[index].what.clone(),
-                    source,
-                }
-            });
+        if let Some(e) = setup_failure(&plan, read_end, &id, &spec.args[0], pid) {
+            return Err(e);
         }
         debug!(id = %id, pid, "container started");
         if let Some(on_start) = on_start {

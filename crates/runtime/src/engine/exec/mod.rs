@@ -16,13 +16,13 @@
 mod join;
 mod process;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use tracing::debug;
 
-use super::native::{clone_into_namespaces, pipe, wait};
+use super::native::{clone_into_namespaces, pipe, setup_failure, wait};
 use super::plan::{Op, Plan, Step, capability_mask, cstr, exec_step};
 use super::{ExitStatus, NativeRuntime, OnStart, Stdio};
 use crate::error::{Error, Result};
@@ -238,27 +238,8 @@ fn exec_thread(
         let _ = std::fs::File::from(sync_write).write_all(&[1]);
     }
     drop(stdio);
-    let mut report = Vec::with_capacity(8);
-    let read = std::fs::File::from(read_end).read_to_end(&mut report);
-    if let (Ok(8), Some((index, errno))) = (read, report.split_first_chunk::<4>()) {
-        let index = u32::from_ne_bytes(*index) as usize;
-        let errno = i32::from_ne_bytes(errno.try_into().unwrap_or_default());
-        let _ = wait(pid);
-        let source = std::io::Error::from_raw_os_error(errno);
-        debug!(id = %id, step = index, errno, "exec set-up failed");
-        return Err(if plan.is_exec(index) {
-            Error::Exec {
-                id,
-                program: process.args[0].clone(),
-                source,
-            }
-        } else {
-            Error::Setup {
-                id,
-                step: plan.steps[index].what.clone(),
-                source,
-            }
-        });
+    if let Some(e) = setup_failure(&plan, read_end, &id, &process.args[0], pid) {
+        return Err(e);
     }
     debug!(id = %id, pid, "exec'd process started");
     if let Some(on_start) = on_start {
