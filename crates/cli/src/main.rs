@@ -59,6 +59,16 @@ enum Command {
     Start(commands::start::StartArgs),
     /// Restart containers.
     Restart(commands::start::RestartArgs),
+    /// Display the running processes of a container.
+    Top(commands::top::TopArgs),
+    /// Display a live stream of containers' resource usage.
+    Stats(commands::stats::StatsArgs),
+    /// Pause all processes within containers.
+    Pause(commands::pause::PauseArgs),
+    /// Unpause all processes within containers.
+    Unpause(commands::pause::UnpauseArgs),
+    /// Rename a container.
+    Rename(commands::rename::RenameArgs),
     /// Manage containers (`container ls`, `container prune`…).
     Container(commands::container_group::ContainerArgs),
     /// Run a detached container (started by `berth run -d`).
@@ -74,6 +84,8 @@ enum Command {
     Exec(commands::exec::ExecArgs),
     /// Create a new image from a container's changes.
     Commit(commands::commit::CommitArgs),
+    /// Copy files between a container and the host.
+    Cp(commands::cp::CpArgs),
     /// List the changes to a container's file system.
     Diff(commands::commit::DiffArgs),
     /// Build an image from a Dockerfile.
@@ -118,6 +130,11 @@ fn main() -> ExitCode {
         Command::Wait(a) => block_on(commands::container::wait(a)),
         Command::Start(a) => block_on(commands::start::start(a)),
         Command::Restart(a) => block_on(commands::start::restart(a)),
+        Command::Top(a) => block_on(commands::top::top(a)),
+        Command::Stats(a) => block_on(commands::stats::stats(a)),
+        Command::Pause(a) => block_on(commands::pause::pause(a)),
+        Command::Unpause(a) => block_on(commands::pause::unpause(a)),
+        Command::Rename(a) => block_on(commands::rename::rename(a)),
         Command::Container(a) => block_on(commands::container_group::run(a)),
         Command::ContainerMonitor(a) => block_on(commands::monitor::run(a)),
         Command::Save(a) => block_on(commands::archive::save::run(a)),
@@ -125,6 +142,7 @@ fn main() -> ExitCode {
         Command::Import(a) => block_on(commands::archive::import::run(a)),
         Command::Exec(a) => block_on(commands::exec::exec(a)),
         Command::Commit(a) => block_on(commands::commit::commit(a)),
+        Command::Cp(a) => block_on(commands::cp::cp(a)),
         Command::Diff(a) => block_on(commands::commit::diff(a)),
         Command::Build(a) => block_on(commands::build::run(a)),
         Command::Builder(a) => block_on(commands::builder::run(a)),

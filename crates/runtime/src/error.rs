@@ -121,6 +121,15 @@ pub enum Error {
         /// The container id.
         id: String,
     },
+    /// The container has no cgroup of this controller (`pause` without a freezer, or a
+    /// container started before berth gave every container one).
+    #[error("container {id} has no {controller} cgroup")]
+    NoCgroup {
+        /// The container id.
+        id: String,
+        /// The controller (`freezer`, `memory`…).
+        controller: String,
+    },
     /// The engine cannot do this (exec with an engine that lacks it).
     #[error("container {id}: {what} is not supported by the {runtime} runtime")]
     Unsupported {

@@ -2,6 +2,7 @@
 //! creating, starting and supervising containers.
 #![deny(missing_docs)]
 
+pub mod cgroupfs;
 pub mod engine;
 pub mod error;
 pub mod rootfs;

@@ -74,6 +74,8 @@ pub struct Container {
     pub monitor_pid: Option<i64>,
     /// [`process_identity`] of `monitor_pid`.
     pub monitor_identity: Option<String>,
+    /// Whether its processes are frozen (`berth pause`); its state stays running.
+    pub paused: bool,
 }
 
 impl Container {
@@ -127,7 +129,7 @@ pub fn process_identity(pid: i64) -> Option<String> {
     Some(format!("{}:{start}", boot_id()?))
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -170,6 +172,7 @@ type Row = (
     Option<String>,
     Option<i64>,
     Option<String>,
+    bool,
 );
 
 fn from_row(r: Row) -> Result<Container> {
@@ -191,13 +194,15 @@ fn from_row(r: Row) -> Result<Container> {
         pid_identity: r.12,
         monitor_pid: r.13,
         monitor_identity: r.14,
+        paused: r.15,
     })
 }
 
 const COLUMNS: &str = "SELECT c.id, c.name, c.image, c.image_id, c.command, c.created_at, c.state, c.pid, \
                        c.exit_code, c.started_at, c.finished_at, c.config, p.pid_identity, \
-                       p.monitor_pid, p.monitor_identity \
-                       FROM containers c LEFT JOIN container_processes p ON p.id = c.id";
+                       p.monitor_pid, p.monitor_identity, z.id IS NOT NULL \
+                       FROM containers c LEFT JOIN container_processes p ON p.id = c.id \
+                       LEFT JOIN container_pauses z ON z.id = c.id";
 
 impl Store {
     /// Record a new container. `Error::NameInUse` when the name is taken.
@@ -253,7 +258,7 @@ impl Store {
         .bind(process_identity(pid))
         .execute(self.db())
         .await?;
-        Ok(())
+        self.clear_pause(id).await
     }
 
     /// Record `pid` as the process supervising the container's next run (it records the start
@@ -300,6 +305,9 @@ impl Store {
         .bind(monitor_identity.unwrap_or_default())
         .execute(self.db())
         .await?;
+        if r.rows_affected() > 0 {
+            self.clear_pause(id).await?;
+        }
         Ok(r.rows_affected() > 0)
     }
 
@@ -311,7 +319,7 @@ impl Store {
             .bind(id)
             .execute(self.db())
             .await?;
-        Ok(())
+        self.clear_pause(id).await
     }
 
     /// One container by full id.
@@ -364,6 +372,7 @@ impl Store {
             .bind(id)
             .execute(self.db())
             .await?;
+        self.clear_pause(id).await?;
         Ok(r.rows_affected() > 0)
     }
 

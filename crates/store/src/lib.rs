@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod blobs;
+pub mod container_ops;
 pub mod containers;
 pub mod error;
 pub mod images;

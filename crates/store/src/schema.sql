@@ -53,3 +53,10 @@ CREATE TABLE IF NOT EXISTS container_processes (
     monitor_pid BIGINT,             -- the berth process that supervises it and records its exit
     monitor_identity TEXT
 );
+-- Running containers whose processes are frozen (`berth pause`): a row while paused, removed
+-- when the container is unpaused, exits or goes. A table of its own so that stores made before
+-- it keep opening unchanged (their containers are simply not paused).
+CREATE TABLE IF NOT EXISTS container_pauses (
+    id TEXT PRIMARY KEY,            -- the container's id
+    paused_at BIGINT NOT NULL
+);

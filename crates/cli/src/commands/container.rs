@@ -41,19 +41,29 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// "Exited (0) 5 seconds ago", "Up 3 minutes", "Created", as Docker words them.
+/// "Exited (0) 5 seconds ago", "Up 3 minutes (Paused)", "Created", as Docker words them.
 pub fn status(c: &Container) -> String {
     match c.state {
         State::Created => "Created".into(),
         State::Running => {
             let up = human_ago(now() - c.started_at.unwrap_or(c.created_at));
-            format!("Up {}", up.trim_end_matches(" ago"))
+            let paused = if c.paused { " (Paused)" } else { "" };
+            format!("Up {}{paused}", up.trim_end_matches(" ago"))
         }
         State::Exited => format!(
             "Exited ({}) {}",
             c.exit_code.unwrap_or(0),
             human_ago(now() - c.finished_at.unwrap_or(c.created_at))
         ),
+    }
+}
+
+/// Docker's state name: `paused` for a paused running container, else the stored state.
+pub fn state_name(c: &Container) -> &'static str {
+    if c.paused && c.state == State::Running {
+        "paused"
+    } else {
+        c.state.as_str()
     }
 }
 
@@ -106,8 +116,9 @@ pub fn inspect_json(c: &Container) -> serde_json::Value {
         "Path": c.command.first().cloned().unwrap_or_default(),
         "Args": c.command.iter().skip(1).collect::<Vec<_>>(),
         "State": {
-            "Status": c.state.as_str(),
+            "Status": state_name(c),
             "Running": c.state == State::Running,
+            "Paused": c.paused,
             "Pid": c.pid.unwrap_or(0),
             "ExitCode": c.exit_code.unwrap_or(0),
             "StartedAt": rfc3339(c.started_at),
@@ -152,7 +163,7 @@ pub async fn ps(args: PsArgs) -> Result<()> {
                 let line = json!({
                     "ID": &c.id[..12], "Image": c.image, "Command": command(c),
                     "CreatedAt": c.created_at, "RunningFor": human_ago(now() - c.created_at),
-                    "Status": status(c), "State": c.state.as_str(), "Names": c.name, "Ports": "",
+                    "Status": status(c), "State": state_name(c), "Names": c.name, "Ports": "",
                 });
                 println!("{line}");
             }
@@ -213,6 +224,7 @@ pub async fn rm(args: RmArgs) -> Result<()> {
             // Killed, then left to its supervisor to record the exit and release cgroups and
             // mounts before everything of it goes.
             signal(&c, libc::SIGKILL)?;
+            super::pause::thaw_for_signal(ctx, &c).await?;
             wait_exit(ctx, &c.id, None).await?;
             liveness::wait_gone(
                 c.monitor_pid,
@@ -389,6 +401,8 @@ pub async fn stop_one(ctx: &Context, c: &Container, time: Option<i64>) -> Result
     let time = time
         .or_else(|| config(c)["stop_timeout"].as_i64())
         .unwrap_or(10);
+    // A frozen container could not act on its stop signal: thawed first.
+    super::pause::thaw_for_signal(ctx, c).await?;
     signal(c, stop_signal(c)?)?;
     let deadline = u64::try_from(time)
         .ok()
@@ -420,6 +434,11 @@ pub async fn kill(args: KillArgs) -> Result<()> {
     each(&args.containers, |q| async move {
         let c = liveness::find(ctx, &q).await?;
         signal(&c, sig)?;
+        // As Docker does: SIGKILL ends a paused container (thawed so that it can die); other
+        // signals wait, pending, for `unpause`.
+        if sig == libc::SIGKILL {
+            super::pause::thaw_for_signal(ctx, &c).await?;
+        }
         println!("{q}");
         Ok(())
     })

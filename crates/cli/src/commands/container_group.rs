@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::Subcommand;
 
-use super::{container, images, logs, prune, run, start};
+use super::{container, images, logs, pause, prune, rename, run, start, stats, top};
 
 /// `berth container`
 #[derive(clap::Args)]
@@ -39,6 +39,16 @@ enum ContainerCommand {
     Inspect(images::InspectArgs),
     /// Remove all stopped containers.
     Prune(prune::PruneArgs),
+    /// Display the running processes of a container.
+    Top(top::TopArgs),
+    /// Display a live stream of containers' resource usage.
+    Stats(stats::StatsArgs),
+    /// Pause all processes within containers.
+    Pause(pause::PauseArgs),
+    /// Unpause all processes within containers.
+    Unpause(pause::UnpauseArgs),
+    /// Rename a container.
+    Rename(rename::RenameArgs),
 }
 
 /// Run `berth container COMMAND`.
@@ -55,5 +65,10 @@ pub async fn run(args: ContainerArgs) -> Result<()> {
         ContainerCommand::Logs(a) => logs::logs(a).await,
         ContainerCommand::Inspect(a) => images::inspect(a).await,
         ContainerCommand::Prune(a) => prune::prune(a).await,
+        ContainerCommand::Top(a) => top::top(a).await,
+        ContainerCommand::Stats(a) => stats::stats(a).await,
+        ContainerCommand::Pause(a) => pause::pause(a).await,
+        ContainerCommand::Unpause(a) => pause::unpause(a).await,
+        ContainerCommand::Rename(a) => rename::rename(a).await,
     }
 }

@@ -64,6 +64,13 @@ pub async fn exec(args: ExecArgs) -> Result<()> {
     if c.state != State::Running {
         return Err(not_running());
     }
+    if c.paused {
+        // The new process would join the frozen cgroups and hang there.
+        anyhow::bail!(
+            "container {} is paused, unpause the container before exec",
+            args.container
+        );
+    }
     let config: serde_json::Value = serde_json::from_str(&c.config)?;
     let runtime = config["runtime"].as_str().map(PathBuf::from);
     let pid = c.pid.unwrap_or(0).max(0) as u32;

@@ -54,6 +54,10 @@ pub async fn reconcile(ctx: &Context, c: Container) -> Result<Option<Container>>
     if c.state != State::Running || c.is_alive() {
         return Ok(Some(c));
     }
+    if c.paused {
+        // Frozen tasks would not die.
+        let _ = berth_runtime::cgroupfs::ContainerCgroups::find(&c.id).thaw();
+    }
     if let (Some(pid), Some(identity)) = (c.pid, c.pid_identity.as_deref()) {
         kill_orphan(pid, identity);
     }

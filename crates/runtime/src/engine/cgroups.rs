@@ -1,8 +1,11 @@
 //! Per-container cgroups for the native engine: memory, cpu and pids limits.
 //!
-//! Only the controllers a limit needs get a directory, `berth/<id>` at the root of the
-//! hierarchy: under `/sys/fs/cgroup/<controller>` on v1 and hybrid hosts, under the v2 root
-//! `/sys/fs/cgroup` when it is a pure v2 host (its `cgroup.controllers` lists the controller).
+//! Each container gets a directory `berth/<id>` at the root of the hierarchy of every controller
+//! its limits need, plus those `berth stats` and `berth pause` read or write even without a
+//! limit (memory, pids, cpuacct, blkio and the v1 freezer, where the host has them): under
+//! `/sys/fs/cgroup/<controller>` on v1 and hybrid hosts, under the v2 root `/sys/fs/cgroup` when
+//! it is a pure v2 host (its `cgroup.controllers` lists the controller; `cgroup.freeze` and
+//! `cpu.stat` are in every v2 directory).
 //! The parent creates the directories and writes the limits before the child runs anything,
 //! places the child's pid in them while the child waits on a pipe, and removes them when the
 //! container has exited ([`Cgroups`] does it on drop, so every error path cleans up too).
@@ -42,7 +45,8 @@ fn v2_has(controller: &str) -> bool {
 }
 
 impl Cgroups {
-    /// Create the container's cgroups with `spec`'s limits; none when it has no limits.
+    /// Create the container's cgroups with `spec`'s limits, and the accounting and freezer ones
+    /// the host has (skipped, unlike the limits, when the host lacks their controller).
     pub(super) fn create(spec: &ContainerSpec) -> Result<Cgroups> {
         let mut cgroups = Cgroups {
             id: spec.id.clone(),
@@ -90,19 +94,48 @@ impl Cgroups {
                 vec![("cpu.max", format!("{quota} {CPU_PERIOD_US}"))],
             ));
         }
-        if wanted.is_empty() {
-            return Ok(cgroups);
+        // Accounting and freezing only: no files to write, and optional.
+        let limited = wanted.len();
+        for controller in ["memory", "pids", "cpuacct", "blkio", "freezer"] {
+            if !wanted.iter().any(|w| w.0 == controller) {
+                wanted.push((controller, Vec::new(), Vec::new()));
+            }
         }
         let v2_dir = Path::new(ROOT).join("berth").join(&spec.id);
-        for (controller, v1_files, v2_files) in wanted {
+        let pure_v2 = Path::new(ROOT).join("cgroup.controllers").exists();
+        for (n, (controller, v1_files, v2_files)) in wanted.into_iter().enumerate() {
+            let optional = n >= limited;
+            if optional && controller == "freezer" && pure_v2 {
+                // v2 freezes any directory (`cgroup.freeze`): no controller to enable.
+                cgroups.v2_parent()?;
+                if !cgroups.dirs.contains(&v2_dir) {
+                    cgroups.mkdir(&v2_dir)?;
+                }
+                continue;
+            }
             let (dir, files) = if v2_has(controller) {
-                cgroups.v2_enable(controller)?;
+                match cgroups.v2_enable(controller) {
+                    Ok(()) => {}
+                    Err(e) if optional => {
+                        debug!(id = %spec.id, error = %e, "no {controller} accounting");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
                 if !cgroups.dirs.contains(&v2_dir) {
                     cgroups.mkdir(&v2_dir)?;
                 }
                 (v2_dir.clone(), v2_files)
             } else {
+                // Resolved, as `cpuacct` may be a link to `cpu,cpuacct` that `cpu` shares.
                 let base = Path::new(ROOT).join(controller);
+                let base = std::fs::canonicalize(&base).unwrap_or(base);
+                if cgroups.dirs.contains(&base.join("berth").join(&spec.id)) {
+                    continue;
+                }
+                if optional && (pure_v2 || !base.join("cgroup.procs").exists()) {
+                    continue;
+                }
                 if !base.join("cgroup.procs").exists() {
                     return Err(cgroups.error(
                         &base,
@@ -140,12 +173,7 @@ impl Cgroups {
 
     /// Enable `controller` for `/sys/fs/cgroup/berth`'s children (v2).
     fn v2_enable(&mut self, controller: &str) -> Result<()> {
-        let parent = Path::new(ROOT).join("berth");
-        if let Err(e) = std::fs::create_dir(&parent)
-            && e.kind() != ErrorKind::AlreadyExists
-        {
-            return Err(self.error(&parent, e));
-        }
+        let parent = self.v2_parent()?;
         for dir in [Path::new(ROOT), parent.as_path()] {
             let control = dir.join("cgroup.subtree_control");
             let enabled = std::fs::read_to_string(&control).unwrap_or_default();
@@ -155,6 +183,17 @@ impl Cgroups {
             }
         }
         Ok(())
+    }
+
+    /// `/sys/fs/cgroup/berth` (v2), created if need be.
+    fn v2_parent(&self) -> Result<PathBuf> {
+        let parent = Path::new(ROOT).join("berth");
+        if let Err(e) = std::fs::create_dir(&parent)
+            && e.kind() != ErrorKind::AlreadyExists
+        {
+            return Err(self.error(&parent, e));
+        }
+        Ok(parent)
     }
 
     fn mkdir(&mut self, dir: &Path) -> Result<()> {

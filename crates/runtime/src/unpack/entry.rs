@@ -177,8 +177,15 @@ impl Unpacker<'_> {
         move |e| UnpackError::io(shown, e)
     }
 
-    /// Remove whatever is at `name` (a whole tree if a directory), never following symlinks.
-    fn clear(dir: &Dir, name: &CStr, shown: &Path) -> Result<()> {
+    /// Remove whatever is at `name` (a whole tree if a directory), never following symlinks,
+    /// to make room for a non-directory; with `keep_kinds`, a directory there is an error.
+    fn clear(&self, dir: &Dir, name: &CStr, shown: &Path) -> Result<()> {
+        if self.opts.keep_kinds
+            && let Some(st) = sys::lstat_at(dir.fd.as_fd(), name).map_err(Self::io(shown))?
+            && sys::is_type(&st, libc::S_IFDIR)
+        {
+            return Err(UnpackError::KindConflict { path: shown.into() });
+        }
         sys::remove_tree(dir.fd.as_fd(), name).map_err(Self::io(shown))
     }
 
@@ -227,7 +234,7 @@ impl Unpacker<'_> {
         meta: &Meta,
         shown: &Path,
     ) -> Result<()> {
-        Self::clear(dir, name, shown)?;
+        self.clear(dir, name, shown)?;
         let mut file = sys::create_file(dir.fd.as_fd(), name).map_err(Self::io(shown))?;
         let buf = &mut self.buf;
         loop {
@@ -267,7 +274,10 @@ impl Unpacker<'_> {
             Some(st) if sys::is_type(&st, libc::S_IFDIR) => {}
             existing => {
                 if existing.is_some() {
-                    Self::clear(dir, name, shown)?;
+                    if self.opts.keep_kinds {
+                        return Err(UnpackError::KindConflict { path: shown.into() });
+                    }
+                    sys::remove_tree(fd, name).map_err(Self::io(shown))?;
                 }
                 sys::mkdir_at(fd, name, 0o700).map_err(Self::io(shown))?;
             }
@@ -289,7 +299,7 @@ impl Unpacker<'_> {
     ) -> Result<()> {
         let target =
             CString::new(target).map_err(|_| UnpackError::InvalidPath { path: shown.into() })?;
-        Self::clear(dir, name, shown)?;
+        self.clear(dir, name, shown)?;
         sys::symlink_at(&target, dir.fd.as_fd(), name).map_err(Self::io(shown))?;
         self.chown_at(dir, name, meta, shown)?;
         self.xattrs(Target::At(dir.fd.as_fd(), name), meta, shown)?;
@@ -334,7 +344,7 @@ impl Unpacker<'_> {
         {
             return Ok(()); // already that file (a link to itself, or a repeated entry)
         }
-        Self::clear(dir, name, shown)?;
+        self.clear(dir, name, shown)?;
         sys::link_at(tdir.fd.as_fd(), &tname, dir.fd.as_fd(), name).map_err(Self::io(shown))
     }
 
@@ -349,7 +359,7 @@ impl Unpacker<'_> {
         shown: &Path,
     ) -> Result<bool> {
         let fd = dir.fd.as_fd();
-        Self::clear(dir, name, shown)?;
+        self.clear(dir, name, shown)?;
         if let Err(e) = sys::mknod_at(
             fd,
             name,

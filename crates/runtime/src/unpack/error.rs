@@ -79,6 +79,13 @@ pub enum UnpackError {
         #[source]
         source: io::Error,
     },
+    /// The entry would replace a directory with a non-directory or the reverse, which
+    /// [`super::UnpackOptions::keep_kinds`] forbids.
+    #[error("{path}: cannot replace a directory with a non-directory or the reverse")]
+    KindConflict {
+        /// The entry's path in the archive.
+        path: PathBuf,
+    },
     /// A filesystem operation for the entry failed.
     #[error("{path}: {source}")]
     Io {

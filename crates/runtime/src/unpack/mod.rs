@@ -64,6 +64,8 @@ pub enum WhiteoutMode {
     /// for the device before Linux 5.8); without it, unpacking fails with
     /// [`UnpackError::OverlayPrivilege`] rather than falling back to flattening.
     Overlay,
+    /// Whiteout names are ordinary entries: for copying files (`berth cp`), not applying layers.
+    Keep,
 }
 
 /// How to unpack a layer.
@@ -73,6 +75,10 @@ pub struct UnpackOptions {
     pub whiteouts: WhiteoutMode,
     /// Give entries the owner recorded in the archive (needs root). A failing chown is an error.
     pub preserve_ownership: bool,
+    /// Refuse (with [`UnpackError::KindConflict`]) to replace an existing directory with a
+    /// non-directory or the reverse, instead of removing what is in the way (as `docker cp`
+    /// refuses; layers replace).
+    pub keep_kinds: bool,
 }
 
 impl Default for UnpackOptions {
@@ -82,6 +88,7 @@ impl Default for UnpackOptions {
             whiteouts: WhiteoutMode::Flatten,
             // SAFETY: geteuid cannot fail and touches no memory.
             preserve_ownership: unsafe { libc::geteuid() } == 0,
+            keep_kinds: false,
         }
     }
 }
@@ -90,6 +97,12 @@ impl UnpackOptions {
     /// Set how whiteouts are applied.
     pub fn with_whiteouts(mut self, mode: WhiteoutMode) -> Self {
         self.whiteouts = mode;
+        self
+    }
+
+    /// Set whether replacing a directory with a non-directory (or the reverse) is an error.
+    pub fn with_keep_kinds(mut self, keep: bool) -> Self {
+        self.keep_kinds = keep;
         self
     }
 
@@ -224,16 +237,19 @@ impl Unpacker<'_> {
         };
 
         let last_bytes = last.as_bytes();
-        if comps[0].as_bytes().starts_with(whiteout::META_PREFIX) && last_bytes != whiteout::OPAQUE
+        let whiteouts = self.opts.whiteouts != WhiteoutMode::Keep;
+        if whiteouts
+            && comps[0].as_bytes().starts_with(whiteout::META_PREFIX)
+            && last_bytes != whiteout::OPAQUE
         {
             tracing::debug!(path = %shown.display(), "skipping aufs metadata");
             self.stats.skipped += 1;
             return Ok(());
         }
-        if last_bytes == whiteout::OPAQUE {
+        if whiteouts && last_bytes == whiteout::OPAQUE {
             return self.whiteout(parents, None, &meta, &shown);
         }
-        if let Some(name) = last_bytes.strip_prefix(whiteout::PREFIX) {
+        if whiteouts && let Some(name) = last_bytes.strip_prefix(whiteout::PREFIX) {
             return self.whiteout(parents, Some(name), &meta, &shown);
         }
 
@@ -295,5 +311,51 @@ impl Unpacker<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod cp_mode_tests {
+    use super::*;
+
+    fn tar_of(entries: &[(&str, tar::EntryType)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, kind) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_mode(0o755);
+            h.set_size(0);
+            b.append_data(&mut h, name, io::empty()).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn keep_mode_treats_whiteouts_as_files_and_keep_kinds_refuses_replacing() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("d/sub")).unwrap();
+        std::fs::write(t.path().join("d/sub/f"), "x").unwrap();
+        std::fs::write(t.path().join("file"), "x").unwrap();
+        let opts = UnpackOptions::default()
+            .with_whiteouts(WhiteoutMode::Keep)
+            .with_keep_kinds(true);
+        let wh = tar_of(&[
+            ("d/.wh.sub", tar::EntryType::Regular),
+            ("d/.wh..wh..opq", tar::EntryType::Regular),
+        ]);
+        unpack_layer(&wh[..], t.path(), &opts).unwrap();
+        assert!(t.path().join("d/sub/f").is_file());
+        assert!(t.path().join("d/.wh.sub").is_file());
+        let over_dir = tar_of(&[("d/sub", tar::EntryType::Regular)]);
+        let e = unpack_layer(&over_dir[..], t.path(), &opts).unwrap_err();
+        assert!(matches!(e, UnpackError::KindConflict { .. }), "{e}");
+        let over_file = tar_of(&[("file", tar::EntryType::Directory)]);
+        let e = unpack_layer(&over_file[..], t.path(), &opts).unwrap_err();
+        assert!(matches!(e, UnpackError::KindConflict { .. }), "{e}");
+        assert!(t.path().join("d/sub/f").is_file() && t.path().join("file").is_file());
+        // Without keep_kinds, layers replace what is in the way as before.
+        let layer = UnpackOptions::default().with_whiteouts(WhiteoutMode::Keep);
+        unpack_layer(&over_dir[..], t.path(), &layer).unwrap();
+        assert!(t.path().join("d/sub").is_file());
     }
 }

@@ -69,6 +69,7 @@ impl Unpacker<'_> {
                 self.remove_lower(dir.rel, names)
                     .map_err(|e| UnpackError::io(shown, e))
             }
+            WhiteoutMode::Keep => unreachable!("whiteout names are plain entries in Keep mode"),
             WhiteoutMode::Overlay => {
                 let dir = self
                     .resolve(parents, true, shown)?
