@@ -92,6 +92,10 @@ enum Command {
     Build(commands::build::BuildArgs),
     /// Manage the build cache (`builder prune`).
     Builder(commands::builder::BuilderArgs),
+    /// Show berth's version.
+    Version(commands::info::VersionArgs),
+    /// Show system-wide information.
+    Info,
     /// Disk usage and cleanup (`system df`, `system prune`).
     System(commands::system::SystemArgs),
 }
@@ -147,6 +151,8 @@ fn main() -> ExitCode {
         Command::Build(a) => block_on(commands::build::run(a)),
         Command::Builder(a) => block_on(commands::builder::run(a)),
         Command::System(a) => block_on(commands::system::run(a)),
+        Command::Version(a) => commands::info::version(a),
+        Command::Info => block_on(commands::info::info()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

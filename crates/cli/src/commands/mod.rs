@@ -13,6 +13,7 @@ pub mod exec;
 pub mod history;
 pub mod image_group;
 pub mod images;
+pub mod info;
 pub mod liveness;
 pub mod login;
 pub mod logs;
