@@ -20,6 +20,13 @@ pub struct LogsArgs {
     /// Prefix each line with its time.
     #[arg(short, long)]
     pub timestamps: bool,
+    /// Only lines since this time: RFC 3339 (`2024-01-02T03:04:05Z`), Unix seconds, or a
+    /// duration before now (`10m`, `1h30m`, `42s`).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only lines before this time (same forms as `--since`).
+    #[arg(long)]
+    pub until: Option<String>,
     /// The container (name or id).
     pub container: String,
 }
@@ -35,12 +42,67 @@ pub fn log_path(root: &Path, id: &str) -> PathBuf {
 /// `t` as RFC 3339 with nanoseconds (`2024-01-02T03:04:05.123456789Z`).
 pub fn timestamp(t: std::time::SystemTime) -> String {
     let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = super::container::rfc3339(Some(d.as_secs() as i64));
-    format!("{}.{:09}Z", secs.trim_end_matches('Z'), d.subsec_nanos())
+    berth_oci::time::rfc3339(d.as_secs() as i64, Some(d.subsec_nanos()))
 }
 
-/// Print complete json-file lines from `data`; returns how many bytes it consumed.
-fn print_lines(data: &[u8], timestamps: bool) -> usize {
+/// `--since`/`--until` as Unix seconds: RFC 3339, Unix seconds (a fraction is dropped), or a
+/// Go-style duration before now (`1h30m`, `10m`, `42s`).
+fn parse_time(s: &str, now: i64) -> Result<i64> {
+    if let Some(t) = super::context::parse_rfc3339(s) {
+        return Ok(t);
+    }
+    if let Ok(t) = s.split('.').next().unwrap_or(s).parse::<i64>()
+        && !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_digit() || c == '.')
+    {
+        return Ok(t);
+    }
+    let (mut total, mut number) = (0i64, String::new());
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => bail!("invalid time {s:?}: use RFC 3339, Unix seconds or a duration like 10m"),
+        };
+        let n: i64 = number
+            .parse()
+            .map_err(|_| anyhow::anyhow!("invalid time {s:?}"))?;
+        total += n * unit;
+        number.clear();
+    }
+    if !number.is_empty() || total == 0 && s != "0s" {
+        bail!("invalid time {s:?}: use RFC 3339, Unix seconds or a duration like 10m");
+    }
+    Ok(now - total)
+}
+
+/// The window of times `--since`/`--until` keep (inclusive, exclusive).
+#[derive(Clone, Copy)]
+struct Window {
+    since: Option<i64>,
+    until: Option<i64>,
+}
+
+impl Window {
+    fn keeps(&self, time: &str) -> bool {
+        if self.since.is_none() && self.until.is_none() {
+            return true;
+        }
+        let Some(t) = super::context::parse_rfc3339(time) else {
+            return false;
+        };
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
+    }
+}
+
+/// Print complete json-file lines from `data` within `window`; returns how many bytes it
+/// consumed.
+fn print_lines(data: &[u8], timestamps: bool, window: Window) -> usize {
     let mut used = 0;
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     while let Some(n) = data[used..].iter().position(|&b| b == b'\n') {
@@ -49,6 +111,9 @@ fn print_lines(data: &[u8], timestamps: bool) -> usize {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
             continue;
         };
+        if !window.keeps(v["time"].as_str().unwrap_or_default()) {
+            continue;
+        }
         let text = v["log"].as_str().unwrap_or_default();
         let shown = if timestamps {
             format!("{} {text}", v["time"].as_str().unwrap_or_default())
@@ -76,6 +141,21 @@ pub async fn logs(args: LogsArgs) -> Result<()> {
             Err(_) => bail!("invalid --tail {n:?}: a number or \"all\""),
         },
     };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let window = Window {
+        since: args
+            .since
+            .as_deref()
+            .map(|s| parse_time(s, now))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|s| parse_time(s, now))
+            .transpose()?,
+    };
     let path = log_path(&ctx.config.root, &c.id);
     let mut file = match std::fs::File::open(&path) {
         Ok(f) => f,
@@ -100,7 +180,7 @@ pub async fn logs(args: LogsArgs) -> Result<()> {
         let count = lines.len() - 1;
         start = lines[count.saturating_sub(n)];
     }
-    let mut offset = start + print_lines(&data[start..complete], args.timestamps);
+    let mut offset = start + print_lines(&data[start..complete], args.timestamps, window);
     if !args.follow {
         return Ok(());
     }
@@ -117,10 +197,31 @@ pub async fn logs(args: LogsArgs) -> Result<()> {
         file.seek(SeekFrom::Start(offset as u64))?;
         let mut more = Vec::new();
         file.read_to_end(&mut more)?;
-        offset += print_lines(&more, args.timestamps);
+        offset += print_lines(&more, args.timestamps, window);
         if !running {
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn times_take_docker_forms() {
+        let now = 1_700_000_000;
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20Z", now).unwrap(),
+            1_700_000_000
+        );
+        assert_eq!(parse_time("1699999999", now).unwrap(), 1_699_999_999);
+        assert_eq!(parse_time("1699999999.5", now).unwrap(), 1_699_999_999);
+        assert_eq!(parse_time("10m", now).unwrap(), now - 600);
+        assert_eq!(parse_time("1h30m5s", now).unwrap(), now - 5405);
+        assert!(parse_time("soon", now).is_err());
+        assert!(parse_time("10", now).is_ok());
+        assert!(parse_time("5x", now).is_err());
     }
 }
