@@ -98,6 +98,8 @@ enum Command {
     Info,
     /// Disk usage and cleanup (`system df`, `system prune`).
     System(commands::system::SystemArgs),
+    /// Manage volumes (`volume create`, `ls`, `inspect`, `rm`, `prune`).
+    Volume(commands::volume::VolumeArgs),
 }
 
 fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
@@ -151,6 +153,7 @@ fn main() -> ExitCode {
         Command::Build(a) => block_on(commands::build::run(a)),
         Command::Builder(a) => block_on(commands::builder::run(a)),
         Command::System(a) => block_on(commands::system::run(a)),
+        Command::Volume(a) => block_on(commands::volume::run(a)),
         Command::Version(a) => commands::info::version(a),
         Command::Info => block_on(commands::info::info()),
     };

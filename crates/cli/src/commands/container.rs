@@ -1,27 +1,15 @@
-//! `berth ps`, `rm`, `stop`, `kill` and `wait`: the container records as Docker shows them
-//! and the signals that end them. Records are reconciled with their processes first
-//! (`liveness`).
+//! `berth rm`, `stop`, `kill` and `wait` (`ps` lives in `ps.rs`): the container records as
+//! Docker shows them and the signals that end them. Records are reconciled with their
+//! processes first (`liveness`).
 
 use anyhow::{Result, bail};
 use berth_store::{Container, State};
 use serde_json::json;
 
-use super::context::{Context, human_ago, print_table};
+use super::context::{Context, human_ago};
 use super::liveness;
 
-/// `berth ps`
-#[derive(clap::Args)]
-pub struct PsArgs {
-    /// Show all containers (default: running ones).
-    #[arg(short, long)]
-    pub all: bool,
-    /// Only show container IDs.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Output format: `json` (one object per line) or `table`.
-    #[arg(long)]
-    pub format: Option<String>,
-}
+pub use super::ps::{PsArgs, ps};
 
 /// `berth rm`
 #[derive(clap::Args)]
@@ -29,6 +17,9 @@ pub struct RmArgs {
     /// Remove a running container too.
     #[arg(short, long)]
     pub force: bool,
+    /// Remove the anonymous volumes of the container too (named volumes are kept).
+    #[arg(short, long)]
+    pub volumes: bool,
     /// Containers to remove (name or id).
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -65,17 +56,6 @@ pub fn state_name(c: &Container) -> &'static str {
     } else {
         c.state.as_str()
     }
-}
-
-/// The command as `ps` shows it: quoted, cut to 20 characters like Docker.
-fn command(c: &Container) -> String {
-    let full = c.command.join(" ");
-    let cut: String = if full.chars().count() > 20 {
-        full.chars().take(19).collect::<String>() + "…"
-    } else {
-        full
-    };
-    format!("\"{cut}\"")
 }
 
 /// Unix seconds as Docker's RFC 3339 time; unset (or 0) as Docker's zero time.
@@ -134,6 +114,7 @@ pub fn inspect_json(c: &Container) -> serde_json::Value {
             "StopSignal": config["stop_signal"],
             "StopTimeout": config["stop_timeout"],
         },
+        "Mounts": super::volumes::mounts_json(spec),
         "HostConfig": {
             "AutoRemove": config["rm"].as_bool().unwrap_or(false),
             "Privileged": spec["privileged"].as_bool().unwrap_or(false),
@@ -141,63 +122,6 @@ pub fn inspect_json(c: &Container) -> serde_json::Value {
             "Runtime": config["runtime"].as_str().unwrap_or("berth"),
         },
     })
-}
-
-/// Run `berth ps`.
-pub async fn ps(args: PsArgs) -> Result<()> {
-    let ctx = Context::open().await?;
-    let list: Vec<Container> = liveness::all(&ctx)
-        .await?
-        .into_iter()
-        .filter(|c| args.all || c.state == State::Running)
-        .collect();
-    if args.quiet {
-        for c in &list {
-            println!("{}", &c.id[..12]);
-        }
-        return Ok(());
-    }
-    match args.format.as_deref() {
-        Some("json") => {
-            for c in &list {
-                let line = json!({
-                    "ID": &c.id[..12], "Image": c.image, "Command": command(c),
-                    "CreatedAt": c.created_at, "RunningFor": human_ago(now() - c.created_at),
-                    "Status": status(c), "State": state_name(c), "Names": c.name, "Ports": "",
-                });
-                println!("{line}");
-            }
-            return Ok(());
-        }
-        None | Some("table") => {}
-        Some(f) => bail!("unsupported --format {f:?}: use json or table"),
-    }
-    let mut rows = vec![
-        [
-            "CONTAINER ID",
-            "IMAGE",
-            "COMMAND",
-            "CREATED",
-            "STATUS",
-            "PORTS",
-            "NAMES",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
-    for c in &list {
-        rows.push(vec![
-            c.id[..12].to_string(),
-            c.image.clone(),
-            command(c),
-            human_ago(now() - c.created_at),
-            status(c),
-            String::new(),
-            c.name.clone(),
-        ]);
-    }
-    print_table(&rows);
-    Ok(())
 }
 
 /// Remove container `c` (not running): its directory (mounts, changes, log) and its record.
@@ -211,7 +135,7 @@ pub async fn remove(ctx: &Context, c: &Container) -> Result<()> {
 /// Run `berth rm`.
 pub async fn rm(args: RmArgs) -> Result<()> {
     let ctx = &Context::open().await?;
-    let force = args.force;
+    let (force, with_volumes) = (args.force, args.volumes);
     each(&args.containers, |q| async move {
         let mut c = liveness::find(ctx, &q).await?;
         if c.state == State::Running {
@@ -244,6 +168,11 @@ pub async fn rm(args: RmArgs) -> Result<()> {
             };
         }
         remove(ctx, &c).await?;
+        if with_volumes {
+            let others = ctx.store.containers().await?;
+            let names = super::volumes::used_by(&c);
+            super::volumes::remove_anonymous(&ctx.config.root, &names, &others)?;
+        }
         println!("{q}");
         Ok(())
     })

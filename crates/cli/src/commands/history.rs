@@ -1,12 +1,13 @@
-//! `berth history [--no-trunc] [-q] [--format json] IMAGE`: an image's history, newest first,
+//! `berth history [--no-trunc] [-q] [--format json|TEMPLATE] IMAGE`: an image's history, newest first,
 //! as `docker history` shows it — what created each layer (from the config's `history`, whose
 //! `empty_layer` entries made no layer) and the layer's size.
 
 use anyhow::{Context as _, Result};
 use berth_oci::ParsedManifest;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::context::{Context, human_ago, human_size, parse_rfc3339, print_table, short_id};
+use super::format::{self, Format, HISTORY_FIELDS, ellipsis};
 
 /// `berth history`
 #[derive(clap::Args)]
@@ -17,7 +18,7 @@ pub struct HistoryArgs {
     /// Only show the image id (on the newest row).
     #[arg(short, long)]
     pub quiet: bool,
-    /// Output format: `json` (one object per line) or `table`.
+    /// Output format: `table`, `json` (one object per line) or a Go template.
     #[arg(long)]
     pub format: Option<String>,
     /// The image.
@@ -98,21 +99,6 @@ pub async fn history(args: HistoryArgs) -> Result<()> {
         }
         return Ok(());
     }
-    if args.format.as_deref() == Some("json") {
-        for (i, r) in rows.iter().enumerate() {
-            println!(
-                "{}",
-                json!({
-                    "ID": id(i),
-                    "CreatedAt": r.created,
-                    "CreatedBy": r.created_by,
-                    "Size": human_size(r.size),
-                    "Comment": r.comment,
-                })
-            );
-        }
-        return Ok(());
-    }
     let mut table = vec![vec![
         "IMAGE".to_string(),
         "CREATED".into(),
@@ -120,33 +106,52 @@ pub async fn history(args: HistoryArgs) -> Result<()> {
         "SIZE".into(),
         "COMMENT".into(),
     ]];
+    let mut out: Vec<format::Row> = vec![];
     for (i, r) in rows.iter().enumerate() {
-        let created = r
-            .created
-            .as_deref()
-            .and_then(parse_rfc3339)
-            .map_or_else(|| "N/A".to_string(), |t| human_ago(now - t));
-        let by = r.created_by.replace('\n', " ");
-        let by = if !args.no_trunc && by.chars().count() > 45 {
-            format!("{}…", by.chars().take(44).collect::<String>())
-        } else {
-            by
-        };
+        let secs = r.created.as_deref().and_then(parse_rfc3339);
+        let created = secs.map_or_else(|| "N/A".to_string(), |t| human_ago(now - t));
+        let by = r.created_by.replace(['\n', '\t'], " ");
+        let by = if args.no_trunc { by } else { ellipsis(&by, 45) };
         table.push(vec![
             id(i),
-            created,
-            by,
+            created.clone(),
+            by.clone(),
             human_size(r.size),
             r.comment.clone(),
         ]);
+        let mut row = format::Row::new();
+        for (k, v) in [
+            ("ID", id(i)),
+            ("CreatedSince", created),
+            (
+                "CreatedAt",
+                secs.map_or_else(String::new, |t| berth_oci::time::rfc3339(t, None)),
+            ),
+            ("CreatedBy", by),
+            ("Size", human_size(r.size)),
+            ("Comment", r.comment.clone()),
+        ] {
+            row.insert(k.into(), Value::String(v));
+        }
+        out.push(row);
     }
-    print_table(&table);
+    let format = Format::parse(
+        args.format.as_deref(),
+        HISTORY_FIELDS,
+        "*image.historyContext",
+    )?;
+    if matches!(format, Format::Default) {
+        print_table(&table);
+    } else {
+        print!("{}", format.render(&out)?);
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn layers_follow_non_empty_history_entries_newest_first() {

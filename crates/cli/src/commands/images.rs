@@ -6,6 +6,8 @@ use berth_store::Image;
 use serde_json::json;
 
 use super::context::{Context, human_ago, human_size, parse_rfc3339, print_table, short_id};
+use super::filter::{Filters, glob, label_matches, labels_of};
+use super::format::{Format, IMAGE_FIELDS, Row, go_time};
 
 /// `berth images`
 #[derive(clap::Args)]
@@ -19,9 +21,12 @@ pub struct ImagesArgs {
     /// Show full image ids.
     #[arg(long)]
     pub no_trunc: bool,
-    /// Output format: `json` (one object per line) or `table`.
+    /// Output format: `table`, `json` (one object per line) or a Go template.
     #[arg(long)]
     pub format: Option<String>,
+    /// Filter: dangling=true|false, reference=PATTERN, before, since, label=K[=V].
+    #[arg(short, long = "filter")]
+    pub filter: Vec<String>,
     /// Show only images of this repository (name[:tag]).
     pub repository: Option<String>,
 }
@@ -69,20 +74,53 @@ fn created_secs(img: &Image) -> i64 {
         .unwrap_or(img.added_at)
 }
 
+/// `created` of an image in nanoseconds, for `before`/`since` (images built within one second
+/// still order).
+fn created_nanos(img: &Image) -> i128 {
+    let frac = img
+        .record
+        .created
+        .as_deref()
+        .and_then(|c| c.get(19..)?.strip_prefix('.'))
+        .map_or(0, |f| {
+            let digits: String = f.chars().take_while(char::is_ascii_digit).take(9).collect();
+            format!("{digits:0<9}").parse::<i128>().unwrap_or(0)
+        });
+    i128::from(created_secs(img)) * 1_000_000_000 + frac
+}
+
 /// Run `berth images`.
 pub async fn images(args: ImagesArgs) -> Result<()> {
     let ctx = Context::open().await?;
-    let filter = match &args.repository {
+    let format = Format::parse(
+        args.format.as_deref(),
+        IMAGE_FIELDS,
+        "*formatter.imageContext",
+    )?;
+    let filters = Filters::parse(
+        &args.filter,
+        &["dangling", "reference", "before", "since", "label"],
+    )?;
+    filters.check("dangling", |v| ["true", "false", "1", "0"].contains(&v))?;
+    let repository = match &args.repository {
         Some(f) => Some(ctx.reference(f)?),
         None => None,
     };
-    let mut rows = vec![];
+    let mut before = vec![];
+    for q in filters.get("before") {
+        before.push(created_nanos(&ctx.find_image(q).await?));
+    }
+    let mut since = vec![];
+    for q in filters.get("since") {
+        since.push(created_nanos(&ctx.find_image(q).await?));
+    }
     let mut header = vec!["REPOSITORY", "TAG"];
     if args.digests {
         header.push("DIGEST");
     }
     header.extend(["IMAGE ID", "CREATED", "SIZE"]);
-    rows.push(header.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let mut table = vec![header.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    let mut rows: Vec<Row> = vec![];
     let mut seen_ids = vec![];
     let shown_id = |id: &berth_oci::Digest| {
         if args.no_trunc {
@@ -91,13 +129,32 @@ pub async fn images(args: ImagesArgs) -> Result<()> {
             short_id(id)
         }
     };
-    for img in ctx.store.images().await? {
+    let mut all = ctx.store.images().await?;
+    // Newest first, as Docker lists them.
+    all.sort_by_key(|i| std::cmp::Reverse(created_nanos(i)));
+    for img in all {
+        let created = created_nanos(&img);
+        let dangling = img.names.is_empty();
+        if !filters.any("dangling", |v| (v == "true" || v == "1") == dangling)
+            || !before.iter().all(|b| created < *b)
+            || !since.iter().all(|s| created > *s)
+        {
+            continue;
+        }
+        if filters.has("label") {
+            let cfg: serde_json::Value =
+                serde_json::from_slice(&ctx.store.blobs().read(&img.record.id)?)?;
+            let labels = labels_of(&cfg);
+            if !filters.any("label", |v| label_matches(&labels, v)) {
+                continue;
+            }
+        }
         let mut names: Vec<(String, String)> = img.names.clone();
         if names.is_empty() {
             names.push(("<none>".into(), "<none>".into()));
         }
         for (name, tag) in names {
-            if let Some(f) = &filter
+            if let Some(f) = &repository
                 && (name != f.name() || (f.tag.is_some() && f.tag.as_deref() != Some(tag.as_str())))
             {
                 continue;
@@ -107,6 +164,12 @@ pub async fn images(args: ImagesArgs) -> Result<()> {
             } else {
                 ctx.familiar_name(&name)
             };
+            // Docker matches the pattern against name:tag, then against the name alone.
+            if !filters.any("reference", |p| {
+                name != "<none>" && (glob(p, &format!("{repo}:{tag}")) || glob(p, &repo))
+            }) {
+                continue;
+            }
             let digest = img
                 .repo_digests
                 .iter()
@@ -120,32 +183,37 @@ pub async fn images(args: ImagesArgs) -> Result<()> {
                 }
                 continue;
             }
-            if args.format.as_deref() == Some("json") {
-                let line = json!({
-                    "Repository": repo, "Tag": tag, "Digest": digest, "ID": shown_id(&img.record.id),
-                    "CreatedAt": img.record.created, "CreatedSince": human_ago(now() - created_secs(&img)),
-                    "Size": human_size(img.record.size), "Containers": "N/A",
-                });
-                println!("{line}");
-                continue;
-            }
-            let mut row = vec![repo, tag];
+            let since = human_ago(now() - created_secs(&img));
+            let size = human_size(img.record.size);
+            let mut row = vec![repo.clone(), tag.clone()];
             if args.digests {
-                row.push(digest);
+                row.push(digest.clone());
             }
-            row.extend([
-                shown_id(&img.record.id),
-                human_ago(now() - created_secs(&img)),
-                human_size(img.record.size),
-            ]);
-            rows.push(row);
+            row.extend([shown_id(&img.record.id), since.clone(), size.clone()]);
+            table.push(row);
+            let mut r = Row::new();
+            for (k, v) in [
+                ("ID", shown_id(&img.record.id)),
+                ("Repository", repo),
+                ("Tag", tag),
+                ("Digest", digest),
+                ("CreatedSince", since),
+                ("CreatedAt", go_time(created_secs(&img))),
+                ("Size", size),
+                ("Containers", "N/A".into()),
+            ] {
+                r.insert(k.into(), serde_json::Value::String(v));
+            }
+            rows.push(r);
         }
     }
-    if !args.quiet && args.format.as_deref() != Some("json") {
-        if let Some(f) = args.format.as_deref().filter(|f| *f != "table") {
-            bail!("unsupported --format {f:?}: use json or table");
-        }
-        print_table(&rows);
+    if args.quiet {
+        return Ok(());
+    }
+    if matches!(format, Format::Default) {
+        print_table(&table);
+    } else {
+        print!("{}", format.render(&rows)?);
     }
     Ok(())
 }

@@ -10,6 +10,8 @@ pub mod context;
 pub mod cp;
 pub mod envfile;
 pub mod exec;
+pub mod filter;
+pub mod format;
 pub mod history;
 pub mod image_group;
 pub mod images;
@@ -20,6 +22,7 @@ pub mod logs;
 pub mod monitor;
 pub mod pause;
 pub mod prune;
+pub mod ps;
 pub mod pull;
 pub mod push;
 pub mod registry;
@@ -28,8 +31,11 @@ pub mod run;
 pub mod start;
 pub mod stats;
 pub mod system;
+pub mod template;
 pub mod top;
 pub mod tty;
+pub mod volume;
+pub mod volumes;
 
 use std::io::IsTerminal;
 

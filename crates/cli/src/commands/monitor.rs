@@ -95,6 +95,10 @@ pub async fn run(args: MonitorArgs) -> Result<()> {
         let fs = rootfs::mount(&ctx.config.root, &c.id, &layers)?;
         let mut spec = spec_from_config(&c.id, fs.merged, &config);
         complete_spec(&mut spec, &dir, config["user"].as_str().unwrap_or_default())?;
+        // Docker fills new volumes when the container is created: on its first start only.
+        if c.started_at.is_none() {
+            super::volumes::populate_mounts(&ctx.config.root, &spec)?;
+        }
         let (stdio, readers) = if spec.terminal {
             // `-t`: one stream, the terminal's, logged as stdout (as Docker does).
             let (ours, theirs) = super::tty::console_pair()?;

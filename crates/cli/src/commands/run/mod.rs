@@ -13,14 +13,16 @@ use berth_store::containers::random_name;
 
 use super::context::{Context, host_platform};
 use super::pull::{Output, pull};
+use super::volumes::populate_mounts;
 
 mod options;
 mod record;
 mod supervise;
 
-use options::{parse_bytes, parse_tmpfs, parse_volume, security_options};
+use options::{image_volumes, parse_bytes, parse_tmpfs, parse_volume, security_options};
+pub(crate) use record::random_hex;
+use record::spec_json;
 pub use record::{complete_spec, spec_from_config, strings};
-use record::{random_hex, spec_json};
 pub use supervise::{detach, engine, finish, supervise};
 
 /// `berth run`
@@ -69,7 +71,8 @@ pub struct RunArgs {
     /// User to run as: name|uid[:group|gid], names from the image's /etc/passwd and /etc/group.
     #[arg(short, long)]
     pub user: Option<String>,
-    /// Bind mount a volume: HOST_PATH:CONTAINER_PATH[:ro|rw] or NAME:CONTAINER_PATH[:ro|rw].
+    /// Bind mount a volume: HOST_PATH:CONTAINER_PATH[:ro|rw], NAME:CONTAINER_PATH[:ro|rw], or
+    /// CONTAINER_PATH (a new anonymous volume).
     #[arg(short, long = "volume")]
     pub volume: Vec<String>,
     /// Mount the container's root filesystem read-only.
@@ -240,6 +243,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
     for t in &args.tmpfs {
         spec.mounts.push(parse_tmpfs(t)?);
     }
+    let from_image = image_volumes(&ctx.config.root, c, &spec.mounts)?;
+    spec.mounts.extend(from_image);
     spec.readonly_rootfs = args.read_only;
     spec.host_network = args.network == "host";
     spec.memory = args.memory;
@@ -322,7 +327,13 @@ pub async fn run(args: RunArgs) -> Result<()> {
             Err(berth_store::Error::NameInUse(_)) if args.name.is_none() => {
                 name = random_name(u64::from_str_radix(&random_hex(7), 16).unwrap());
             }
-            other => break other?,
+            Err(e) => {
+                // The anonymous volumes made for it would be nobody's.
+                let names: Vec<String> = spec.mounts.iter().filter_map(volume_name).collect();
+                super::volumes::remove_anonymous(&ctx.config.root, &names, &[])?;
+                return Err(e.into());
+            }
+            Ok(record) => break record,
         }
     };
 
@@ -338,7 +349,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
 
     let fs = rootfs::mount(&ctx.config.root, &record.id, &layers)?;
     spec.rootfs = fs.merged.clone();
-    let result = match complete_spec(&mut spec, &fs.dir, &user) {
+    let ready = complete_spec(&mut spec, &fs.dir, &user)
+        .and_then(|()| populate_mounts(&ctx.config.root, &spec));
+    let result = match ready {
         Ok(()) => match attach(&args, &spec) {
             Ok((stdio, terminal)) => {
                 let status =
@@ -386,4 +399,14 @@ fn attach(args: &RunArgs, spec: &ContainerSpec) -> Result<(Stdio, Option<super::
         ..Stdio::default()
     };
     Ok((stdio, Some(terminal)))
+}
+
+/// The volume a mount of the spec is, if it is one.
+fn volume_name(m: &berth_runtime::spec::Mount) -> Option<String> {
+    match &m.kind {
+        berth_runtime::spec::MountKind::Bind { source } => {
+            super::volumes::name_of(source).map(str::to_string)
+        }
+        _ => None,
+    }
 }

@@ -1,9 +1,12 @@
-//! `berth run`'s option values: sizes, volumes, tmpfs mounts, security options.
+//! `berth run`'s option values: sizes, volumes (and the image's), tmpfs mounts, security
+//! options.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use berth_runtime::spec::{Mount, MountKind, SeccompProfile};
+
+use crate::commands::volumes;
 
 /// `32m`, `1g`, `512k`, `100b` or `100` (bytes), as Docker's `--memory` takes them.
 pub(super) fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
@@ -25,21 +28,12 @@ pub(super) fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
         .ok_or_else(|| format!("invalid size {s:?}"))
 }
 
-/// Whether `name` is a valid volume name (`[A-Za-z0-9][A-Za-z0-9_.-]*`).
-fn volume_name_ok(name: &str) -> bool {
-    name.as_bytes()
-        .first()
-        .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-}
-
-/// `-v HOST:CTR[:ro|rw]` or `-v NAME:CTR[:ro|rw]`; a named volume's directory
-/// (`<root>/volumes/v1/NAME/_data`) is created on first use and kept.
+/// `-v HOST:CTR[:ro|rw]`, `-v NAME:CTR[:ro|rw]` or `-v CTR`; a named volume is created (with
+/// its metadata) on first use and kept, `-v CTR` makes a fresh anonymous volume.
 pub(super) fn parse_volume(root: &Path, v: &str) -> Result<Mount> {
     let parts: Vec<&str> = v.split(':').collect();
     let (source, target, options) = match parts[..] {
+        [target] => ("", target, ""),
         [source, target] => (source, target, ""),
         [source, target, options] => (source, target, options),
         _ => bail!("invalid volume {v:?}: use SOURCE:TARGET[:ro|rw]"),
@@ -55,16 +49,16 @@ pub(super) fn parse_volume(root: &Path, v: &str) -> Result<Mount> {
     if !target.starts_with('/') {
         bail!("invalid volume {v:?}: the container path must be absolute");
     }
-    let source = if source.starts_with('/') {
+    let source = if source.is_empty() {
+        volumes::create_anonymous(root)?.mountpoint
+    } else if source.starts_with('/') {
         let path = PathBuf::from(source);
         if !path.exists() {
             bail!("invalid volume {v:?}: host path {source} does not exist");
         }
         path
-    } else if volume_name_ok(source) {
-        let data = root.join("volumes/v1").join(source).join("_data");
-        std::fs::create_dir_all(&data).with_context(|| format!("cannot create volume {source}"))?;
-        data
+    } else if volumes::name_ok(source) {
+        volumes::create(root, Some(source), Default::default())?.mountpoint
     } else {
         bail!("invalid volume {v:?}: {source:?} is neither an absolute path nor a volume name");
     };
@@ -73,6 +67,35 @@ pub(super) fn parse_volume(root: &Path, v: &str) -> Result<Mount> {
         kind: MountKind::Bind { source },
         readonly,
     })
+}
+
+/// The anonymous volumes Docker makes for the image's `Volumes` that no mount covers.
+pub(super) fn image_volumes(
+    root: &Path,
+    config: Option<&serde_json::Value>,
+    mounts: &[Mount],
+) -> Result<Vec<Mount>> {
+    let norm = |p: &str| p.trim_end_matches('/').to_string();
+    let mut out: Vec<Mount> = vec![];
+    let targets = config
+        .and_then(|c| c.get("Volumes"))
+        .and_then(|v| v.as_object())
+        .into_iter()
+        .flat_map(|o| o.keys());
+    for target in targets {
+        let covered = |m: &Mount| norm(&m.target) == norm(target);
+        if !target.starts_with('/') || mounts.iter().chain(&out).any(covered) {
+            continue;
+        }
+        out.push(Mount {
+            target: target.clone(),
+            kind: MountKind::Bind {
+                source: volumes::create_anonymous(root)?.mountpoint,
+            },
+            readonly: false,
+        });
+    }
+    Ok(out)
 }
 
 /// `--tmpfs /path[:options]`.

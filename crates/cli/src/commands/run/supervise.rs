@@ -10,6 +10,7 @@ use berth_runtime::spec::ContainerSpec;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::commands::context::Context;
+use crate::commands::volumes;
 
 /// Start `berth container-monitor ID` in its own session and wait until it has started the
 /// container (or given up: the error says why).
@@ -126,12 +127,19 @@ pub async fn supervise(
     Ok(result?)
 }
 
-/// Record the exit and unmount the root filesystem (removing the container with `rm`).
+/// Record the exit and unmount the root filesystem (removing the container and its anonymous
+/// volumes with `rm`, as Docker's `--rm` does).
 pub async fn finish(ctx: &Context, id: &str, dir: &Path, rm: bool, code: i32) -> Result<()> {
     ctx.store.container_exited(id, i64::from(code)).await?;
     if rm {
+        let names = match ctx.store.container(id).await? {
+            Some(c) => volumes::used_by(&c),
+            None => vec![],
+        };
         rootfs::remove(dir)?;
         ctx.store.remove_container(id).await?;
+        let others = ctx.store.containers().await?;
+        volumes::remove_anonymous(&ctx.config.root, &names, &others)?;
     } else {
         rootfs::unmount(dir)?;
     }

@@ -1,0 +1,314 @@
+//! `berth ps`: the container records as Docker lists them, newest first, with `--filter`,
+//! `-n`/`-l`, `-s`, `--no-trunc` and `--format`. Records are reconciled with their processes
+//! first (`liveness`); image labels and sizes come from the image store.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::os::unix::fs::MetadataExt as _;
+use std::path::Path;
+
+use anyhow::Result;
+use berth_store::{Container, State};
+use serde_json::Value;
+
+use super::container::{config, state_name, status};
+use super::context::{Context, human_ago, human_size, print_table};
+use super::filter::{Filters, label_matches, labels_of};
+use super::format::{Format, PS_FIELDS, Row, ellipsis, go_time};
+use super::liveness;
+
+/// `berth ps`
+#[derive(clap::Args)]
+pub struct PsArgs {
+    /// Show all containers (default: running ones).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only show container IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Filter: id, name, status, exited, ancestor, label, before, since (KEY=VALUE).
+    #[arg(short, long = "filter")]
+    pub filter: Vec<String>,
+    /// Show the last N created containers, in any state.
+    #[arg(short = 'n', long, allow_negative_numbers = true, default_value_t = -1)]
+    pub last: i64,
+    /// Show the latest created container, in any state.
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Do not truncate ids and commands.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Show the size of each container's writable layer (and of its image).
+    #[arg(short, long)]
+    pub size: bool,
+    /// Output format: `table`, `json` (one object per line) or a Go template.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+const FILTERS: &[&str] = &[
+    "id", "name", "status", "exited", "ancestor", "label", "before", "since",
+];
+const STATES: &[&str] = &[
+    "created",
+    "restarting",
+    "running",
+    "removing",
+    "paused",
+    "exited",
+    "dead",
+];
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Run `berth ps`.
+pub async fn ps(args: PsArgs) -> Result<()> {
+    let ctx = Context::open().await?;
+    let format = Format::parse(
+        args.format.as_deref(),
+        PS_FIELDS,
+        "*formatter.ContainerContext",
+    )?;
+    let filters = Filters::parse(&args.filter, FILTERS)?;
+    filters.check("status", |v| STATES.contains(&v))?;
+    filters.check("exited", |v| v.parse::<i64>().is_ok())?;
+    let all_list = liveness::all(&ctx).await?;
+    // Newest first: `before` keeps what comes after its container, `since` what comes before.
+    let position = |q: &str| -> Result<usize> {
+        all_list
+            .iter()
+            .position(|c| c.name == q || c.id.starts_with(q))
+            .ok_or_else(|| anyhow::anyhow!("No such container: {q}"))
+    };
+    let before = filters
+        .get("before")
+        .iter()
+        .map(|q| position(q))
+        .collect::<Result<Vec<_>>>()?;
+    let since = filters
+        .get("since")
+        .iter()
+        .map(|q| position(q))
+        .collect::<Result<Vec<_>>>()?;
+    let mut ancestors = HashSet::new();
+    for q in filters.get("ancestor") {
+        // Like Docker: an image that is not there matches nothing.
+        if let Ok(img) = ctx.find_image(q).await {
+            ancestors.insert(img.record.id.to_string());
+        }
+    }
+    let images: HashMap<String, berth_store::Image> = ctx
+        .store
+        .images()
+        .await?
+        .into_iter()
+        .map(|i| (i.record.id.to_string(), i))
+        .collect();
+    let mut labels_cache: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+    let mut labels = |image_id: &str| -> BTreeMap<String, String> {
+        labels_cache
+            .entry(image_id.to_string())
+            .or_insert_with(|| {
+                let Some(img) = images.get(image_id) else {
+                    return BTreeMap::new();
+                };
+                ctx.store
+                    .blobs()
+                    .read(&img.record.id)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                    .map(|cfg| labels_of(&cfg))
+                    .unwrap_or_default()
+            })
+            .clone()
+    };
+    let limit = if args.latest { 1 } else { args.last };
+    // Docker lists stopped containers too when asked for the last ones, for states, or
+    // relative to another container.
+    let all = args.all
+        || limit > 0
+        || filters.has("status")
+        || filters.has("before")
+        || filters.has("since");
+    let mut list: Vec<(Container, BTreeMap<String, String>)> = vec![];
+    for (i, c) in all_list.iter().enumerate() {
+        let state = state_name(c);
+        let keep = (all || c.state == State::Running)
+            && before.iter().all(|&p| i > p)
+            && since.iter().all(|&p| i < p)
+            && filters.any("id", |v| c.id.starts_with(v))
+            && filters.any("name", |v| c.name.contains(v.trim_start_matches('/')))
+            && filters.any("status", |v| v == state)
+            && filters.any("exited", |v| {
+                c.state == State::Exited
+                    && c.started_at.is_some()
+                    && c.exit_code.unwrap_or(0).to_string() == v
+            })
+            && (!filters.has("ancestor") || ancestors.contains(&c.image_id));
+        if !keep {
+            continue;
+        }
+        let l = labels(&c.image_id);
+        if filters.any("label", |v| label_matches(&l, v)) {
+            list.push((c.clone(), l));
+        }
+        if limit > 0 && list.len() as i64 >= limit {
+            break;
+        }
+    }
+    let id = |c: &Container| {
+        if args.no_trunc {
+            c.id.clone()
+        } else {
+            c.id[..12].to_string()
+        }
+    };
+    if args.quiet {
+        for (c, _) in &list {
+            println!("{}", id(c));
+        }
+        return Ok(());
+    }
+    let with_size = args.size || format.uses("Size");
+    let rows: Vec<Row> = list
+        .iter()
+        .map(|(c, l)| {
+            let size = if with_size {
+                let rw = dir_size(
+                    &ctx.config
+                        .root
+                        .join("containers/v1")
+                        .join(&c.id)
+                        .join("upper"),
+                );
+                let image = images.get(&c.image_id).map_or(0, |i| i.record.size);
+                format!("{} (virtual {})", human_size(rw), human_size(rw + image))
+            } else {
+                String::new()
+            };
+            let spec = &config(c)["spec"];
+            let mut row = Row::new();
+            for (k, v) in [
+                ("ID", id(c)),
+                ("Image", c.image.clone()),
+                ("Command", command(c, !args.no_trunc)),
+                ("CreatedAt", go_time(c.created_at)),
+                ("RunningFor", human_ago(now() - c.created_at)),
+                ("Ports", String::new()),
+                ("State", state_name(c).to_string()),
+                ("Status", status(c)),
+                ("Size", size),
+                ("Names", c.name.clone()),
+                (
+                    "Labels",
+                    l.iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                ("Mounts", mounts(spec, !args.no_trunc)),
+                (
+                    "Networks",
+                    if spec["host_network"].as_bool() == Some(true) {
+                        "host"
+                    } else {
+                        "none"
+                    }
+                    .into(),
+                ),
+            ] {
+                row.insert(k.into(), Value::String(v));
+            }
+            row
+        })
+        .collect();
+    if !matches!(format, Format::Default) {
+        print!("{}", format.render(&rows)?);
+        return Ok(());
+    }
+    let mut header = [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut keys = vec![
+        "ID",
+        "Image",
+        "Command",
+        "RunningFor",
+        "Status",
+        "Ports",
+        "Names",
+    ];
+    if args.size {
+        header.push("SIZE".into());
+        keys.push("Size");
+    }
+    let mut table = vec![header];
+    for r in &rows {
+        table.push(
+            keys.iter()
+                .map(|k| r[*k].as_str().unwrap_or_default().to_string())
+                .collect(),
+        );
+    }
+    print_table(&table);
+    Ok(())
+}
+
+/// The command as `ps` shows it: quoted, cut to 20 characters like Docker unless `--no-trunc`.
+fn command(c: &Container, trunc: bool) -> String {
+    let full = c.command.join(" ");
+    let shown = if trunc { ellipsis(&full, 20) } else { full };
+    format!("\"{shown}\"")
+}
+
+/// Docker's `Mounts` column: each volume's name, else the bind source, cut to 15 characters.
+fn mounts(spec: &Value, trunc: bool) -> String {
+    spec["mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["bind"].as_str())
+        .map(|source| {
+            let name = super::volumes::name_of(Path::new(source)).unwrap_or(source);
+            if trunc {
+                ellipsis(name, 15)
+            } else {
+                name.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Bytes in the files under `dir` (each hard-linked inode once), as Docker sizes a
+/// container's writable layer; 0 when it is gone.
+fn dir_size(dir: &Path) -> u64 {
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if m.nlink() < 2 || seen.insert((m.dev(), m.ino())) {
+                total += m.len();
+            }
+        }
+    }
+    total
+}
