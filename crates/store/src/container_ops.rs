@@ -1,7 +1,10 @@
-//! Changes to a container record besides its lifecycle: its name (`berth rename`) and whether its
-//! processes are frozen (`berth pause`/`unpause`). A paused container keeps its running state,
-//! as in Docker (`Running` and `Paused` are both true); the pause is a row of its own
-//! (`container_pauses`), dropped whenever the container starts, exits or is removed.
+//! Changes to a container record besides its lifecycle: its name (`berth rename`), whether its
+//! processes are frozen (`berth pause`/`unpause`) and its restart bookkeeping (`run --restart`).
+//! A paused container keeps its running state, as in Docker (`Running` and `Paused` are both
+//! true); the pause is a row of its own (`container_pauses`), dropped whenever the container
+//! starts, exits or is removed. The restart bookkeeping (`container_restarts`) is a row too:
+//! the restart count, whether the user stopped the container and whether its monitor waits to
+//! restart it; `berth start` and removal drop it.
 
 use crate::containers::now;
 use crate::error::{Error, Result};
@@ -52,6 +55,61 @@ impl Store {
     /// Forget any pause of container `id` (it started, exited or went).
     pub(crate) async fn clear_pause(&self, id: &str) -> Result<()> {
         self.container_unpause(id).await.map(drop)
+    }
+}
+
+impl Store {
+    /// Record that the user stopped container `id` (or not): a stopped one is not restarted.
+    /// Call before signalling it, so that its monitor sees the mark when it exits.
+    pub async fn container_stopped_by_user(&self, id: &str, stopped: bool) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO container_restarts (id, stopped_by_user) VALUES (?, ?) \
+             ON CONFLICT (id) DO UPDATE SET stopped_by_user = excluded.stopped_by_user",
+        )
+        .bind(id)
+        .bind(stopped)
+        .execute(self.db())
+        .await?;
+        Ok(())
+    }
+
+    /// Record whether container `id`'s monitor waits to restart it (`ps`: `Restarting`).
+    pub async fn container_restarting(&self, id: &str, restarting: bool) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO container_restarts (id, restarting) VALUES (?, ?) \
+             ON CONFLICT (id) DO UPDATE SET restarting = excluded.restarting",
+        )
+        .bind(id)
+        .bind(restarting)
+        .execute(self.db())
+        .await?;
+        Ok(())
+    }
+
+    /// Count a restart of container `id`, unless the user has stopped it: false then (and it
+    /// no longer waits to restart). One statement, so a `stop` is either seen or comes after.
+    pub async fn container_restart_begin(&self, id: &str) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE container_restarts SET restart_count = restart_count + 1 \
+             WHERE id = ? AND stopped_by_user = 0",
+        )
+        .bind(id)
+        .execute(self.db())
+        .await?;
+        if r.rows_affected() == 0 {
+            self.container_restarting(id, false).await?;
+        }
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Forget container `id`'s restart bookkeeping (started by the user, or removed): no
+    /// restarts, not stopped.
+    pub async fn container_restarts_clear(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM container_restarts WHERE id = ?")
+            .bind(id)
+            .execute(self.db())
+            .await?;
+        Ok(())
     }
 }
 
@@ -109,5 +167,46 @@ mod tests {
             !store.container_unpause(&a).await.unwrap(),
             "removed with it"
         );
+    }
+
+    #[tokio::test]
+    async fn restarts_and_user_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let a = "aa".repeat(32);
+        store
+            .create_container(&a, "one", "i", "sha256:x", &["/x".into()], "{}")
+            .await
+            .unwrap();
+        let c = store.container(&a).await.unwrap().unwrap();
+        assert_eq!(
+            (c.restart_count, c.stopped_by_user, c.restarting),
+            (0, false, false)
+        );
+        store.container_restarting(&a, true).await.unwrap();
+        assert!(store.container_restart_begin(&a).await.unwrap());
+        assert!(store.container(&a).await.unwrap().unwrap().restarting);
+        store.container_started(&a, 0).await.unwrap();
+        let c = store.container(&a).await.unwrap().unwrap();
+        assert_eq!((c.restart_count, c.restarting), (1, false));
+        // Stopped by the user: no restart, and no longer waiting for one.
+        store.container_stopped_by_user(&a, true).await.unwrap();
+        store.container_restarting(&a, true).await.unwrap();
+        assert!(!store.container_restart_begin(&a).await.unwrap());
+        let c = store.container(&a).await.unwrap().unwrap();
+        assert_eq!(
+            (c.restart_count, c.stopped_by_user, c.restarting),
+            (1, true, false)
+        );
+        store.container_restarts_clear(&a).await.unwrap();
+        let c = store.container(&a).await.unwrap().unwrap();
+        assert_eq!((c.restart_count, c.stopped_by_user), (0, false));
+        store.container_stopped_by_user(&a, true).await.unwrap();
+        assert!(store.remove_container(&a).await.unwrap());
+        let left: (i64,) = sqlx::query_as("SELECT count(*) FROM container_restarts")
+            .fetch_one(store.db())
+            .await
+            .unwrap();
+        assert_eq!(left.0, 0);
     }
 }

@@ -76,6 +76,12 @@ pub struct Container {
     pub monitor_identity: Option<String>,
     /// Whether its processes are frozen (`berth pause`); its state stays running.
     pub paused: bool,
+    /// How many times its monitor restarted it (`--restart`).
+    pub restart_count: i64,
+    /// Whether the user stopped it (`stop`, `kill`, `rm -f`): its monitor does not restart it.
+    pub stopped_by_user: bool,
+    /// Whether it has exited and its monitor is waiting to restart it.
+    pub restarting: bool,
 }
 
 impl Container {
@@ -156,53 +162,45 @@ pub fn random_name(seed: u64) -> String {
     format!("{a}_{n}")
 }
 
-type Row = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    String,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    bool,
-);
+type Row = sqlx::sqlite::SqliteRow;
 
 fn from_row(r: Row) -> Result<Container> {
-    let command = serde_json::from_str(&r.4)
+    use sqlx::Row as _;
+    let command: String = r.try_get(4)?;
+    let command = serde_json::from_str(&command)
         .map_err(|e| Error::Corrupt(format!("container command: {e}")))?;
+    let state: String = r.try_get(6)?;
     Ok(Container {
-        id: r.0,
-        name: r.1,
-        image: r.2,
-        image_id: r.3,
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        image: r.try_get(2)?,
+        image_id: r.try_get(3)?,
         command,
-        created_at: r.5,
-        state: State::parse(&r.6)?,
-        pid: r.7,
-        exit_code: r.8,
-        started_at: r.9,
-        finished_at: r.10,
-        config: r.11,
-        pid_identity: r.12,
-        monitor_pid: r.13,
-        monitor_identity: r.14,
-        paused: r.15,
+        created_at: r.try_get(5)?,
+        state: State::parse(&state)?,
+        pid: r.try_get(7)?,
+        exit_code: r.try_get(8)?,
+        started_at: r.try_get(9)?,
+        finished_at: r.try_get(10)?,
+        config: r.try_get(11)?,
+        pid_identity: r.try_get(12)?,
+        monitor_pid: r.try_get(13)?,
+        monitor_identity: r.try_get(14)?,
+        paused: r.try_get(15)?,
+        restart_count: r.try_get(16)?,
+        stopped_by_user: r.try_get(17)?,
+        restarting: r.try_get(18)?,
     })
 }
 
 const COLUMNS: &str = "SELECT c.id, c.name, c.image, c.image_id, c.command, c.created_at, c.state, c.pid, \
                        c.exit_code, c.started_at, c.finished_at, c.config, p.pid_identity, \
-                       p.monitor_pid, p.monitor_identity, z.id IS NOT NULL \
+                       p.monitor_pid, p.monitor_identity, z.id IS NOT NULL, \
+                       coalesce(r.restart_count, 0), coalesce(r.stopped_by_user, 0) != 0, \
+                       coalesce(r.restarting, 0) != 0 \
                        FROM containers c LEFT JOIN container_processes p ON p.id = c.id \
-                       LEFT JOIN container_pauses z ON z.id = c.id";
+                       LEFT JOIN container_pauses z ON z.id = c.id \
+                       LEFT JOIN container_restarts r ON r.id = c.id";
 
 impl Store {
     /// Record a new container. `Error::NameInUse` when the name is taken.
@@ -258,6 +256,7 @@ impl Store {
         .bind(process_identity(pid))
         .execute(self.db())
         .await?;
+        self.container_restarting(id, false).await?;
         self.clear_pause(id).await
     }
 
@@ -325,7 +324,7 @@ impl Store {
     /// One container by full id.
     pub async fn container(&self, id: &str) -> Result<Option<Container>> {
         let row: Option<Row> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{COLUMNS} WHERE c.id = ?")))
+            sqlx::query(sqlx::AssertSqlSafe(format!("{COLUMNS} WHERE c.id = ?")))
                 .bind(id)
                 .fetch_optional(self.db())
                 .await?;
@@ -334,7 +333,7 @@ impl Store {
 
     /// A container by name, full id or unique id prefix.
     pub async fn find_container(&self, query: &str) -> Result<Container> {
-        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<Row> = sqlx::query(sqlx::AssertSqlSafe(format!(
             "{COLUMNS} WHERE c.name = ? OR c.id LIKE ? ORDER BY c.name = ? DESC LIMIT 2"
         )))
         .bind(query)
@@ -343,10 +342,14 @@ impl Store {
         .fetch_all(self.db())
         .await?;
         let valid_prefix = !query.is_empty() && query.bytes().all(|b| b.is_ascii_hexdigit());
+        let named = match rows.first() {
+            Some(r) => sqlx::Row::try_get::<String, _>(r, 1)? == query,
+            None => false,
+        };
         match rows.len() {
             0 => Err(Error::ContainerUnknown(query.to_string())),
-            1 if rows[0].1 == query || valid_prefix => from_row(rows.into_iter().next().unwrap()),
-            _ if rows[0].1 == query => from_row(rows.into_iter().next().unwrap()),
+            1 if named || valid_prefix => from_row(rows.into_iter().next().unwrap()),
+            _ if named => from_row(rows.into_iter().next().unwrap()),
             1 => Err(Error::ContainerUnknown(query.to_string())),
             _ => Err(Error::Ambiguous(query.to_string())),
         }
@@ -354,7 +357,7 @@ impl Store {
 
     /// Every container, newest first.
     pub async fn containers(&self) -> Result<Vec<Container>> {
-        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<Row> = sqlx::query(sqlx::AssertSqlSafe(format!(
             "{COLUMNS} ORDER BY c.created_at DESC, c.rowid DESC"
         )))
         .fetch_all(self.db())
@@ -373,6 +376,7 @@ impl Store {
             .execute(self.db())
             .await?;
         self.clear_pause(id).await?;
+        self.container_restarts_clear(id).await?;
         Ok(r.rows_affected() > 0)
     }
 

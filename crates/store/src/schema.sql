@@ -60,3 +60,12 @@ CREATE TABLE IF NOT EXISTS container_pauses (
     id TEXT PRIMARY KEY,            -- the container's id
     paused_at BIGINT NOT NULL
 );
+-- Restart bookkeeping (`run --restart`): how often the monitor restarted the container, whether
+-- the user stopped it (so it is not restarted) and whether it waits to be restarted. A table of
+-- its own so that stores made before it keep opening unchanged (no restarts, not stopped).
+CREATE TABLE IF NOT EXISTS container_restarts (
+    id TEXT PRIMARY KEY,            -- the container's id
+    restart_count BIGINT NOT NULL DEFAULT 0,
+    stopped_by_user BOOLEAN NOT NULL DEFAULT 0,
+    restarting BOOLEAN NOT NULL DEFAULT 0
+);

@@ -32,8 +32,16 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// "Exited (0) 5 seconds ago", "Up 3 minutes (Paused)", "Created", as Docker words them.
+/// "Exited (0) 5 seconds ago", "Up 3 minutes (Paused)", "Created", "Restarting (1) 2 seconds
+/// ago", as Docker words them.
 pub fn status(c: &Container) -> String {
+    if c.restarting && c.state != State::Running {
+        return format!(
+            "Restarting ({}) {}",
+            c.exit_code.unwrap_or(0),
+            human_ago(now() - c.finished_at.unwrap_or(c.created_at))
+        );
+    }
     match c.state {
         State::Created => "Created".into(),
         State::Running => {
@@ -49,10 +57,13 @@ pub fn status(c: &Container) -> String {
     }
 }
 
-/// Docker's state name: `paused` for a paused running container, else the stored state.
+/// Docker's state name: `paused` for a paused running container, `restarting` for one waiting
+/// to be restarted, else the stored state.
 pub fn state_name(c: &Container) -> &'static str {
     if c.paused && c.state == State::Running {
         "paused"
+    } else if c.restarting && c.state != State::Running {
+        "restarting"
     } else {
         c.state.as_str()
     }
@@ -99,6 +110,7 @@ pub fn inspect_json(c: &Container) -> serde_json::Value {
             "Status": state_name(c),
             "Running": c.state == State::Running,
             "Paused": c.paused,
+            "Restarting": c.restarting && c.state != State::Running,
             "Pid": c.pid.unwrap_or(0),
             "ExitCode": c.exit_code.unwrap_or(0),
             "StartedAt": rfc3339(c.started_at),
@@ -106,7 +118,7 @@ pub fn inspect_json(c: &Container) -> serde_json::Value {
         },
         "Image": c.image_id,
         "Name": format!("/{}", c.name),
-        "RestartCount": 0,
+        "RestartCount": c.restart_count,
         "Config": {
             "Image": c.image,
             "Cmd": c.command,
@@ -120,6 +132,7 @@ pub fn inspect_json(c: &Container) -> serde_json::Value {
             "Privileged": spec["privileged"].as_bool().unwrap_or(false),
             "Init": spec["init"].as_bool().unwrap_or(false),
             "Runtime": config["runtime"].as_str().unwrap_or("berth"),
+            "RestartPolicy": super::run::RestartPolicy::from_config(&config).to_json(),
         },
     })
 }
@@ -138,13 +151,18 @@ pub async fn rm(args: RmArgs) -> Result<()> {
     let (force, with_volumes) = (args.force, args.volumes);
     each(&args.containers, |q| async move {
         let mut c = liveness::find(ctx, &q).await?;
-        if c.state == State::Running {
+        if c.state == State::Running || c.restarting {
             if !force {
                 bail!(
                     "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
                     c.name
                 );
             }
+            // Not to be restarted by its monitor, which is let decide first if it is about to.
+            ctx.store.container_stopped_by_user(&c.id, true).await?;
+            c = settled(ctx, &c).await?;
+        }
+        if c.state == State::Running {
             // Killed, then left to its supervisor to record the exit and release cgroups and
             // mounts before everything of it goes.
             signal(&c, libc::SIGKILL)?;
@@ -321,9 +339,33 @@ pub fn stop_signal(c: &Container) -> Result<i32> {
     }
 }
 
+/// `c` once its monitor is no longer waiting to restart it (it restarted it, or gave up: it
+/// was stopped by the user), or its monitor has gone.
+async fn settled(ctx: &Context, c: &Container) -> Result<Container> {
+    let mut c = c.clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(70);
+    while c.restarting && c.state != State::Running && std::time::Instant::now() < deadline {
+        let monitor = c
+            .monitor_pid
+            .and_then(berth_store::containers::process_identity);
+        if monitor.is_none() || monitor != c.monitor_identity {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        match ctx.store.container(&c.id).await? {
+            Some(now) => c = now,
+            None => break,
+        }
+    }
+    Ok(c)
+}
+
 /// Stop a running `c` as Docker does: its stop signal, then SIGKILL after `time` seconds
-/// (default: its `--stop-timeout`, else 10; negative: never), and wait for the exit.
+/// (default: its `--stop-timeout`, else 10; negative: never), and wait for the exit. It is
+/// marked stopped by the user first, so that its `--restart` policy does not run it again.
 pub async fn stop_one(ctx: &Context, c: &Container, time: Option<i64>) -> Result<()> {
+    ctx.store.container_stopped_by_user(&c.id, true).await?;
+    let c = &settled(ctx, c).await?;
     if c.state != State::Running {
         return Ok(());
     }
@@ -362,6 +404,11 @@ pub async fn kill(args: KillArgs) -> Result<()> {
     let sig = parse_signal(&args.signal)?;
     each(&args.containers, |q| async move {
         let c = liveness::find(ctx, &q).await?;
+        // Ended by the user, as with `stop`: not restarted (a signal it may survive, such as
+        // SIGHUP, leaves its `--restart` policy be).
+        if sig == libc::SIGKILL || sig == stop_signal(&c)? {
+            ctx.store.container_stopped_by_user(&c.id, true).await?;
+        }
         signal(&c, sig)?;
         // As Docker does: SIGKILL ends a paused container (thawed so that it can die); other
         // signals wait, pending, for `unpause`.

@@ -2,12 +2,14 @@
 //! session. It runs the container its record describes, writes its output to the Docker
 //! json-file log, records its pid, start, exit and finish, and removes it with `--rm`.
 //! `berth start` runs one again for a container that has exited: same record, same directory
-//! (its changes kept), its log appended to.
+//! (its changes kept), its log appended to. With a `--restart` policy it runs the container
+//! again in the same directory when it exits, until the policy says no or the user stops it.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::fd::{FromRawFd as _, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use berth_runtime::engine::Stdio;
@@ -15,7 +17,9 @@ use berth_runtime::rootfs;
 
 use super::context::Context;
 use super::logs::{log_path, timestamp};
-use super::run::{complete_spec, finish, spec_from_config, strings, supervise};
+use super::run::{
+    Backoff, RestartPolicy, complete_spec, finish, spec_from_config, strings, supervise,
+};
 
 /// `berth container-monitor`
 #[derive(clap::Args)]
@@ -62,41 +66,29 @@ fn copy(from: OwnedFd, stream: &'static str, log: Arc<Mutex<std::fs::File>>) {
     }
 }
 
-/// Run `berth container-monitor`.
-pub async fn run(args: MonitorArgs) -> Result<()> {
-    let ctx = Context::open().await?;
-    let c = ctx
-        .store
-        .container(&args.id)
-        .await?
-        .with_context(|| format!("no such container: {}", args.id))?;
-    let config: serde_json::Value = serde_json::from_str(&c.config)?;
+/// Run the container once (its root filesystem mounted afresh, its output logged by new
+/// readers); its exit code (127 when it could not run: the log says why).
+async fn run_once(
+    ctx: &Context,
+    c: &berth_store::Container,
+    config: &serde_json::Value,
+    dir: &Path,
+    first: bool,
+    log: &Arc<Mutex<std::fs::File>>,
+) -> i32 {
     let layers: Vec<PathBuf> = strings(config.get("layers"))
         .into_iter()
         .map(PathBuf::from)
         .collect();
     let runtime = config["runtime"].as_str().map(PathBuf::from);
-    let rm = config["rm"].as_bool().unwrap_or(false);
-    let dir = ctx.config.root.join("containers").join("v1").join(&c.id);
-    std::fs::create_dir_all(&dir)?;
-    // Named as the run's supervisor first: were this process killed, readers would see it.
-    ctx.store
-        .container_monitor(&c.id, i64::from(std::process::id()))
-        .await?;
-    let log = Arc::new(Mutex::new(
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log_path(&ctx.config.root, &c.id))?,
-    ));
     let result = async {
         // A run whose supervisor was lost may have left its overlay mounted: never stack one.
-        rootfs::unmount(&dir)?;
+        rootfs::unmount(dir)?;
         let fs = rootfs::mount(&ctx.config.root, &c.id, &layers)?;
-        let mut spec = spec_from_config(&c.id, fs.merged, &config);
-        complete_spec(&mut spec, &dir, config["user"].as_str().unwrap_or_default())?;
+        let mut spec = spec_from_config(&c.id, fs.merged, config);
+        complete_spec(&mut spec, dir, config["user"].as_str().unwrap_or_default())?;
         // Docker fills new volumes when the container is created: on its first start only.
-        if c.started_at.is_none() {
+        if first {
             super::volumes::populate_mounts(&ctx.config.root, &spec)?;
         }
         let (stdio, readers) = if spec.terminal {
@@ -133,7 +125,7 @@ pub async fn run(args: MonitorArgs) -> Result<()> {
             };
             (stdio, readers.into())
         };
-        let status = supervise(&ctx, &c.id, runtime.as_deref(), spec, stdio).await;
+        let status = supervise(ctx, &c.id, runtime.as_deref(), spec, stdio).await;
         tokio::task::spawn_blocking(move || {
             for r in readers {
                 let _ = r.join();
@@ -143,13 +135,57 @@ pub async fn run(args: MonitorArgs) -> Result<()> {
         status
     }
     .await;
-    let code = match &result {
+    match &result {
         Ok(status) => status.code(),
         Err(e) => {
             let line = log_line(format!("berth: error: {e:#}\n").as_bytes(), "stderr");
             let _ = log.lock().unwrap().write_all(&line);
             127
         }
-    };
-    finish(&ctx, &c.id, &dir, rm, code).await
+    }
+}
+
+/// Run `berth container-monitor`: the container, then again as its `--restart` policy says
+/// (unless the user stopped it), waiting Docker's backoff between runs.
+pub async fn run(args: MonitorArgs) -> Result<()> {
+    let ctx = Context::open().await?;
+    let c = ctx
+        .store
+        .container(&args.id)
+        .await?
+        .with_context(|| format!("no such container: {}", args.id))?;
+    let config: serde_json::Value = serde_json::from_str(&c.config)?;
+    let rm = config["rm"].as_bool().unwrap_or(false);
+    let policy = RestartPolicy::from_config(&config);
+    let dir = ctx.config.root.join("containers").join("v1").join(&c.id);
+    std::fs::create_dir_all(&dir)?;
+    // Named as the run's supervisor first: were this process killed, readers would see it.
+    ctx.store
+        .container_monitor(&c.id, i64::from(std::process::id()))
+        .await?;
+    let log = Arc::new(Mutex::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path(&ctx.config.root, &c.id))?,
+    ));
+    let (mut first, mut backoff) = (c.started_at.is_none(), Backoff::default());
+    loop {
+        let began = Instant::now();
+        let code = run_once(&ctx, &c, &config, &dir, first, &log).await;
+        first = false;
+        ctx.store.container_exited(&c.id, i64::from(code)).await?;
+        let Some(now) = ctx.store.container(&c.id).await? else {
+            return Ok(()); // removed meanwhile
+        };
+        if now.stopped_by_user || !policy.restarts(code, now.restart_count) {
+            return finish(&ctx, &c.id, &dir, rm, code).await;
+        }
+        rootfs::unmount(&dir)?;
+        ctx.store.container_restarting(&c.id, true).await?;
+        tokio::time::sleep(backoff.next(began.elapsed())).await;
+        if !ctx.store.container_restart_begin(&c.id).await? {
+            return finish(&ctx, &c.id, &dir, rm, code).await;
+        }
+    }
 }

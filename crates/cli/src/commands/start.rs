@@ -54,6 +54,8 @@ async fn start_one(ctx: &Context, c: &Container) -> Result<()> {
         ctx.store.find_container(&c.id).await?;
         return Ok(());
     }
+    // Started by the user: its `--restart` policy holds again, its restarts counted anew.
+    ctx.store.container_restarts_clear(&c.id).await?;
     detach(ctx, &c.id).await
 }
 
@@ -135,7 +137,8 @@ pub async fn start(args: StartArgs) -> Result<()> {
     }
     each(&args.containers, |q| async move {
         let c = liveness::find(ctx, &q).await?;
-        if c.state != State::Running {
+        // One waiting for its monitor to restart it is left to it.
+        if c.state != State::Running && !c.restarting {
             start_one(ctx, &c).await?;
         }
         println!("{q}");

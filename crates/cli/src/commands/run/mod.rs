@@ -23,7 +23,7 @@ use options::{image_volumes, parse_bytes, parse_tmpfs, parse_volume, security_op
 pub(crate) use record::random_hex;
 use record::spec_json;
 pub use record::{complete_spec, spec_from_config, strings};
-pub use supervise::{detach, engine, finish, supervise};
+pub use supervise::{Backoff, RestartPolicy, detach, engine, finish, supervise};
 
 /// `berth run`
 #[derive(clap::Args)]
@@ -41,6 +41,11 @@ pub struct RunArgs {
     /// Remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
+    /// Restart policy: `no`, `always`, `unless-stopped`, `on-failure[:N]` (at most N
+    /// restarts). Detached containers only, while their monitor lives: berth has no daemon,
+    /// so foreground runs are not restarted and nothing restarts after a reboot.
+    #[arg(long, default_value = "no")]
+    pub restart: String,
     /// Name the container.
     #[arg(long)]
     pub name: Option<String>,
@@ -130,6 +135,10 @@ impl std::error::Error for ContainerExit {}
 
 pub async fn run(args: RunArgs) -> Result<()> {
     let security = security_options(&args.security_opt)?;
+    let restart = RestartPolicy::parse(&args.restart)?;
+    if args.rm && restart.name != "no" {
+        bail!("Conflicting options: --restart and --rm");
+    }
     let ctx = Context::open().await?;
     let image = match ctx.find_image(&args.image).await {
         Ok(img) => img,
@@ -299,6 +308,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     // Everything a detached monitor needs to run the container again, without the CLI.
     let config = serde_json::json!({
         "rm": args.rm,
+        "restart": restart.to_json(),
         "stop_signal": stop_signal,
         "stop_timeout": args.stop_timeout,
         "layers": layers,
