@@ -395,21 +395,30 @@ impl ContainerSpec {
 
     /// The `PATH` the program is looked up in: the spec's own, or [`DEFAULT_PATH`].
     pub fn path_env(&self) -> &str {
-        self.env
-            .iter()
-            .rev()
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or(DEFAULT_PATH)
+        path_env(&self.env)
     }
 
     /// The spec's environment, with `PATH` added when it has none.
     pub fn full_env(&self) -> Vec<String> {
-        let mut env = self.env.clone();
-        if !env.iter().any(|e| e.starts_with("PATH=")) {
-            env.push(format!("PATH={DEFAULT_PATH}"));
-        }
-        env
+        full_env(&self.env)
     }
+}
+
+/// The `PATH` of environment `env` (its last one), or [`DEFAULT_PATH`].
+pub fn path_env(env: &[String]) -> &str {
+    env.iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH)
+}
+
+/// Environment `env` with `PATH` added when it has none.
+pub fn full_env(env: &[String]) -> Vec<String> {
+    let mut env = env.to_vec();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    env
 }
 
 #[cfg(test)]

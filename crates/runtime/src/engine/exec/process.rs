@@ -1,7 +1,7 @@
 //! [`ProcessSpec`]: what an exec'd process runs and as whom, and its checks.
 
 use crate::error::{Error, Result};
-use crate::spec::{ContainerSpec, DEFAULT_PATH, SeccompProfile, capability_number};
+use crate::spec::{ContainerSpec, SeccompProfile, capability_number};
 
 /// A process to start in a running container: [`ContainerSpec`]'s process fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,26 +78,19 @@ impl ProcessSpec {
 
     /// The `PATH` the program is looked up in.
     pub fn path_env(&self) -> &str {
-        self.env
-            .iter()
-            .rev()
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or(DEFAULT_PATH)
+        crate::spec::path_env(&self.env)
     }
 
     /// The environment, with `PATH` added when it has none.
     pub fn full_env(&self) -> Vec<String> {
-        let mut env = self.env.clone();
-        if !env.iter().any(|e| e.starts_with("PATH=")) {
-            env.push(format!("PATH={DEFAULT_PATH}"));
-        }
-        env
+        crate::spec::full_env(&self.env)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::DEFAULT_PATH;
 
     fn process() -> ProcessSpec {
         let spec = ContainerSpec::new("x1", "/tmp", vec!["sh".into()]);
