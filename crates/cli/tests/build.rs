@@ -11,6 +11,7 @@ mod common;
 mod corpus;
 #[path = "build/tree.rs"]
 mod tree;
+use tree::{absent, meta, node, text};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -103,31 +104,6 @@ fn sh(env: &Env, image: &str, script: &str) -> String {
     ])
 }
 
-fn file<'a>(t: &'a Tree, path: &str) -> &'a tree::Node {
-    t.get(path.trim_start_matches('/'))
-        .unwrap_or_else(|| panic!("{path} is missing; the image has:\n{}", tree::listing(t)))
-}
-
-fn text(t: &Tree, path: &str) -> String {
-    let n = file(t, path);
-    assert_eq!(n.kind, 'f', "{path} is not a file");
-    n.text()
-}
-
-/// (mode, uid, gid) of a path.
-fn meta(t: &Tree, path: &str) -> (u32, u64, u64) {
-    let n = file(t, path);
-    (n.mode, n.uid, n.gid)
-}
-
-fn absent(t: &Tree, path: &str) {
-    assert!(
-        !t.contains_key(path.trim_start_matches('/')),
-        "{path} should not be in the image:\n{}",
-        tree::listing(t)
-    );
-}
-
 /// The environment list of a config as a name → value map.
 fn env_map(cfg: &Value) -> std::collections::BTreeMap<String, String> {
     cfg["Env"]
@@ -197,7 +173,7 @@ fn corpus_syntax_directives_substitution_and_args() {
             arch(&env)
         )
     );
-    assert_eq!(file(&t, "/w/one").kind, 'd');
+    assert_eq!(node(&t, "/w/one").kind, 'd');
 }
 
 #[test]
@@ -284,7 +260,7 @@ fn corpus_copy_add_and_dockerignore() {
         absent(&t, &format!("{d}/dir"));
     }
     // A file: renamed without a slash, into the directory with one.
-    assert_eq!(file(&t, "/renamed").kind, 'f');
+    assert_eq!(node(&t, "/renamed").kind, 'f');
     assert_eq!(text(&t, "/intodir/a.txt"), "a\n");
     assert_eq!(text(&t, "/several/b.txt"), "b\n");
     assert_eq!(text(&t, "/several/a.txt"), "a\n");
@@ -304,7 +280,7 @@ fn corpus_copy_add_and_dockerignore() {
     assert_eq!(text(&t, "/added.txt"), "a\n");
     // Context files keep their mode and belong to root; existing directories keep theirs.
     assert_eq!(meta(&t, "/bin/exec.sh"), (0o755, 0, 0));
-    assert_eq!(file(&t, "/bin/sh").kind, 'l');
+    assert_eq!(node(&t, "/bin/sh").kind, 'l');
     assert_eq!(text(&t, "/rel/relative.txt"), "a\n");
     // .dockerignore: `**/*.log` with one exception, a directory.
     assert_eq!(text(&t, "/keep/important.log"), "important\n");

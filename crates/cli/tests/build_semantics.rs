@@ -6,6 +6,7 @@
 mod common;
 #[path = "build/tree.rs"]
 mod tree;
+use tree::{absent, meta, node, text};
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
@@ -83,31 +84,6 @@ fn image_tree(env: &Env, image: &str) -> Tree {
         image,
     ]);
     tree::read_oci_archive(&std::fs::read(&file).unwrap()).1
-}
-
-fn node<'a>(t: &'a Tree, path: &str) -> &'a tree::Node {
-    t.get(path.trim_start_matches('/'))
-        .unwrap_or_else(|| panic!("{path} is missing; the image has:\n{}", tree::listing(t)))
-}
-
-fn text(t: &Tree, path: &str) -> String {
-    let n = node(t, path);
-    assert_eq!(n.kind, 'f', "{path} is not a file");
-    n.text()
-}
-
-/// (mode, uid, gid) of a path.
-fn meta(t: &Tree, path: &str) -> (u32, u64, u64) {
-    let n = node(t, path);
-    (n.mode, n.uid, n.gid)
-}
-
-fn absent(t: &Tree, path: &str) {
-    assert!(
-        !t.contains_key(path.trim_start_matches('/')),
-        "{path} should not be in the image:\n{}",
-        tree::listing(t)
-    );
 }
 
 /// `sh -c SCRIPT` in a throwaway container of `image`; returns its stdout.

@@ -8,27 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::Env;
-use common::containers::{busybox, needs_busybox};
-
-/// Kills what a failed test left running.
-struct KillAll<'a>(&'a Env);
-
-impl Drop for KillAll<'_> {
-    fn drop(&mut self) {
-        for id in self.0.ok(&["ps", "-q"]).lines() {
-            let _ = self.0.run(&["kill", id]);
-            let _ = self.0.run(&["wait", id]);
-        }
-    }
-}
-
-fn ps_row(env: &Env, name: &str) -> String {
-    env.ok(&["ps", "-a"])
-        .lines()
-        .find(|l| l.ends_with(name))
-        .unwrap_or_default()
-        .to_string()
-}
+use common::containers::{KillAll, busybox, needs_busybox, ps_row};
 
 fn pid(env: &Env, name: &str) -> i64 {
     env.inspect(name)["State"]["Pid"].as_i64().unwrap()

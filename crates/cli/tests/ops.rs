@@ -7,27 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Env;
-use common::containers::{busybox, needs_busybox};
-
-/// Kills what a failed test left running (thawing it first: `kill` does).
-struct KillAll<'a>(&'a Env);
-
-impl Drop for KillAll<'_> {
-    fn drop(&mut self) {
-        for id in self.0.ok(&["ps", "-q"]).lines() {
-            let _ = self.0.run(&["kill", id]);
-            let _ = self.0.run(&["wait", id]);
-        }
-    }
-}
-
-fn ps_row(env: &Env, name: &str) -> String {
-    env.ok(&["ps", "-a"])
-        .lines()
-        .find(|l| l.ends_with(name))
-        .unwrap_or_default()
-        .to_string()
-}
+use common::containers::{KillAll, busybox, needs_busybox, ps_row};
 
 /// `berth ARGS`, which must fail: its stderr.
 fn fails(env: &Env, args: &[&str]) -> String {

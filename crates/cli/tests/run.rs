@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::containers::{busybox, busybox_with, is_root, needs_busybox};
+use common::containers::{KillAll, busybox, busybox_with, is_root, needs_busybox, ps_row};
 use common::{Env, Registry};
 
 #[test]
@@ -473,6 +473,19 @@ fn memory_cpu_and_pids_limits() {
     assert!(!bad.status.success());
 }
 
+/// Field `field` of `/proc/self/status` in a `berth run --rm EXTRA… bb:1` container.
+fn status_field(env: &Env, extra: &[&str], field: &str) -> String {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["bb:1", "cat", "/proc/self/status"]);
+    let prefix = format!("{field}:");
+    env.ok(&args)
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
+}
+
 #[test]
 fn capabilities_default_add_and_drop() {
     if !is_root() || !std::path::Path::new("/bin/busybox").exists() {
@@ -481,17 +494,7 @@ fn capabilities_default_add_and_drop() {
     }
     let env = Env::new("127.0.0.1:9");
     busybox(&env);
-    let cap_eff = |extra: &[&str]| {
-        let mut args = vec!["run", "--rm"];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&["bb:1", "cat", "/proc/self/status"]);
-        let status = env.ok(&args);
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("CapEff:"))
-            .map(|v| v.trim().to_string())
-            .unwrap()
-    };
+    let cap_eff = |extra: &[&str]| status_field(&env, extra, "CapEff");
     assert_eq!(cap_eff(&[]), "00000000a80425fb", "Docker's default set");
     // NET_ADMIN is bit 12, CHOWN bit 0.
     assert_eq!(
@@ -509,17 +512,7 @@ fn seccomp_default_and_unconfined() {
     }
     let env = Env::new("127.0.0.1:9");
     busybox(&env);
-    let mode = |extra: &[&str]| {
-        let mut args = vec!["run", "--rm"];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&["bb:1", "cat", "/proc/self/status"]);
-        let status = env.ok(&args);
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("Seccomp:"))
-            .map(|v| v.trim().to_string())
-            .unwrap()
-    };
+    let mode = |extra: &[&str]| status_field(&env, extra, "Seccomp");
     assert_eq!(mode(&[]), "2", "filtered by default");
     assert_eq!(mode(&["--security-opt", "seccomp=unconfined"]), "0");
     let out = env.run(&[
@@ -531,27 +524,6 @@ fn seccomp_default_and_unconfined() {
         "true",
     ]);
     assert!(!out.status.success());
-}
-
-/// The `ps -a` row of container `name`.
-fn ps_row(env: &Env, name: &str) -> String {
-    env.ok(&["ps", "-a"])
-        .lines()
-        .find(|l| l.ends_with(name))
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// Kills what a failed test left running.
-struct KillAll<'a>(&'a Env);
-
-impl Drop for KillAll<'_> {
-    fn drop(&mut self) {
-        for id in self.0.ok(&["ps", "-q"]).lines() {
-            let _ = self.0.run(&["kill", id]);
-            let _ = self.0.run(&["wait", id]);
-        }
-    }
 }
 
 #[test]

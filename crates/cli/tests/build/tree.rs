@@ -174,3 +174,31 @@ pub fn listing(tree: &Tree) -> String {
     }
     out
 }
+
+/// The entry at `path` (with or without a leading `/`); panics listing the image if missing.
+pub fn node<'a>(t: &'a Tree, path: &str) -> &'a Node {
+    t.get(path.trim_start_matches('/'))
+        .unwrap_or_else(|| panic!("{path} is missing; the image has:\n{}", listing(t)))
+}
+
+/// The contents of file `path`.
+pub fn text(t: &Tree, path: &str) -> String {
+    let n = node(t, path);
+    assert_eq!(n.kind, 'f', "{path} is not a file");
+    n.text()
+}
+
+/// (mode, uid, gid) of a path.
+pub fn meta(t: &Tree, path: &str) -> (u32, u64, u64) {
+    let n = node(t, path);
+    (n.mode, n.uid, n.gid)
+}
+
+/// Panics if `path` is in the image.
+pub fn absent(t: &Tree, path: &str) {
+    assert!(
+        !t.contains_key(path.trim_start_matches('/')),
+        "{path} should not be in the image:\n{}",
+        listing(t)
+    );
+}

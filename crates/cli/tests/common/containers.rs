@@ -54,3 +54,24 @@ pub fn needs_busybox() -> bool {
     }
     true
 }
+
+/// The `ps -a` row of container `name`.
+pub fn ps_row(env: &Env, name: &str) -> String {
+    env.ok(&["ps", "-a"])
+        .lines()
+        .find(|l| l.ends_with(name))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Kills what a failed test left running (`kill` thaws a paused container first).
+pub struct KillAll<'a>(pub &'a Env);
+
+impl Drop for KillAll<'_> {
+    fn drop(&mut self) {
+        for id in self.0.ok(&["ps", "-q"]).lines() {
+            let _ = self.0.run(&["kill", id]);
+            let _ = self.0.run(&["wait", id]);
+        }
+    }
+}
