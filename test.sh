@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 need_install=0
-for tool in skopeo docker-registry umoci podman crun jq openssl qemu-aarch64 dockerd; do
+for tool in skopeo docker-registry umoci podman crun jq openssl qemu-aarch64 dockerd htpasswd; do
   command -v "$tool" >/dev/null 2>&1 || need_install=1
 done
 [ -x /bin/busybox ] || need_install=1
@@ -14,7 +14,7 @@ if [ "$need_install" = 1 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     skopeo docker-registry umoci busybox-static podman buildah crun runc \
-    fuse-overlayfs slirp4netns uidmap jq openssl curl ca-certificates qemu-user docker.io >/dev/null
+    fuse-overlayfs slirp4netns uidmap jq openssl curl ca-certificates qemu-user docker.io apache2-utils >/dev/null
 fi
 
 cargo test --workspace --locked --no-fail-fast "$@"

@@ -47,6 +47,8 @@ pub struct Config {
     /// hold (sparse copies, e.g. one platform of a multi-platform index). Off: such pushes get
     /// MANIFEST_BLOB_UNKNOWN.
     pub sparse_manifests: bool,
+    /// Access control.
+    pub auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -59,8 +61,127 @@ impl Default for Config {
             log_format: LogFormat::Text,
             max_manifest_size: 4 * 1024 * 1024,
             sparse_manifests: false,
+            auth: AuthConfig::default(),
         }
     }
+}
+
+/// How callers are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Anyone may do anything (local, trusted use).
+    None,
+    /// HTTP Basic credentials on every request.
+    Basic,
+    /// Docker's registry token authentication (bearer JWTs from `/token`).
+    Token,
+}
+
+impl AuthMode {
+    /// The mode's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::None => "none",
+            AuthMode::Basic => "basic",
+            AuthMode::Token => "token",
+        }
+    }
+}
+
+/// Tokens from another issuer that the registry trusts instead of issuing its own.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalIssuer {
+    /// The `iss` its tokens carry.
+    pub issuer: String,
+    /// Its token endpoint, named as the challenge's realm.
+    pub realm: String,
+    /// PEM public key(s) or certificate(s) its tokens are signed with.
+    pub public_key: Option<PathBuf>,
+    /// A JWKS file with its keys.
+    pub jwks: Option<PathBuf>,
+}
+
+/// `[auth]`: access control.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// `none`, `basic` or `token`; unset: `token` when the registry has users or an htpasswd
+    /// file, else `none`.
+    pub mode: Option<AuthMode>,
+    /// The service name: the `service` of challenges and the `aud` of tokens.
+    pub service: String,
+    /// The `iss` of berth's tokens.
+    pub issuer: String,
+    /// The registry's external URL (`https://registry.example.com`); the token realm is
+    /// `<url>/token`. Unset: taken from each request's `Host` (and TLS).
+    pub external_url: Option<String>,
+    /// Token lifetime, e.g. `5m`.
+    pub token_ttl: String,
+    /// Refresh-token lifetime, e.g. `30d`.
+    pub refresh_ttl: String,
+    /// An Apache htpasswd file (bcrypt) whose users may log in too.
+    pub htpasswd: Option<PathBuf>,
+    /// The token-signing key (PEM, P-256); default: generated under the data root.
+    pub key: Option<PathBuf>,
+    /// Its certificate (PEM).
+    pub cert: Option<PathBuf>,
+    /// Failed logins allowed (per user and per address) before backing off.
+    pub lockout_threshold: u32,
+    /// The first backoff; it doubles with each further failure.
+    pub lockout_base: String,
+    /// The longest backoff.
+    pub lockout_max: String,
+    /// How long verified Basic credentials are remembered in memory.
+    pub credential_cache: String,
+    /// Also write audit records as JSON lines to this file (`-`: standard output).
+    pub audit_log: Option<PathBuf>,
+    /// Trust this issuer's tokens instead of issuing berth's own.
+    pub external: Option<ExternalIssuer>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            mode: None,
+            service: "berth-registry".into(),
+            issuer: "berth-registry".into(),
+            external_url: None,
+            token_ttl: "5m".into(),
+            refresh_ttl: "30d".into(),
+            htpasswd: None,
+            key: None,
+            cert: None,
+            lockout_threshold: 5,
+            lockout_base: "1s".into(),
+            lockout_max: "5m".into(),
+            credential_cache: "1m".into(),
+            audit_log: None,
+            external: None,
+        }
+    }
+}
+
+/// Parse a duration: a number with a unit `ms`, `s`, `m`, `h` or `d` (`90s`, `5m`, `30d`).
+pub fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("invalid duration {s:?}: add a unit (ms, s, m, h or d)"))?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 90s, 5m, 30d"))?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("invalid duration {s:?}: unit must be ms, s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_millis(n.saturating_mul(ms)))
 }
 
 impl Config {
@@ -79,6 +200,24 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("30d").unwrap().as_secs(), 30 * 86400);
+        assert_eq!(parse_duration("250ms").unwrap().as_millis(), 250);
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn auth_section() {
+        let c = Config::from_toml("[auth]\nmode = \"basic\"\nhtpasswd = \"/etc/htpasswd\"\n").unwrap();
+        assert_eq!(c.auth.mode, Some(AuthMode::Basic));
+        assert_eq!(c.auth.service, "berth-registry");
+        assert!(Config::from_toml("[auth]\nmode = \"open\"\n").is_err());
+    }
 
     #[test]
     fn toml_overrides_defaults_and_rejects_unknown_keys() {

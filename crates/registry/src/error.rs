@@ -49,6 +49,43 @@ pub enum Error {
     /// The operation is switched off or not implemented.
     #[error("the operation is unsupported: {0}")]
     Unsupported(String),
+    /// The request needs (other) credentials: 401 with `challenge` as `WWW-Authenticate`.
+    #[error("authentication required: {message}")]
+    Unauthorized {
+        /// Why (never contains a secret).
+        message: String,
+        /// The `WWW-Authenticate` value.
+        challenge: String,
+    },
+    /// The caller is known but may not do this.
+    #[error("requested access to the resource is denied: {0}")]
+    Denied(String),
+    /// A blob still referenced by a manifest of the repository cannot be deleted.
+    #[error("blob {digest} is used by manifest {manifest} of {repo}: delete the manifest first")]
+    BlobInUse {
+        /// The blob.
+        digest: Digest,
+        /// A manifest using it.
+        manifest: Digest,
+        /// The repository.
+        repo: String,
+    },
+    /// Too many failed logins from this user or address.
+    #[error("too many failed login attempts: retry in {retry_after} s")]
+    TooManyRequests {
+        /// Seconds until a new attempt is considered.
+        retry_after: u64,
+    },
+    /// An administrative change names something that already exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// An administrative change names something that does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// An administrative request is malformed (bad JSON, a name or password that is not
+    /// acceptable); the message says what to change.
+    #[error("{0}")]
+    Invalid(String),
     /// A file-system operation failed.
     #[error("storage i/o on {path}: {source}")]
     Io {
@@ -81,6 +118,12 @@ impl Error {
             Error::NameUnknown(_) => "NAME_UNKNOWN",
             Error::SizeInvalid(_) | Error::TooLarge(_) => "SIZE_INVALID",
             Error::Unsupported(_) => "UNSUPPORTED",
+            Error::Unauthorized { .. } => "UNAUTHORIZED",
+            Error::Denied(_) | Error::BlobInUse { .. } => "DENIED",
+            Error::TooManyRequests { .. } => "TOOMANYREQUESTS",
+            Error::Conflict(_) => "CONFLICT",
+            Error::NotFound(_) => "NOT_FOUND",
+            Error::Invalid(_) => "INVALID",
             Error::PaginationInvalid(_) => "PAGINATION_NUMBER_INVALID",
             Error::Io { .. } | Error::Database(_) | Error::Config(_) => "UNKNOWN",
         }
@@ -92,10 +135,16 @@ impl Error {
             Error::BlobUnknown(_)
             | Error::BlobUploadUnknown(_)
             | Error::ManifestUnknown(_)
-            | Error::NameUnknown(_) => 404,
+            | Error::NameUnknown(_)
+            | Error::NotFound(_) => 404,
+            Error::Unauthorized { .. } => 401,
+            Error::Denied(_) => 403,
+            Error::BlobInUse { .. } | Error::Conflict(_) => 409,
+            Error::TooManyRequests { .. } => 429,
             Error::RangeNotSatisfiable(_) => 416,
             Error::TooLarge(_) => 413,
             Error::Unsupported(_) => 405,
+            Error::Invalid(_) => 400,
             Error::Io { .. } | Error::Database(_) | Error::Config(_) => 500,
             _ => 400,
         }

@@ -11,6 +11,7 @@
 //! [`samples`] builds the offline `hello-world` image that `--samples` puts in.
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;

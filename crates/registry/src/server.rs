@@ -113,7 +113,13 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let svc = TowerToHyperService::new(app.clone());
+        let svc = TowerToHyperService::new(tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(http::ClientAddr(peer));
+                req
+            },
+        ));
         let mut builder = builder.clone();
         let count = OpenConnection::new(&open);
         builder.http1().max_buf_size(read_buffer_for(count.open));

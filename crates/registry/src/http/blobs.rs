@@ -5,7 +5,10 @@ use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 
+use super::access::audit_write;
+use crate::auth::guard::RequestInfo;
 use super::header;
+use crate::auth::Principal;
 use crate::error::Result;
 use crate::service::{Registry, check_name, parse_digest};
 
@@ -87,10 +90,18 @@ pub async fn get(reg: &Registry, repo: &str, digest: &str, req: Request) -> Resu
     Ok(resp.body(body).expect("response"))
 }
 
-pub async fn delete(reg: &Registry, repo: &str, digest: &str) -> Result<Response> {
+pub async fn delete(
+    reg: &Registry,
+    principal: &Principal,
+    repo: &str,
+    digest: &str,
+    info: &RequestInfo<'_>,
+) -> Result<Response> {
     check_name(repo)?;
     let digest = parse_digest(digest)?;
     reg.delete_blob(repo, &digest).await?;
+    let target = digest.to_string();
+    audit_write(reg, principal, info, "blob.delete", repo, &target, None).await;
     Ok(Response::builder()
         .status(StatusCode::ACCEPTED)
         .header("docker-content-digest", digest.to_string())

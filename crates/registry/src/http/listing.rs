@@ -8,6 +8,7 @@ use axum::response::Response;
 use berth_oci::media_type as mt;
 
 use super::query;
+use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::metadata::Page;
 use crate::service::{Registry, check_name, parse_digest};
@@ -48,10 +49,12 @@ pub async fn tags(reg: &Registry, repo: &str, req: Request) -> Result<Response> 
     Ok(json_page(&format!("/v2/{repo}/tags/list"), body, &page, n))
 }
 
-pub async fn catalog(reg: &Registry, req: Request) -> Result<Response> {
+pub async fn catalog(reg: &Registry, principal: &Principal, req: Request) -> Result<Response> {
     let (n, last) = pagination(&req)?;
     let n = Some(n.unwrap_or(MAX_PAGE));
-    let page = reg.catalog(n, last.as_deref()).await?;
+    let page = reg
+        .catalog(n, last.as_deref(), |r| principal.may_list(r))
+        .await?;
     let body = serde_json::json!({ "repositories": page.items });
     Ok(json_page("/v2/_catalog", body, &page, n))
 }

@@ -7,7 +7,10 @@ use axum::response::Response;
 
 use futures_util::StreamExt;
 
+use super::access::{audit_write, request_info};
+use crate::auth::guard::RequestInfo;
 use super::header;
+use crate::auth::Principal;
 
 /// How much of an oversized manifest body is read and dropped before answering 413.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
@@ -46,9 +49,17 @@ pub async fn get(reg: &Registry, repo: &str, reference: &str, req: Request) -> R
         .expect("response"))
 }
 
-pub async fn put(reg: &Registry, repo: &str, reference: &str, req: Request) -> Result<Response> {
+pub async fn put(
+    reg: &Registry,
+    principal: &Principal,
+    repo: &str,
+    reference: &str,
+    req: Request,
+) -> Result<Response> {
     check_name(repo)?;
     let reference = ManifestRef::parse(reference)?;
+    let info = request_info(&req);
+    let client = info.client;
     let limit = reg.config().max_manifest_size;
     let too_large = || Error::TooLarge(format!("manifests are limited to {limit} bytes"));
     let content_type = header(&req, "content-type").unwrap_or("").to_string();
@@ -75,6 +86,24 @@ pub async fn put(reg: &Registry, repo: &str, reference: &str, req: Request) -> R
     let out = reg
         .put_manifest(repo, &reference, &content_type, body)
         .await?;
+    let info = crate::auth::guard::RequestInfo {
+        client,
+        ..Default::default()
+    };
+    let target = match &reference {
+        ManifestRef::Tag(t) => t.clone(),
+        ManifestRef::Digest(d) => d.to_string(),
+    };
+    audit_write(
+        reg,
+        principal,
+        &info,
+        "manifest.push",
+        repo,
+        &target,
+        Some(out.digest.to_string()),
+    )
+    .await;
     let mut resp = Response::builder()
         .status(StatusCode::CREATED)
         .header("location", format!("/v2/{repo}/manifests/{}", out.digest))
@@ -86,10 +115,21 @@ pub async fn put(reg: &Registry, repo: &str, reference: &str, req: Request) -> R
     Ok(resp.body(Body::empty()).expect("response"))
 }
 
-pub async fn delete(reg: &Registry, repo: &str, reference: &str) -> Result<Response> {
+pub async fn delete(
+    reg: &Registry,
+    principal: &Principal,
+    repo: &str,
+    reference: &str,
+    info: &RequestInfo<'_>,
+) -> Result<Response> {
     check_name(repo)?;
     let reference = ManifestRef::parse(reference)?;
     reg.delete_manifest(repo, &reference).await?;
+    let (action, target) = match &reference {
+        ManifestRef::Tag(t) => ("tag.delete", t.clone()),
+        ManifestRef::Digest(d) => ("manifest.delete", d.to_string()),
+    };
+    audit_write(reg, principal, info, action, repo, &target, None).await;
     Ok(Response::builder()
         .status(StatusCode::ACCEPTED)
         .header("content-length", 0)

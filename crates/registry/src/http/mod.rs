@@ -2,10 +2,13 @@
 //! function ([`parse_route`]), because repository names have any number of `/` components;
 //! handlers live in one file per resource and only translate between HTTP and [`Registry`].
 
+mod access;
+mod admin;
 mod blobs;
 mod listing;
 mod manifests;
 mod response;
+mod token;
 mod uploads;
 
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use crate::error::Error;
 use crate::service::Registry;
 
+pub use access::ClientAddr;
 pub use response::error_body;
 
 /// What a request path names.
@@ -131,23 +135,52 @@ async fn common(req: Request, next: Next) -> Response {
 }
 
 async fn dispatch(State(reg): State<Arc<Registry>>, req: Request) -> Response {
-    let route = parse_route(req.uri().path());
+    let path = req.uri().path();
+    if path == "/token" {
+        return token::handle(&reg, req).await;
+    }
+    if let Some(rest) = path.strip_prefix("/berth/api/v1") {
+        let rest = rest.to_string();
+        return access::admin(&reg, &rest, req).await;
+    }
+    let route = parse_route(path);
     let method = req.method().clone();
+    let principal = match access::authorize(&reg, &method, &route, &req).await {
+        Ok(p) => p,
+        Err(e) => {
+            let resp = e.into_response();
+            return if method == Method::HEAD {
+                response::strip_body(resp)
+            } else {
+                resp
+            };
+        }
+    };
     let result = match (&method, route) {
         (&Method::GET | &Method::HEAD, Route::Base) => Ok(base()),
-        (&Method::GET, Route::Catalog) => listing::catalog(&reg, req).await,
+        (&Method::GET, Route::Catalog) => listing::catalog(&reg, &principal, req).await,
         (&Method::GET, Route::Tags(repo)) => listing::tags(&reg, &repo, req).await,
         (&Method::GET, Route::Referrers(repo, d)) => listing::referrers(&reg, &repo, &d, req).await,
         (&Method::GET | &Method::HEAD, Route::Manifest(repo, r)) => {
             manifests::get(&reg, &repo, &r, req).await
         }
-        (&Method::PUT, Route::Manifest(repo, r)) => manifests::put(&reg, &repo, &r, req).await,
-        (&Method::DELETE, Route::Manifest(repo, r)) => manifests::delete(&reg, &repo, &r).await,
+        (&Method::PUT, Route::Manifest(repo, r)) => {
+            manifests::put(&reg, &principal, &repo, &r, req).await
+        }
+        (&Method::DELETE, Route::Manifest(repo, r)) => {
+            let info = access::request_info(&req);
+            manifests::delete(&reg, &principal, &repo, &r, &info).await
+        }
         (&Method::GET | &Method::HEAD, Route::Blob(repo, d)) => {
             blobs::get(&reg, &repo, &d, req).await
         }
-        (&Method::DELETE, Route::Blob(repo, d)) => blobs::delete(&reg, &repo, &d).await,
-        (&Method::POST, Route::UploadStart(repo)) => uploads::start(&reg, &repo, req).await,
+        (&Method::DELETE, Route::Blob(repo, d)) => {
+            let info = access::request_info(&req);
+            blobs::delete(&reg, &principal, &repo, &d, &info).await
+        }
+        (&Method::POST, Route::UploadStart(repo)) => {
+            uploads::start(&reg, &principal, &repo, req).await
+        }
         (&Method::GET, Route::Upload(repo, id)) => uploads::status(&reg, &repo, &id).await,
         (&Method::PATCH, Route::Upload(repo, id)) => uploads::patch(&reg, &repo, &id, req).await,
         (&Method::PUT, Route::Upload(repo, id)) => uploads::finish(&reg, &repo, &id, req).await,

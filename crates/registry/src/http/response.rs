@@ -22,8 +22,13 @@ impl IntoResponse for Error {
             tracing::debug!(error = %self, code = self.code(), "request refused");
         }
         let body = error_body(self.code(), &self.to_string());
-        Response::builder()
-            .status(status)
+        let mut b = Response::builder().status(status);
+        match &self {
+            Error::Unauthorized { challenge, .. } => b = b.header("www-authenticate", challenge),
+            Error::TooManyRequests { retry_after } => b = b.header("retry-after", *retry_after),
+            _ => {}
+        }
+        b
             .header("content-type", "application/json")
             .header("content-length", body.len())
             .body(Body::from(body))

@@ -8,6 +8,8 @@ use axum::response::Response;
 use berth_oci::Digest;
 
 use super::{body_stream, header, query};
+use crate::auth::Principal;
+use crate::auth::model::Action;
 use crate::error::{Error, Result};
 use crate::service::{Registry, check_name, parse_digest};
 
@@ -63,11 +65,19 @@ fn chunk_offset(req: &Request) -> Result<Option<u64>> {
     Ok(Some(start))
 }
 
-pub async fn start(reg: &Registry, repo: &str, req: Request) -> Result<Response> {
+pub async fn start(
+    reg: &Registry,
+    principal: &Principal,
+    repo: &str,
+    req: Request,
+) -> Result<Response> {
     check_name(repo)?;
     if let Some(mount) = query(&req, "mount") {
         let digest = parse_digest(&mount)?;
+        // Mount only from a repository the caller may pull; otherwise a plain upload, which
+        // says nothing about whether the blob exists there.
         if let Some(from) = query(&req, "from")
+            && principal.may(&from, Action::Pull)
             && reg.mount_blob(repo, &digest, &from).await?.is_some()
         {
             return Ok(created(repo, &digest));

@@ -87,6 +87,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Stop `repo` serving `digest`; `false` when it did not.
     async fn unlink_blob(&self, repo: &str, digest: &Digest) -> Result<bool>;
 
+    /// A manifest of `repo` that references blob `digest` (as config or layer), if any.
+    async fn blob_user(&self, repo: &str, digest: &Digest) -> Result<Option<Digest>>;
+
     /// Record a manifest and its references, and point `tag` at it, in one transaction.
     async fn put_manifest(&self, manifest: &ManifestRecord, tag: Option<&str>) -> Result<()>;
 

@@ -128,6 +128,17 @@ impl MetadataStore for SqliteMetadata {
         Ok(r.rows_affected() > 0)
     }
 
+    async fn blob_user(&self, repo: &str, digest: &Digest) -> Result<Option<Digest>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT manifest FROM manifest_refs WHERE repo = ? AND child = ? AND kind = 0 LIMIT 1",
+        )
+        .bind(repo)
+        .bind(digest.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|r| parse_digest(r.0)).transpose()
+    }
+
     async fn put_manifest(&self, m: &ManifestRecord, tag: Option<&str>) -> Result<()> {
         let digest = m.digest.to_string();
         let mut tx = self.writer.begin().await?;

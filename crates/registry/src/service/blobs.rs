@@ -28,6 +28,14 @@ impl Registry {
     pub async fn delete_blob(&self, repo: &str, digest: &Digest) -> Result<()> {
         check_name(repo)?;
         self.check_delete()?;
+        // Deleting a layer an image still uses would break that image for everyone.
+        if let Some(manifest) = self.meta.blob_user(repo, digest).await? {
+            return Err(Error::BlobInUse {
+                digest: digest.clone(),
+                manifest,
+                repo: repo.to_string(),
+            });
+        }
         if self.meta.unlink_blob(repo, digest).await? {
             Ok(())
         } else {

@@ -16,9 +16,32 @@ impl Registry {
         self.meta.tags(repo, n, last).await
     }
 
-    /// Repositories, sorted, paginated.
-    pub async fn catalog(&self, n: Option<u32>, last: Option<&str>) -> Result<Page> {
-        self.meta.repositories(n, last).await
+    /// Repositories that `visible` accepts, sorted, paginated.
+    pub async fn catalog(
+        &self,
+        n: Option<u32>,
+        last: Option<&str>,
+        visible: impl Fn(&str) -> bool,
+    ) -> Result<Page> {
+        let want = n.map(|n| n as usize);
+        let mut items = Vec::new();
+        let mut cursor = last.map(str::to_string);
+        loop {
+            let batch = self.meta.repositories(Some(500), cursor.as_deref()).await?;
+            cursor = batch.items.last().cloned();
+            for name in batch.items {
+                if visible(&name) {
+                    items.push(name);
+                    if want.is_some_and(|w| items.len() > w) {
+                        items.truncate(want.unwrap_or(0));
+                        return Ok(Page { items, more: true });
+                    }
+                }
+            }
+            if !batch.more {
+                return Ok(Page { items, more: false });
+            }
+        }
     }
 
     /// Descriptors of the manifests in `repo` whose subject is `subject`, optionally only those

@@ -10,6 +10,7 @@ mod uploads;
 
 use std::sync::Arc;
 
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::metadata::MetadataStore;
@@ -24,6 +25,7 @@ pub struct Registry {
     blobs: Arc<dyn BlobStore>,
     meta: Arc<dyn MetadataStore>,
     config: Config,
+    auth: Arc<Auth>,
 }
 
 impl Registry {
@@ -32,20 +34,33 @@ impl Registry {
         let blobs = FsBlobStore::open(&config.root)?;
         let db = config.root.join("v1").join("metadata.db");
         let meta = SqliteMetadata::open(&db).await?;
-        Ok(Self::with_stores(config, Arc::new(blobs), Arc::new(meta)))
+        let auth = Auth::open(&config).await?;
+        Ok(Self::with_stores(
+            config,
+            Arc::new(blobs),
+            Arc::new(meta),
+            Arc::new(auth),
+        ))
     }
 
-    /// A registry over the given stores.
+    /// A registry over the given stores and access control.
     pub fn with_stores(
         config: Config,
         blobs: Arc<dyn BlobStore>,
         meta: Arc<dyn MetadataStore>,
+        auth: Arc<Auth>,
     ) -> Registry {
         Registry {
             blobs,
             meta,
             config,
+            auth,
         }
+    }
+
+    /// Its access control.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
     }
 
     /// The settings it runs with.
