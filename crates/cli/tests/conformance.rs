@@ -7,9 +7,18 @@
 //! (end-4a, end-4b, end-6), `chunked` (end-5, end-13, cancel), `mount` (end-11), `manifests`
 //! and `manifest_data` (end-7), `tags` (end-8a/b), `catalog` (`/v2/_catalog`), `referrers`
 //! (end-12a/b, subject), `delete` (end-9, end-10) and `sha512` (the sha512 algorithm across the
-//! API); `util` and `content` hold the shared request and content helpers.
+//! API); `util` and `content` hold the shared request and content helpers; `mode_checks` checks
+//! that the suite's auth mode is in force.
+//!
+//! This target runs the suite anonymously against registries with no users (auth mode `none`);
+//! `conformance_token.rs` runs the same modules in `token` mode with credentials.
 
 mod common;
+
+/// The suite's mode, read by `util`: anonymous, no users (auth mode `none`).
+mod mode {
+    pub const TOKEN: bool = false;
+}
 
 #[path = "conformance/base.rs"]
 mod base;
@@ -25,6 +34,8 @@ mod delete;
 mod manifest_data;
 #[path = "conformance/manifests.rs"]
 mod manifests;
+#[path = "conformance/mode_checks.rs"]
+mod mode_checks;
 #[path = "conformance/mount.rs"]
 mod mount;
 #[path = "conformance/pull.rs"]

@@ -185,7 +185,7 @@ fn prompt_line(prompt: &str) -> Result<String> {
 }
 
 /// Read a line with echo off (via `stty`, so no terminal library is needed).
-fn prompt_password(prompt: &str) -> Result<String> {
+pub(crate) fn prompt_password(prompt: &str) -> Result<String> {
     print!("{prompt}");
     std::io::stdout().flush()?;
     let echo_off = stty("-echo");

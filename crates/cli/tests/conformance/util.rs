@@ -1,11 +1,20 @@
 //! Shared helpers for the conformance suite: a registry handle whose requests keep the whole
 //! exchange (so a failed assertion prints what the server answered), content builders for blobs,
 //! image manifests and indexes, and checks of the spec's error body.
+//!
+//! The suite runs in the mode its test target sets (`crate::mode::TOKEN`): anonymous against a
+//! registry with no users (auth mode `none`), or in `token` mode, where [`Reg::start`] first
+//! creates an administrator on the fresh data root and every request answers a 401 Bearer
+//! challenge the way Docker's client does (a token from the challenge's realm, asked with Basic
+//! credentials for exactly the challenged scopes, then the request again with it).
 
+use std::collections::HashMap;
 use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use reqwest::Method;
-use reqwest::blocking::Client;
+use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
@@ -122,19 +131,147 @@ impl fmt::Display for Resp {
     }
 }
 
+/// The administrator [`Reg::start`] creates in token mode.
+pub const ADMIN_USER: &str = "conformance-admin";
+
+/// Token mode: the suite's credentials and the tokens it holds.
+struct TokenAuth {
+    user: String,
+    password: String,
+    /// Tokens by the challenged scopes they were asked for (space-separated, as challenged).
+    tokens: Mutex<HashMap<String, String>>,
+    /// The token sent with the next request (the last one that was needed).
+    current: Mutex<Option<String>>,
+}
+
+/// A `WWW-Authenticate: Bearer ...` challenge.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Challenge {
+    pub realm: String,
+    pub service: Option<String>,
+    /// The `scope` parameter split at spaces (several scopes for a cross-repository mount).
+    pub scopes: Vec<String>,
+    pub error: Option<String>,
+}
+
+impl Challenge {
+    /// Parse a Bearer challenge (RFC 6750 §3: `Bearer k="v",k2="v2"`); `None` for another
+    /// scheme or without a realm.
+    pub fn parse(header: &str) -> Option<Challenge> {
+        let (scheme, rest) = header.trim().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        let mut params = HashMap::new();
+        let mut chars = rest.chars().peekable();
+        loop {
+            while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+                chars.next();
+            }
+            let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+            if key.is_empty() {
+                break;
+            }
+            let mut value = String::new();
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => value.extend(chars.next()),
+                        '"' => break,
+                        c => value.push(c),
+                    }
+                }
+            } else {
+                value = chars.by_ref().take_while(|c| *c != ',').collect();
+            }
+            params.insert(key.trim().to_ascii_lowercase(), value.trim().to_string());
+        }
+        Some(Challenge {
+            realm: params.remove("realm")?,
+            service: params.remove("service"),
+            scopes: params
+                .remove("scope")
+                .map(|s| s.split(' ').filter(|s| !s.is_empty()).map(String::from).collect())
+                .unwrap_or_default(),
+            error: params.remove("error"),
+        })
+    }
+}
+
+/// Create user `user` with the admin role on `*` in the (new) data root `root`, as
+/// `berth registry user add --admin` does, before any server runs there.
+fn add_admin(root: &Path, user: &str, password: &str) {
+    use berth_registry::auth::admin::{Actor, Admin};
+    use berth_registry::auth::audit::AuditLog;
+    use berth_registry::auth::db::AuthDb;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let db = Arc::new(AuthDb::open(root).await.expect("open auth.db"));
+        let audit = Arc::new(AuditLog::new(db, None).expect("audit log"));
+        Admin::new(audit)
+            .user_add(&Actor::local(), user, password, true)
+            .await
+            .expect("add the conformance administrator");
+    });
+}
+
+/// 32 random hex digits.
+fn random_password() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("/dev/urandom");
+    hex::encode(b)
+}
+
 /// A registry under test plus an HTTP client that never follows redirects.
 pub struct Reg {
     pub srv: common::Registry,
     client: Client,
+    /// Token mode's credentials; `None`: the registry has no users (auth mode `none`).
+    auth: Option<TokenAuth>,
+    /// The data root's directory in token mode (dropped after the server).
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Reg {
-    /// Start a fresh registry (its own data root, its own port).
+    /// Start a fresh registry (its own data root, its own port), in the suite's mode.
     pub fn start() -> Reg {
-        Reg {
-            srv: common::Registry::start(),
-            client: common::client(),
+        if !crate::mode::TOKEN {
+            return Reg {
+                srv: common::Registry::start(),
+                client: common::client(),
+                auth: None,
+                _dir: None,
+            };
         }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("data");
+        let password = random_password();
+        add_admin(&root, ADMIN_USER, &password);
+        Reg {
+            srv: common::Registry::start_at(&root, "127.0.0.1:0", &[]),
+            client: common::client(),
+            auth: Some(TokenAuth {
+                user: ADMIN_USER.to_string(),
+                password,
+                tokens: Mutex::new(HashMap::new()),
+                current: Mutex::new(None),
+            }),
+            _dir: Some(dir),
+        }
+    }
+
+    /// The suite's user name and password (token mode only).
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        self.auth
+            .as_ref()
+            .map(|a| (a.user.as_str(), a.password.as_str()))
     }
 
     /// Resolve a path or a `Location` (absolute or relative) against the registry.
@@ -143,6 +280,23 @@ impl Reg {
         base.join(target)
             .unwrap_or_else(|e| panic!("bad location {target:?}: {e}"))
             .to_string()
+    }
+
+    fn builder(
+        &self,
+        method: &Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        token: Option<&str>,
+    ) -> RequestBuilder {
+        let mut rb = self.client.request(method.clone(), url);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        match token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
     }
 
     /// Send one request; a body of `None` on POST/PUT/PATCH is sent as `Content-Length: 0`.
@@ -154,16 +308,31 @@ impl Reg {
         body: Option<Vec<u8>>,
     ) -> Resp {
         let url = self.url(target);
-        let mut rb = self.client.request(method.clone(), &url);
-        for (k, v) in headers {
-            rb = rb.header(*k, *v);
-        }
         let body = match body {
             None if [Method::POST, Method::PUT, Method::PATCH].contains(&method) => {
                 Some(Vec::new())
             }
             b => b,
         };
+        self.send(method.clone(), url.clone(), |token| {
+            let rb = self.builder(&method, &url, headers, token);
+            match &body {
+                Some(b) => rb.body(b.clone()),
+                None => rb,
+            }
+        })
+    }
+
+    /// Send one request with no credentials whatever the mode (to check that auth is on).
+    pub fn req_anonymous(
+        &self,
+        method: Method,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        let url = self.url(target);
+        let mut rb = self.builder(&method, &url, headers, None);
         if let Some(b) = body {
             rb = rb.body(b);
         }
@@ -179,15 +348,87 @@ impl Reg {
         data: &[u8],
     ) -> Resp {
         let url = self.url(target);
-        let mut rb = self.client.request(method.clone(), &url);
-        for (k, v) in headers {
-            rb = rb.header(*k, *v);
-        }
-        let body = reqwest::blocking::Body::new(std::io::Cursor::new(data.to_vec()));
-        self.finish(method, url, rb.body(body))
+        self.send(method.clone(), url.clone(), |token| {
+            let body = reqwest::blocking::Body::new(std::io::Cursor::new(data.to_vec()));
+            self.builder(&method, &url, headers, token).body(body)
+        })
     }
 
-    fn finish(&self, method: Method, url: String, rb: reqwest::blocking::RequestBuilder) -> Resp {
+    /// Send the request `build` makes; in token mode with the current token, and once more with
+    /// a token for the challenged scopes when the registry answers 401 with a Bearer challenge.
+    fn send(
+        &self,
+        method: Method,
+        url: String,
+        build: impl Fn(Option<&str>) -> RequestBuilder,
+    ) -> Resp {
+        let Some(auth) = &self.auth else {
+            return self.finish(method, url, build(None));
+        };
+        let sent = auth.current.lock().unwrap().clone();
+        let r = self.finish(method.clone(), url.clone(), build(sent.as_deref()));
+        if r.status != 401 {
+            return r;
+        }
+        let Some(challenge) = r.header("www-authenticate").and_then(|h| Challenge::parse(&h))
+        else {
+            return r;
+        };
+        let token = self.token(auth, &challenge, sent.as_deref(), &r);
+        *auth.current.lock().unwrap() = Some(token.clone());
+        self.finish(method, url, build(Some(&token)))
+    }
+
+    /// A token for `challenge`'s scopes: the one held for them, unless it is the one that was
+    /// just refused (`refused`), else a new one from the realm.
+    fn token(&self, auth: &TokenAuth, challenge: &Challenge, refused: Option<&str>, r: &Resp) -> String {
+        let key = challenge.scopes.join(" ");
+        if let Some(t) = auth.tokens.lock().unwrap().get(&key)
+            && Some(t.as_str()) != refused
+        {
+            return t.clone();
+        }
+        let t = self.fetch_token(challenge, Some((&auth.user, &auth.password)));
+        let tr = t.json();
+        let token = tr
+            .get("token")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| {
+                panic!("no token for the challenge of\n{r}from the token endpoint:\n{t}")
+            })
+            .to_string();
+        auth.tokens.lock().unwrap().insert(key, token.clone());
+        token
+    }
+
+    /// `GET <realm>?service=..&scope=..` (one `scope` per challenged scope), with Basic
+    /// `credentials` when given; asserts `200`.
+    #[track_caller]
+    pub fn fetch_token(&self, challenge: &Challenge, credentials: Option<(&str, &str)>) -> Resp {
+        self.token_request(challenge, credentials).must(200)
+    }
+
+    /// `GET <realm>?service=..&scope=..`, with Basic `credentials` when given (not asserted).
+    pub fn token_request(&self, challenge: &Challenge, credentials: Option<(&str, &str)>) -> Resp {
+        let mut url = reqwest::Url::parse(&self.url(&challenge.realm))
+            .unwrap_or_else(|e| panic!("bad realm {:?}: {e}", challenge.realm));
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = &challenge.service {
+                q.append_pair("service", s);
+            }
+            for s in &challenge.scopes {
+                q.append_pair("scope", s);
+            }
+        }
+        let mut rb = self.client.get(url.as_str());
+        if let Some((u, p)) = credentials {
+            rb = rb.basic_auth(u, Some(p));
+        }
+        self.finish(Method::GET, url.to_string(), rb)
+    }
+
+    fn finish(&self, method: Method, url: String, rb: RequestBuilder) -> Resp {
         let resp = rb.send().unwrap_or_else(|e| {
             let mut chain = e.to_string();
             let mut src = std::error::Error::source(&e);

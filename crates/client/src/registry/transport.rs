@@ -317,6 +317,15 @@ pub(crate) async fn status_error(ep: &Endpoint, what: &str, resp: Response) -> E
                 .or(Some(e.message).filter(|m| !m.is_empty()));
             (e.code, message)
         }
+        // HEAD answers carry no body: say what the status means.
+        _ if status == 403 => (
+            "DENIED".to_string(),
+            Some("requested access to the resource is denied".to_string()),
+        ),
+        _ if status == 429 => (
+            "TOOMANYREQUESTS".to_string(),
+            Some("too many requests: retry later".to_string()),
+        ),
         _ => (format!("HTTP {status}"), None),
     };
     Error::Registry {

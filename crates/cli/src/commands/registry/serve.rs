@@ -1,5 +1,6 @@
 //! `berth registry serve`: run the OCI registry on embedded defaults (filesystem blobs, SQLite
-//! metadata) or as configured by a TOML file; flags override the file.
+//! metadata) or as configured by a TOML file; flags override the file. Without access control
+//! (`none`) it serves loopback only, unless told explicitly.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -7,22 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use berth_registry::config::{Config, LogFormat, TlsConfig};
+use berth_registry::auth::admin::{Actor, Admin};
+use berth_registry::config::{AuthMode, Config, LogFormat, TlsConfig};
 use berth_registry::{Registry, server};
-use clap::{Args, Subcommand, ValueEnum};
-
-/// `berth registry ...`
-#[derive(Args)]
-pub struct RegistryArgs {
-    #[command(subcommand)]
-    command: RegistryCommand,
-}
-
-#[derive(Subcommand)]
-enum RegistryCommand {
-    /// Serve the registry API (OCI Distribution v1.1 / Docker Registry HTTP API v2).
-    Serve(ServeArgs),
-}
+use clap::{Args, ValueEnum};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormatArg {
@@ -30,8 +19,15 @@ enum LogFormatArg {
     Json,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AuthArg {
+    None,
+    Basic,
+    Token,
+}
+
 #[derive(Args)]
-struct ServeArgs {
+pub(super) struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:5000].
     #[arg(long)]
     addr: Option<SocketAddr>,
@@ -59,6 +55,18 @@ struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum)]
     log_format: Option<LogFormatArg>,
+    /// Access control [default: token once the registry has a user, else none (loopback only)].
+    #[arg(long, value_enum)]
+    auth: Option<AuthArg>,
+    /// An Apache htpasswd file (bcrypt, `htpasswd -B`) whose users may log in too.
+    #[arg(long)]
+    htpasswd: Option<PathBuf>,
+    /// The URL clients reach the registry at (the token realm is URL/token) [default: from Host].
+    #[arg(long)]
+    external_url: Option<String>,
+    /// Also write audit records as JSON lines to FILE (`-`: standard output).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -85,6 +93,22 @@ impl ServeArgs {
                 key: key.clone(),
             });
         }
+        if let Some(m) = self.auth {
+            c.auth.mode = Some(match m {
+                AuthArg::None => AuthMode::None,
+                AuthArg::Basic => AuthMode::Basic,
+                AuthArg::Token => AuthMode::Token,
+            });
+        }
+        if let Some(h) = &self.htpasswd {
+            c.auth.htpasswd = Some(h.clone());
+        }
+        if let Some(u) = &self.external_url {
+            c.auth.external_url = Some(u.trim_end_matches('/').to_string());
+        }
+        if let Some(a) = &self.audit_log {
+            c.auth.audit_log = Some(a.clone());
+        }
         match self.log_format {
             Some(LogFormatArg::Json) => c.log_format = LogFormat::Json,
             Some(LogFormatArg::Text) => c.log_format = LogFormat::Text,
@@ -94,16 +118,9 @@ impl ServeArgs {
     }
 }
 
-/// Run `berth registry ...`.
-pub fn run(args: RegistryArgs) -> Result<()> {
-    match args.command {
-        RegistryCommand::Serve(a) => serve(a),
-    }
-}
-
-fn serve(args: ServeArgs) -> Result<()> {
+pub(super) fn serve(args: ServeArgs) -> Result<()> {
     let config = args.config()?;
-    super::init_logging(config.log_format, "info");
+    crate::commands::init_logging(config.log_format, "info");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Blocking work is short (hash and write one chunk, map one window): a small pool is
@@ -119,6 +136,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         let registry = Registry::open(config.clone())
             .await
             .with_context(|| format!("cannot open the registry at {}", config.root.display()))?;
+        check_exposure(&config, registry.auth().mode())?;
         if args.samples
             && registry
                 .add_samples()
@@ -126,7 +144,15 @@ fn serve(args: ServeArgs) -> Result<()> {
                 .context("cannot add the sample images")?
         {
             tracing::info!("added sample image library/hello-world:latest");
+            // The sample is there for the offline first run: anyone may pull it (an admin can
+            // turn that off; it is not turned on again).
+            let admin = Admin::new(registry.auth().audit_log().clone());
+            admin
+                .set_public(&Actor::local(), "library/*", true)
+                .await
+                .context("cannot make library/* public")?;
         }
+        tracing::info!(mode = registry.auth().mode().as_str(), "access control");
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;
@@ -139,6 +165,27 @@ fn serve(args: ServeArgs) -> Result<()> {
         server::serve(Arc::new(registry), listener, tls, shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// Without access control, serve loopback only — unless `none` was asked for explicitly (flag
+/// or config), and then say loudly what that means.
+fn check_exposure(config: &Config, mode: AuthMode) -> Result<()> {
+    if mode != AuthMode::None || config.addr.ip().is_loopback() {
+        return Ok(());
+    }
+    if config.auth.mode != Some(AuthMode::None) {
+        anyhow::bail!(
+            "refusing to serve {} without access control: add a user first \
+             (berth registry user add NAME --admin), or pass --auth none to let anyone who can \
+             reach it push, overwrite and delete images",
+            config.addr
+        );
+    }
+    tracing::warn!(
+        addr = %config.addr,
+        "access control is off (--auth none): anyone who can reach this address can push, overwrite and delete images"
+    );
+    Ok(())
 }
 
 async fn shutdown_signal() {
