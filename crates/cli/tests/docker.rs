@@ -3,106 +3,11 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use common::auth::Dockerd;
 use common::{Registry, require_tool};
 
-/// A private dockerd: its own data root, exec root and socket; no networking changes.
-struct Dockerd {
-    child: Child,
-    socket: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Dockerd {
-    fn start() -> Dockerd {
-        let dir = tempfile::Builder::new()
-            .prefix("bd")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let p = |n: &str| dir.path().join(n).display().to_string();
-        let socket = p("s");
-        let child = Command::new("dockerd")
-            .args([
-                "--iptables=false",
-                "--ip6tables=false",
-                "--bridge=none",
-                "--storage-driver=overlay2",
-            ])
-            .args([
-                "--data-root",
-                &p("d"),
-                "--exec-root",
-                &p("e"),
-                "--pidfile",
-                &p("pid"),
-            ])
-            .args(["-H", &format!("unix://{socket}")])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(p("log")).unwrap())
-            .spawn()
-            .expect("spawn dockerd");
-        let log = p("log");
-        let d = Dockerd {
-            child,
-            socket,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if d.docker(&["info", "--format", "{{.ServerVersion}}"])
-                .status
-                .success()
-            {
-                return d;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!(
-            "dockerd did not start: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-    }
-
-    fn docker(&self, args: &[&str]) -> std::process::Output {
-        Command::new("docker")
-            .args(args)
-            .env("DOCKER_HOST", format!("unix://{}", self.socket))
-            .env("DOCKER_CONFIG", self._dir.path().join("cfg"))
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn docker_pushes_pulls_and_runs_through_berth() {

@@ -1,5 +1,7 @@
-//! `berth login` / `berth logout` end to end: the real binary against berth's registry (which has
-//! no auth yet, so any login succeeds) with `DOCKER_CONFIG` in a temporary directory.
+//! `berth login` / `berth logout` end to end: the real binary against berth's registry in
+//! `token` mode (users made with `berth registry user add` before it starts), with
+//! `DOCKER_CONFIG` in a temporary directory. The registry checks passwords: a wrong one is a
+//! one-line error and stores nothing; the right one prints `Login Succeeded` and is stored.
 
 mod common;
 
@@ -8,6 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use common::auth::Site;
 use common::{Registry, berth};
 
 /// `berth ARGS` with a private Docker config and berth config, `stdin` fed to it.
@@ -39,23 +42,32 @@ fn docker_config(home: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// A registry in token mode with users `u` (password `s3cret-pass`) and `v` (`pw-of-v-9`).
+fn registry_with_users() -> (Site, Registry) {
+    let site = Site::new();
+    site.add_user("u", "s3cret-pass", false);
+    site.add_user("v", "pw-of-v-9", false);
+    let reg = site.serve(&[]);
+    (site, reg)
+}
+
 #[test]
 fn login_then_logout() {
-    let reg = Registry::start();
+    let (_site, reg) = registry_with_users();
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
 
     let out = run(
         h,
         &["login", "--password-stdin", "-u", "u", &reg.addr],
-        "s3cret\n",
+        "s3cret-pass\n",
     );
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), "Login Succeeded");
     assert!(text(&out.stderr).contains("stored unencrypted"));
     let doc = docker_config(h);
-    // base64("u:s3cret")
-    assert_eq!(doc["auths"][&reg.addr]["auth"], "dTpzM2NyZXQ=");
+    // base64("u:s3cret-pass")
+    assert_eq!(doc["auths"][&reg.addr]["auth"], "dTpzM2NyZXQtcGFzcw==");
     let mode = std::fs::metadata(h.join("docker/config.json"))
         .unwrap()
         .permissions()
@@ -64,11 +76,16 @@ fn login_then_logout() {
 
     // -p works too, with Docker's warning; a URL-form name is the same registry.
     let url = format!("http://{}/", reg.addr);
-    let out = run(h, &["login", "-u", "v", "-p", "pw", &url], "");
+    let out = run(h, &["login", "-u", "v", "-p", "pw-of-v-9", &url], "");
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert!(text(&out.stderr).contains("WARNING! Using --password via the CLI is insecure"));
+    assert_eq!(text(&out.stdout).trim(), "Login Succeeded");
     assert_eq!(docker_config(h)["auths"].as_object().unwrap().len(), 1);
-    assert_eq!(docker_config(h)["auths"][&reg.addr]["auth"], "djpwdw==");
+    // base64("v:pw-of-v-9")
+    assert_eq!(
+        docker_config(h)["auths"][&reg.addr]["auth"],
+        "djpwdy1vZi12LTk="
+    );
 
     let out = run(h, &["logout", &reg.addr], "");
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
@@ -82,6 +99,61 @@ fn login_then_logout() {
     assert_eq!(
         text(&out.stdout).trim(),
         format!("Not logged in to {}", reg.addr)
+    );
+}
+
+/// The registry refuses a wrong password (and an unknown user): one error line, no
+/// `Login Succeeded`, nothing stored — and a login already stored is left as it was.
+#[test]
+fn wrong_password_is_refused_and_stores_nothing() {
+    let (_site, reg) = registry_with_users();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let refused = |user: &str, password: &str| {
+        let out = run(
+            h,
+            &["login", "--password-stdin", "-u", user, &reg.addr],
+            &format!("{password}\n"),
+        );
+        assert!(!out.status.success(), "{user}/{password} logged in");
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("berth: error: login to"), "{stderr}");
+        assert!(stderr.contains(&reg.addr), "{stderr}");
+        assert!(!text(&out.stdout).contains("Login Succeeded"));
+        assert!(
+            !stderr.contains(password),
+            "the error shows no password: {stderr}"
+        );
+    };
+
+    refused("u", "wrong-password");
+    refused("nobody", "s3cret-pass");
+    assert!(
+        !h.join("docker/config.json").exists()
+            || docker_config(h)["auths"].get(&reg.addr).is_none(),
+        "nothing stored"
+    );
+    let out = run(h, &["login", "-u", "v", "-p", "wrong-pw-1", &reg.addr], "");
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr).trim().lines().count(),
+        2,
+        "the -p warning and one error"
+    );
+
+    // With a login stored, a refused one leaves it alone.
+    let out = run(
+        h,
+        &["login", "--password-stdin", "-u", "u", &reg.addr],
+        "s3cret-pass\n",
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    refused("u", "wrong-again");
+    assert_eq!(
+        docker_config(h)["auths"][&reg.addr]["auth"],
+        "dTpzM2NyZXQtcGFzcw==",
+        "the stored login is unchanged"
     );
 }
 

@@ -2,6 +2,7 @@
 //! free loopback port with a fresh data root, and finds the peer tools installed by `.ci/run`.
 #![allow(dead_code)]
 
+pub mod auth;
 pub mod containers;
 pub mod terminal;
 

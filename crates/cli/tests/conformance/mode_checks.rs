@@ -29,7 +29,11 @@ fn token_mode_is_enforced() {
     }
     let ch = challenge_of(&r);
     assert_eq!(ch.realm, reg.url("/token"), "realm:\n{r}");
-    assert_eq!(ch.service.as_deref(), Some("berth-registry"), "service:\n{r}");
+    assert_eq!(
+        ch.service.as_deref(),
+        Some("berth-registry"),
+        "service:\n{r}"
+    );
     assert!(ch.scopes.is_empty(), "/v2/ needs no scope:\n{r}");
     assert_error(&r, &[401], "UNAUTHORIZED");
     assert_eq!(
@@ -52,7 +56,11 @@ fn token_mode_challenges_name_the_needed_scope() {
             format!("repository:{REPO}:pull"),
         ),
         (Method::GET, blob.clone(), format!("repository:{REPO}:pull")),
-        (Method::HEAD, blob.clone(), format!("repository:{REPO}:pull")),
+        (
+            Method::HEAD,
+            blob.clone(),
+            format!("repository:{REPO}:pull"),
+        ),
         (
             Method::GET,
             format!("/v2/{REPO}/tags/list"),
@@ -63,7 +71,11 @@ fn token_mode_challenges_name_the_needed_scope() {
             format!("/v2/{REPO}/blobs/uploads/"),
             format!("repository:{REPO}:pull,push"),
         ),
-        (Method::DELETE, blob.clone(), format!("repository:{REPO}:delete")),
+        (
+            Method::DELETE,
+            blob.clone(),
+            format!("repository:{REPO}:delete"),
+        ),
         (
             Method::GET,
             "/v2/_catalog".to_string(),
@@ -74,7 +86,10 @@ fn token_mode_challenges_name_the_needed_scope() {
         let body = (method == Method::POST).then(Vec::new);
         let r = reg.req_anonymous(method.clone(), &path, &[], body);
         if !crate::mode::TOKEN {
-            assert!(r.status < 400, "anonymous {method} {path} in mode none:\n{r}");
+            assert!(
+                r.status < 400,
+                "anonymous {method} {path} in mode none:\n{r}"
+            );
             continue;
         }
         let ch = challenge_of(&r);
@@ -84,19 +99,30 @@ fn token_mode_challenges_name_the_needed_scope() {
         for k in ["token", "access_token", "issued_at"] {
             assert!(t.get(k).and_then(|v| v.as_str()).is_some(), "{k} in {t}");
         }
-        assert!(t.get("expires_in").and_then(|v| v.as_u64()).is_some(), "expires_in in {t}");
+        assert!(
+            t.get("expires_in").and_then(|v| v.as_u64()).is_some(),
+            "expires_in in {t}"
+        );
         assert_eq!(t["token"], t["access_token"], "{t}");
         let auth = format!("Bearer {}", t["token"].as_str().unwrap());
         let body = (method == Method::POST).then(Vec::new);
         let again = reg.req_anonymous(method.clone(), &path, &[("Authorization", &auth)], body);
-        assert!(again.status < 400, "{method} {path} with a token for {scope}:\n{again}");
+        assert!(
+            again.status < 400,
+            "{method} {path} with a token for {scope}:\n{again}"
+        );
     }
 }
 
 #[test]
 fn token_mode_refuses_wrong_credentials_and_bad_tokens() {
     let reg = Reg::start();
-    let probe = reg.req_anonymous(Method::POST, &format!("/v2/{REPO}/blobs/uploads/"), &[], Some(Vec::new()));
+    let probe = reg.req_anonymous(
+        Method::POST,
+        &format!("/v2/{REPO}/blobs/uploads/"),
+        &[],
+        Some(Vec::new()),
+    );
     if !crate::mode::TOKEN {
         probe.must(202);
         // No users: no token service either.
@@ -116,7 +142,11 @@ fn token_mode_refuses_wrong_credentials_and_bad_tokens() {
         Some(Vec::new()),
     );
     let c = challenge_of(&r);
-    assert_eq!(c.error.as_deref(), Some("invalid_token"), "forged token:\n{r}");
+    assert_eq!(
+        c.error.as_deref(),
+        Some("invalid_token"),
+        "forged token:\n{r}"
+    );
     // An anonymous token carries no push right (nothing is public).
     let t = reg.fetch_token(&ch, None).json();
     let auth = format!("Bearer {}", t["token"].as_str().expect("token"));
@@ -127,7 +157,11 @@ fn token_mode_refuses_wrong_credentials_and_bad_tokens() {
         Some(Vec::new()),
     );
     let c = challenge_of(&r);
-    assert_eq!(c.error.as_deref(), Some("insufficient_scope"), "anonymous token:\n{r}");
+    assert_eq!(
+        c.error.as_deref(),
+        Some("insufficient_scope"),
+        "anonymous token:\n{r}"
+    );
     // A token for pull only does not allow a push.
     let pull = Challenge {
         scopes: vec![format!("repository:{REPO}:pull")],

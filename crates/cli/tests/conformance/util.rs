@@ -192,7 +192,12 @@ impl Challenge {
             service: params.remove("service"),
             scopes: params
                 .remove("scope")
-                .map(|s| s.split(' ').filter(|s| !s.is_empty()).map(String::from).collect())
+                .map(|s| {
+                    s.split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default(),
             error: params.remove("error"),
         })
@@ -370,7 +375,9 @@ impl Reg {
         if r.status != 401 {
             return r;
         }
-        let Some(challenge) = r.header("www-authenticate").and_then(|h| Challenge::parse(&h))
+        let Some(challenge) = r
+            .header("www-authenticate")
+            .and_then(|h| Challenge::parse(&h))
         else {
             return r;
         };
@@ -381,7 +388,13 @@ impl Reg {
 
     /// A token for `challenge`'s scopes: the one held for them, unless it is the one that was
     /// just refused (`refused`), else a new one from the realm.
-    fn token(&self, auth: &TokenAuth, challenge: &Challenge, refused: Option<&str>, r: &Resp) -> String {
+    fn token(
+        &self,
+        auth: &TokenAuth,
+        challenge: &Challenge,
+        refused: Option<&str>,
+        r: &Resp,
+    ) -> String {
         let key = challenge.scopes.join(" ");
         if let Some(t) = auth.tokens.lock().unwrap().get(&key)
             && Some(t.as_str()) != refused

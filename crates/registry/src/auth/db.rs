@@ -13,7 +13,9 @@ use sqlx::sqlite::{
 };
 
 use super::audit::now_ms;
-use super::model::{AuditEvent, AuditFilter, Grant, Role, RobotToken, ScopedActions, Subject, Team, User};
+use super::model::{
+    AuditEvent, AuditFilter, Grant, RobotToken, Role, ScopedActions, Subject, Team, User,
+};
 use crate::error::{Error, Result};
 
 const SCHEMA: &str = include_str!("schema.sql");
@@ -48,15 +50,24 @@ fn now() -> i64 {
     now_ms() / 1000
 }
 
-type RobotRow = (String, String, String, String, String, i64, Option<i64>, Option<i64>, Option<i64>);
+type RobotRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
 
 fn robot_from_row(r: RobotRow) -> Result<RobotToken> {
-    let scopes = r
-        .3
-        .split_whitespace()
-        .map(|s| s.parse::<ScopedActions>())
-        .collect::<std::result::Result<Vec<_>, String>>()
-        .map_err(|e| Error::Database(sqlx::Error::Decode(e.into())))?;
+    let scopes =
+        r.3.split_whitespace()
+            .map(|s| s.parse::<ScopedActions>())
+            .collect::<std::result::Result<Vec<_>, String>>()
+            .map_err(|e| Error::Database(sqlx::Error::Decode(e.into())))?;
     Ok(RobotToken {
         id: r.0,
         user: r.1,
@@ -171,12 +182,14 @@ impl AuthDb {
 
     /// Replace a user's password hash (and `password_changed_at`); `false`: no such user.
     pub async fn set_password(&self, name: &str, password_hash: &str) -> Result<bool> {
-        let r = sqlx::query("UPDATE users SET password_hash = ?, password_changed_at = ? WHERE name = ?")
-            .bind(password_hash)
-            .bind(now())
-            .bind(name)
-            .execute(&self.writer)
-            .await?;
+        let r = sqlx::query(
+            "UPDATE users SET password_hash = ?, password_changed_at = ? WHERE name = ?",
+        )
+        .bind(password_hash)
+        .bind(now())
+        .bind(name)
+        .execute(&self.writer)
+        .await?;
         if r.rows_affected() == 0 {
             return Ok(false);
         }
@@ -213,12 +226,14 @@ impl AuthDb {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(name, password_hash, created_at, password_changed_at)| User {
-                name,
-                password_hash,
-                created_at,
-                password_changed_at,
-            })
+            .map(
+                |(name, password_hash, created_at, password_changed_at)| User {
+                    name,
+                    password_hash,
+                    created_at,
+                    password_changed_at,
+                },
+            )
             .collect())
     }
 
@@ -226,11 +241,13 @@ impl AuthDb {
 
     /// Create a team. `Error::Conflict` when it exists.
     pub async fn add_team(&self, name: &str) -> Result<()> {
-        let r = sqlx::query("INSERT INTO teams (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING")
-            .bind(name)
-            .bind(now())
-            .execute(&self.writer)
-            .await?;
+        let r = sqlx::query(
+            "INSERT INTO teams (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(now())
+        .execute(&self.writer)
+        .await?;
         if r.rows_affected() == 0 {
             return Err(Error::Conflict(format!("team {name}")));
         }
@@ -435,7 +452,10 @@ impl AuthDb {
         .fetch_optional(&mut *tx)
         .await?;
         if live.is_some() {
-            return Err(Error::Conflict(format!("token {} of {}", token.label, token.user)));
+            return Err(Error::Conflict(format!(
+                "token {} of {}",
+                token.label, token.user
+            )));
         }
         let scopes: Vec<String> = token.scopes.iter().map(ToString::to_string).collect();
         sqlx::query(
@@ -535,7 +555,16 @@ impl AuthDb {
 
     /// Audit records matching `filter`, oldest first.
     pub async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>> {
-        type Row = (i64, String, bool, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+        type Row = (
+            i64,
+            String,
+            bool,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT time_ms, action, success, actor, client, repo, target, detail FROM audit
              WHERE (? IS NULL OR time_ms >= ?) AND (? IS NULL OR actor = ?) AND (? IS NULL OR repo = ?)
@@ -596,7 +625,10 @@ mod tests {
         db.add_user("alice", "h1").await.unwrap();
         let s1 = db.stamp();
         assert_ne!(s1, Stamp::default());
-        assert!(matches!(db.add_user("alice", "h2").await, Err(Error::Conflict(_))));
+        assert!(matches!(
+            db.add_user("alice", "h2").await,
+            Err(Error::Conflict(_))
+        ));
         assert!(db.has_users().await.unwrap());
         assert!(db.set_password("alice", "h3").await.unwrap());
         assert_ne!(db.stamp(), s1, "every change bumps the stamp");
@@ -604,40 +636,91 @@ mod tests {
         assert_eq!(db.users().await.unwrap()[0].password_hash, "h3");
 
         db.add_team("ops").await.unwrap();
-        assert!(matches!(db.add_member("ops", "bob").await, Err(Error::NotFound(_))));
-        assert!(matches!(db.add_member("dev", "alice").await, Err(Error::NotFound(_))));
+        assert!(matches!(
+            db.add_member("ops", "bob").await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            db.add_member("dev", "alice").await,
+            Err(Error::NotFound(_))
+        ));
         db.add_member("ops", "alice").await.unwrap();
         db.add_member("ops", "alice").await.unwrap();
-        assert_eq!(db.teams().await.unwrap()[0].members, vec!["alice".to_string()]);
+        assert_eq!(
+            db.teams().await.unwrap()[0].members,
+            vec!["alice".to_string()]
+        );
 
-        let g = |s: &str, r: Role, sc: &str| Grant { subject: s.parse().unwrap(), role: r, scope: sc.into() };
-        db.grant(&g("alice", Role::Writer, "team-a/*")).await.unwrap();
-        db.grant(&g("alice", Role::Writer, "team-a/*")).await.unwrap();
+        let g = |s: &str, r: Role, sc: &str| Grant {
+            subject: s.parse().unwrap(),
+            role: r,
+            scope: sc.into(),
+        };
+        db.grant(&g("alice", Role::Writer, "team-a/*"))
+            .await
+            .unwrap();
+        db.grant(&g("alice", Role::Writer, "team-a/*"))
+            .await
+            .unwrap();
         db.grant(&g("@ops", Role::Reader, "**")).await.unwrap();
-        assert!(matches!(db.grant(&g("@nope", Role::Reader, "x")).await, Err(Error::NotFound(_))));
+        assert!(matches!(
+            db.grant(&g("@nope", Role::Reader, "x")).await,
+            Err(Error::NotFound(_))
+        ));
         assert_eq!(db.grants().await.unwrap().len(), 2);
         assert!(db.set_public("library/*", true).await.unwrap());
         assert!(!db.set_public("library/*", true).await.unwrap());
-        assert_eq!(db.public_scopes().await.unwrap(), vec!["library/*".to_string()]);
+        assert_eq!(
+            db.public_scopes().await.unwrap(),
+            vec!["library/*".to_string()]
+        );
 
-        db.add_robot(&robot("0123456789ab", "alice", "ci")).await.unwrap();
-        assert!(matches!(db.add_robot(&robot("0123456789ac", "alice", "ci")).await, Err(Error::Conflict(_))));
-        assert!(matches!(db.add_robot(&robot("0123456789ad", "zed", "ci")).await, Err(Error::NotFound(_))));
+        db.add_robot(&robot("0123456789ab", "alice", "ci"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            db.add_robot(&robot("0123456789ac", "alice", "ci")).await,
+            Err(Error::Conflict(_))
+        ));
+        assert!(matches!(
+            db.add_robot(&robot("0123456789ad", "zed", "ci")).await,
+            Err(Error::NotFound(_))
+        ));
         let data = db.load().await.unwrap();
         assert_eq!(data.robots.len(), 1);
-        assert_eq!(data.robots[0].scopes[0].actions, Actions::parse("pull,push").unwrap());
+        assert_eq!(
+            data.robots[0].scopes[0].actions,
+            Actions::parse("pull,push").unwrap()
+        );
         db.touch_robot("0123456789ab", 42).await.unwrap();
-        assert_eq!(db.robots(Some("alice")).await.unwrap()[0].last_used_at, Some(42));
+        assert_eq!(
+            db.robots(Some("alice")).await.unwrap()[0].last_used_at,
+            Some(42)
+        );
         assert!(db.revoke_robot(Some("alice"), "ci").await.unwrap());
-        assert!(!db.revoke_robot(None, "ci").await.unwrap(), "already revoked");
+        assert!(
+            !db.revoke_robot(None, "ci").await.unwrap(),
+            "already revoked"
+        );
         // Once revoked, the label can be used again.
-        db.add_robot(&robot("0123456789ae", "alice", "ci")).await.unwrap();
+        db.add_robot(&robot("0123456789ae", "alice", "ci"))
+            .await
+            .unwrap();
 
-        assert_eq!(db.revoke(&"alice".parse().unwrap(), Some(Role::Reader), "team-a/*").await.unwrap(), 0);
+        assert_eq!(
+            db.revoke(&"alice".parse().unwrap(), Some(Role::Reader), "team-a/*")
+                .await
+                .unwrap(),
+            0
+        );
         assert!(db.remove_user("alice").await.unwrap());
         let data = db.load().await.unwrap();
         assert!(data.users.is_empty());
-        assert_eq!(data.grants.len(), 1, "alice's grant went, the team's stayed");
+        assert_eq!(
+            data.grants.len(),
+            1,
+            "alice's grant went, the team's stayed"
+        );
         assert!(data.teams[0].members.is_empty());
         assert!(data.robots.is_empty());
         assert!(db.remove_team("ops").await.unwrap());
@@ -662,14 +745,30 @@ mod tests {
             .unwrap();
         }
         let all = db.audit_log(&AuditFilter::default()).await.unwrap();
-        assert_eq!(all.iter().map(|e| e.time_ms).collect::<Vec<_>>(), vec![1000, 2000, 3000]);
-        let f = AuditFilter { actor: Some("alice".into()), ..AuditFilter::default() };
+        assert_eq!(
+            all.iter().map(|e| e.time_ms).collect::<Vec<_>>(),
+            vec![1000, 2000, 3000]
+        );
+        let f = AuditFilter {
+            actor: Some("alice".into()),
+            ..AuditFilter::default()
+        };
         assert_eq!(db.audit_log(&f).await.unwrap().len(), 2);
-        let f = AuditFilter { since_ms: Some(2000), limit: Some(1), ..AuditFilter::default() };
+        let f = AuditFilter {
+            since_ms: Some(2000),
+            limit: Some(1),
+            ..AuditFilter::default()
+        };
         let got = db.audit_log(&f).await.unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].time_ms, 3000, "the newest within the limit");
-        let f = AuditFilter { repo: Some("r1".into()), ..AuditFilter::default() };
-        assert_eq!(db.audit_log(&f).await.unwrap()[0].actor.as_deref(), Some("bob"));
+        let f = AuditFilter {
+            repo: Some("r1".into()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            db.audit_log(&f).await.unwrap()[0].actor.as_deref(),
+            Some("bob")
+        );
     }
 }

@@ -99,7 +99,12 @@ impl Principal {
         match &self.grants {
             Grants::All => true,
             Grants::Live(p) => p.allowed(&self.who, repo, now_secs()).covers(want),
-            Grants::Claims(c, _) => claims_cover(c, &Resource::Repository(repo.into()), want),
+            Grants::Claims(c, live) => {
+                claims_cover(c, &Resource::Repository(repo.into()), want)
+                    && live
+                        .as_ref()
+                        .is_none_or(|p| p.allowed(&self.who, repo, now_secs()).covers(want))
+            }
         }
     }
 
@@ -130,6 +135,16 @@ pub(crate) struct Verified {
     pub(crate) access: Arc<Vec<ResourceScope>>,
     pub(crate) exp: i64,
     pub(crate) iat: i64,
+    pub(crate) pwv: Option<String>,
+}
+
+/// A short digest of a stored password hash: the password's version in berth's tokens.
+pub(crate) fn password_version(hash: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(hash.as_bytes())[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 struct Snapshot {
@@ -309,6 +324,12 @@ impl Auth {
         self.snapshot.read().unwrap_or_else(|p| p.into_inner()).mode
     }
 
+    /// The mode in force, after picking up any change to the database (the first user added
+    /// while the server runs turns `none` into `token` for whatever request comes first).
+    pub async fn live_mode(&self) -> Result<AuthMode> {
+        Ok(self.current().await?.mode)
+    }
+
     /// The service name (challenges' `service`, tokens' `aud`).
     pub fn service(&self) -> &str {
         &self.config.service
@@ -454,7 +475,7 @@ impl Auth {
                     });
                 }
                 if who == Who::Anonymous {
-                    Err(self.challenge(snap.mode, req, need, None, "authentication required"))
+                    Err(self.challenge(snap.mode, req, need, None, "credentials are needed"))
                 } else {
                     Err(Error::Denied(denied_text(need)))
                 }
@@ -472,7 +493,7 @@ impl Auth {
                         req,
                         need,
                         None,
-                        "authentication required",
+                        "a bearer token from the realm is needed",
                     ));
                 };
                 let v = self.verify_access_token(token, policy).map_err(|e| {
@@ -483,33 +504,50 @@ impl Auth {
                     who: v.who.clone(),
                     grants: Grants::Claims(v.access.clone(), ours.then(|| policy.clone())),
                 };
-                let ok = match need {
-                    Need::Nothing | Need::Login => true,
-                    Need::Catalog => claims_cover(&v.access, &Resource::Catalog, Actions::NONE),
-                    Need::Scopes(scopes) => scopes
-                        .iter()
-                        .all(|s| claims_cover(&v.access, &s.resource, s.actions)),
-                };
-                if ok {
-                    return Ok(principal);
-                }
-                // A known caller whose grants do not allow it either is denied outright; an
-                // anonymous one, or one whose token merely lacks the scope, is told what to get.
                 let now = now_secs();
-                let allowed_anyway = match need {
+                // What the live policy allows: a grant revoked, a scope no longer public, takes
+                // effect on berth's tokens already issued, not only when they expire.
+                let allowed_now = match need {
                     Need::Scopes(scopes) => scopes.iter().all(|s| match &s.resource {
                         Resource::Repository(r) => policy.allowed(&v.who, r, now).covers(s.actions),
                         Resource::Catalog => true,
                     }),
                     _ => true,
                 };
+                let ok = match need {
+                    Need::Nothing | Need::Login => true,
+                    Need::Catalog => claims_cover(&v.access, &Resource::Catalog, Actions::NONE),
+                    Need::Scopes(scopes) => {
+                        scopes
+                            .iter()
+                            .all(|s| claims_cover(&v.access, &s.resource, s.actions))
+                            && (!ours || allowed_now)
+                    }
+                };
+                // A mount names its source too: a token lacking pull there, for a caller the
+                // live policy lets pull it, is sent back for a token naming both (as Distribution
+                // does); a caller who may not pull the source gets a plain upload instead.
+                let mount_scope_missing = ours
+                    && req.also.iter().any(|s| {
+                        !claims_cover(&v.access, &s.resource, s.actions)
+                            && match &s.resource {
+                                Resource::Repository(r) => policy.allowed(&v.who, r, now).covers(s.actions),
+                                Resource::Catalog => false,
+                            }
+                    });
+                if ok && !mount_scope_missing {
+                    return Ok(principal);
+                }
+                // A known caller whose grants do not allow it either is denied outright; an
+                // anonymous one, or one whose token merely lacks the scope, is told what to get.
+                let allowed_anyway = allowed_now;
                 if v.who == Who::Anonymous || allowed_anyway || !ours {
                     Err(self.challenge(
                         snap.mode,
                         req,
                         need,
                         Some("insufficient_scope"),
-                        "authentication required",
+                        "the token does not grant this access",
                     ))
                 } else {
                     Err(Error::Denied(denied_text(need)))
@@ -591,6 +629,7 @@ impl Auth {
             access: Arc::new(access),
             exp: claims.exp,
             iat: claims.iat,
+            pwv: claims.pwv.clone(),
         });
         if !refresh {
             let mut cache = self.tokens.write().unwrap_or_else(|p| p.into_inner());
@@ -612,7 +651,13 @@ impl Auth {
             },
             Who::User(u) => {
                 if let Some(user) = policy.user(u) {
-                    if v.iat < user.password_changed_at {
+                    // berth's tokens name the password version they were issued under; one
+                    // without it (issued before berth named versions) goes by its time.
+                    let current = match &v.pwv {
+                        Some(p) => *p == password_version(&user.password_hash),
+                        None => v.iat > user.password_changed_at,
+                    };
+                    if !current {
                         return Err("password changed since the token was issued".into());
                     }
                     Ok(())
@@ -646,6 +691,9 @@ impl Auth {
     /// for an unknown user and a wrong password; failures back off per user and per address.
     /// Every check that reaches the password store is audited (`login`).
     pub async fn login(&self, user: &str, password: &str, client: Option<IpAddr>) -> Result<Who> {
+        // The live policy first: reloading it is what drops remembered credentials after a
+        // change, so the memory below is never older than the database.
+        let policy = self.policy().await?;
         let key = self.cred_key(user, password);
         if let Some((who, until)) = self
             .creds
@@ -654,6 +702,11 @@ impl Auth {
             .get(&key)
             .cloned()
             && until > Instant::now()
+            // A robot token expires with time, not with a change to the database.
+            && match &who {
+                Who::Robot { id, .. } => policy.live_robot(id, now_secs()).is_some(),
+                _ => true,
+            }
         {
             return Ok(who);
         }
@@ -674,7 +727,6 @@ impl Auth {
                 .await;
             return Err(Error::TooManyRequests { retry_after });
         }
-        let policy = self.policy().await?;
         let who = self.check_password(&policy, user, password).await;
         let ok = who.is_some();
         self.audit
@@ -761,12 +813,17 @@ impl Auth {
         Ok(snap.mode == AuthMode::None || snap.policy.is_admin(who))
     }
 
-    /// Authenticate an admin-API caller: Basic credentials in any mode, or berth's bearer token
-    /// in token mode; must be an administrator.
+    /// Authenticate an admin-API caller: Basic credentials, or berth's bearer token in token
+    /// mode; must be an administrator. Without access control (mode `none`) the admin API is
+    /// closed: anyone could otherwise make themselves the first administrator.
     pub async fn admin(&self, req: &RequestInfo<'_>) -> Result<Who> {
         let snap = self.current().await?;
         if snap.mode == AuthMode::None {
-            return Ok(Who::Anonymous);
+            return Err(Error::Denied(
+                "the admin API needs access control: add the first administrator with \
+                 `berth registry user add NAME --admin`"
+                    .into(),
+            ));
         }
         let who = if let Some((u, p)) = req.authorization.and_then(basic_credentials) {
             self.login(&u, &p, req.client).await?
@@ -782,7 +839,7 @@ impl Auth {
                 .clone()
         } else {
             return Err(Error::Unauthorized {
-                message: "authentication required".into(),
+                message: "the admin API needs credentials".into(),
                 challenge: format!("Basic realm=\"{}\"", self.config.service),
             });
         };
@@ -804,3 +861,6 @@ fn denied_text(need: &Need) -> String {
         _ => "access denied".into(),
     }
 }
+
+#[cfg(test)]
+mod tests;

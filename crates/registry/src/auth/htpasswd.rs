@@ -43,7 +43,9 @@ fn parse(path: &Path, text: &str) -> BTreeMap<String, String> {
         match line.split_once(':') {
             Some((user, hash))
                 if !user.is_empty()
-                    && (hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$")) =>
+                    && (hash.starts_with("$2a$")
+                        || hash.starts_with("$2b$")
+                        || hash.starts_with("$2y$")) =>
             {
                 users.insert(user.to_string(), hash.to_string());
             }
@@ -126,10 +128,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("htpasswd");
         let alice = bcrypt::hash("alice-pw", 4).unwrap();
-        std::fs::write(&path, format!("# comment\nalice:{alice}\nbob:plaintext\ncarol:{{SHA}}x\n")).unwrap();
+        std::fs::write(
+            &path,
+            format!("# comment\nalice:{alice}\nbob:plaintext\ncarol:{{SHA}}x\n"),
+        )
+        .unwrap();
         let mut h = Htpasswd::open(&path).unwrap();
         assert_eq!(h.users(), vec!["alice".to_string()]);
-        assert!(crate::auth::password::verify_password(h.hash("alice").unwrap(), "alice-pw"));
+        assert!(crate::auth::password::verify_password(
+            h.hash("alice").unwrap(),
+            "alice-pw"
+        ));
         assert!(h.hash("bob").is_none());
         assert!(!h.refresh(), "unchanged file");
 
@@ -142,7 +151,11 @@ mod tests {
 
         std::fs::remove_file(&path).unwrap();
         assert!(!h.refresh());
-        assert_eq!(h.users(), vec!["dave".to_string()], "last good contents kept");
+        assert_eq!(
+            h.users(),
+            vec!["dave".to_string()],
+            "last good contents kept"
+        );
         assert!(Htpasswd::open(&dir.path().join("missing")).is_err());
     }
 }

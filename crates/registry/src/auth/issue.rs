@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::guard::{Auth, now_secs};
+use super::guard::{Auth, now_secs, password_version};
 use super::model::{Action, Actions, AuditEvent};
 use super::policy::Who;
 use super::scope::{Resource, ResourceScope};
@@ -143,6 +143,12 @@ impl Auth {
             nbf: now,
             iat: now,
             jti: jti(),
+            pwv: match &who {
+                Who::User(u) | Who::Robot { user: u, .. } => {
+                    policy.user(u).map(|x| password_version(&x.password_hash))
+                }
+                Who::Anonymous => None,
+            },
             access: granted
                 .iter()
                 .map(|g| AccessClaim {

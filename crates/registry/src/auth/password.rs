@@ -58,7 +58,10 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// A new robot token: its ID and its secret (`berth_<id>_<random>`), shown once.
 pub fn new_robot_secret() -> (String, String) {
-    let id: String = random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect();
+    let id: String = random_bytes::<6>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>());
     let full = format!("{ROBOT_PREFIX}{id}_{secret}");
     (id, full)
@@ -69,7 +72,9 @@ pub fn robot_id(secret: &str) -> Option<&str> {
     let rest = secret.strip_prefix(ROBOT_PREFIX)?;
     let (id, random) = rest.split_once('_')?;
     let ok = id.len() == 12
-        && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         && random.len() >= 40;
     ok.then_some(id)
 }

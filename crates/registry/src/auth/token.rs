@@ -87,6 +87,11 @@ pub struct Claims {
     /// Whether this is a refresh token (berth's claim): accepted only by the token endpoint.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub refresh: bool,
+    /// The version of the user's password it was issued under (berth's claim: a short digest
+    /// of the stored hash, which changes with every password change), so that a change refuses
+    /// every earlier token at once, whatever the clock's resolution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pwv: Option<String>,
 }
 
 fn audience<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
@@ -1180,3 +1185,6 @@ fn strip_zeros(value: &[u8]) -> &[u8] {
     let skip = value.iter().take_while(|&&b| b == 0).count();
     &value[skip..]
 }
+
+#[cfg(test)]
+mod tests;

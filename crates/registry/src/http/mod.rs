@@ -110,6 +110,21 @@ pub fn parse_route(path: &str) -> Route {
     Route::Unknown
 }
 
+impl Route {
+    /// The repository the route names, if any.
+    pub fn repository(&self) -> Option<&str> {
+        match self {
+            Route::Tags(r)
+            | Route::Manifest(r, _)
+            | Route::Blob(r, _)
+            | Route::UploadStart(r)
+            | Route::Upload(r, _)
+            | Route::Referrers(r, _) => Some(r),
+            Route::Base | Route::Catalog | Route::Unknown => None,
+        }
+    }
+}
+
 /// The registry's HTTP application.
 pub fn router(registry: Arc<Registry>) -> Router {
     Router::new()
@@ -145,6 +160,13 @@ async fn dispatch(State(reg): State<Arc<Registry>>, req: Request) -> Response {
     }
     let route = parse_route(path);
     let method = req.method().clone();
+    // A malformed name is NAME_INVALID for everyone: no token could ever name it in a scope.
+    if let Some(repo) = route.repository()
+        && let Err(e) = crate::service::check_name(repo)
+    {
+        let resp = e.into_response();
+        return if method == Method::HEAD { response::strip_body(resp) } else { resp };
+    }
     let principal = match access::authorize(&reg, &method, &route, &req).await {
         Ok(p) => p,
         Err(e) => {

@@ -47,8 +47,12 @@ fn all(pairs: &[(String, String)], key: &str) -> Vec<String> {
 /// Serve a token request.
 pub async fn handle(reg: &Registry, req: Request) -> Response {
     let auth = reg.auth();
-    if auth.mode() != AuthMode::Token || !auth.issues_tokens() {
-        return super::response::not_found();
+    // The live mode, not the last one seen: `/token` may be the first request after the first
+    // user was added.
+    match auth.live_mode().await {
+        Ok(AuthMode::Token) if auth.issues_tokens() => {}
+        Ok(_) => return super::response::not_found(),
+        Err(e) => return e.into_response(),
     }
     let result = match *req.method() {
         Method::GET => get(reg, req).await,

@@ -8,13 +8,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use berth_registry::auth::Auth;
 use berth_registry::auth::admin::{Actor, Admin, OtherUsers, parse_since};
 use berth_registry::auth::audit::{AuditLog, now_ms};
 use berth_registry::auth::db::AuthDb;
 use berth_registry::auth::htpasswd::Htpasswd;
 use berth_registry::auth::model::{AuditFilter, Role, ScopedActions, Subject};
 use berth_registry::auth::token::SigningKey;
-use berth_registry::auth::Auth;
 use berth_registry::config::Config;
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -259,11 +259,12 @@ async fn open(at: &Location) -> Result<(Admin, Config)> {
     let config = at.load()?;
     std::fs::create_dir_all(&config.root)
         .with_context(|| format!("cannot create data root {}", config.root.display()))?;
-    let db = Arc::new(
-        AuthDb::open(&config.root)
-            .await
-            .with_context(|| format!("cannot open the access database in {}", config.root.display()))?,
-    );
+    let db = Arc::new(AuthDb::open(&config.root).await.with_context(|| {
+        format!(
+            "cannot open the access database in {}",
+            config.root.display()
+        )
+    })?);
     // A JSON-lines file is shared with the server; standard output is the server's, not ours.
     let sink = config
         .auth
@@ -330,14 +331,23 @@ pub fn user(cmd: UserCommand) -> Result<()> {
     let actor = Actor::local();
     runtime()?.block_on(async {
         match cmd {
-            UserCommand::Add { name, password_stdin, admin, at } => {
+            UserCommand::Add {
+                name,
+                password_stdin,
+                admin,
+                at,
+            } => {
                 let password = read_password(password_stdin)?;
                 let (ops, _) = open(&at).await?;
                 ops.user_add(&actor, &name, &password, admin).await?;
                 let extra = if admin { " (admin on *)" } else { "" };
                 println!("Added user {name}{extra}");
             }
-            UserCommand::Passwd { name, password_stdin, at } => {
+            UserCommand::Passwd {
+                name,
+                password_stdin,
+                at,
+            } => {
                 let password = read_password(password_stdin)?;
                 let (ops, _) = open(&at).await?;
                 ops.user_passwd(&actor, &name, &password).await?;
@@ -361,7 +371,11 @@ pub fn user(cmd: UserCommand) -> Result<()> {
                             "{}\t{}\t{}\t{}",
                             u.name,
                             if u.admin { "yes" } else { "no" },
-                            if u.teams.is_empty() { "-".to_string() } else { u.teams.join(",") },
+                            if u.teams.is_empty() {
+                                "-".to_string()
+                            } else {
+                                u.teams.join(",")
+                            },
                             u.created_at
                         )
                     }),
@@ -393,7 +407,11 @@ pub fn team(cmd: TeamCommand) -> Result<()> {
                 print_table(
                     "TEAM\tMEMBERS",
                     teams.iter().map(|t| {
-                        let m = if t.members.is_empty() { "-".to_string() } else { t.members.join(",") };
+                        let m = if t.members.is_empty() {
+                            "-".to_string()
+                        } else {
+                            t.members.join(",")
+                        };
                         format!("@{}\t{m}", t.name)
                     }),
                 );
@@ -417,7 +435,8 @@ pub fn grant(a: GrantArgs) -> Result<()> {
     let role = role(&a.role)?;
     runtime()?.block_on(async {
         let (ops, _) = open(&a.at).await?;
-        ops.grant(&Actor::local(), subject.clone(), role, &a.scope).await?;
+        ops.grant(&Actor::local(), subject.clone(), role, &a.scope)
+            .await?;
         println!("Granted {role} on {} to {subject}", a.scope);
         Ok(())
     })
@@ -433,9 +452,14 @@ pub fn revoke(a: RevokeArgs) -> Result<()> {
     };
     runtime()?.block_on(async {
         let (ops, _) = open(&a.at).await?;
-        let n = ops.revoke(&Actor::local(), subject.clone(), role, &scope).await?;
+        let n = ops
+            .revoke(&Actor::local(), subject.clone(), role, &scope)
+            .await?;
         let what = role.map_or("every role".to_string(), |r| r.to_string());
-        println!("Revoked {what} on {scope} from {subject} ({n} grant{})", if n == 1 { "" } else { "s" });
+        println!(
+            "Revoked {what} on {scope} from {subject} ({n} grant{})",
+            if n == 1 { "" } else { "s" }
+        );
         Ok(())
     })
 }
@@ -474,7 +498,11 @@ pub fn public(a: PublicArgs) -> Result<()> {
             (Some(scope), Some(state)) => {
                 let on = state == "on";
                 let changed = ops.set_public(&Actor::local(), scope, on).await?;
-                let now = if on { "public: anyone may pull" } else { "not public: only those granted may pull" };
+                let now = if on {
+                    "public: anyone may pull"
+                } else {
+                    "not public: only those granted may pull"
+                };
                 let note = if changed { "" } else { " (unchanged)" };
                 println!("{scope} is {now}{note}");
             }
@@ -488,7 +516,14 @@ pub fn token(cmd: TokenCommand) -> Result<()> {
     let actor = Actor::local();
     runtime()?.block_on(async {
         match cmd {
-            TokenCommand::Create { user, name, scopes, expires, json, at } => {
+            TokenCommand::Create {
+                user,
+                name,
+                scopes,
+                expires,
+                json,
+                at,
+            } => {
                 let scopes = scopes
                     .iter()
                     .map(|s| s.parse::<ScopedActions>())
@@ -501,13 +536,18 @@ pub fn token(cmd: TokenCommand) -> Result<()> {
                     .transpose()
                     .map_err(|e| anyhow::anyhow!(e))?;
                 let (ops, _) = open(&at).await?;
-                let (view, secret) = ops.token_create(&actor, &user, &name, scopes, expires).await?;
+                let (view, secret) = ops
+                    .token_create(&actor, &user, &name, scopes, expires)
+                    .await?;
                 if json {
                     let mut v = serde_json::to_value(&view)?;
                     v["token"] = secret.into();
                     return print_json(&v);
                 }
-                println!("Created robot token {} ({}) for {user}; the secret is shown only once:", view.label, view.id);
+                println!(
+                    "Created robot token {} ({}) for {user}; the secret is shown only once:",
+                    view.label, view.id
+                );
                 println!("user: {user}");
                 println!("token: {secret}");
                 println!("scopes: {}", view.scopes.join(" "));
@@ -551,7 +591,11 @@ pub fn audit(a: AuditArgs) -> Result<()> {
     runtime()?.block_on(async {
         let (ops, _) = open(&a.at).await?;
         let filter = AuditFilter {
-            since_ms: a.since.as_deref().map(|s| parse_since(s, now_ms())).transpose()?,
+            since_ms: a
+                .since
+                .as_deref()
+                .map(|s| parse_since(s, now_ms()))
+                .transpose()?,
             actor: a.user.clone(),
             repo: a.repo.clone(),
             limit: a.limit,

@@ -55,6 +55,9 @@ pub struct Location {
     /// TOML configuration file; flags given here override it.
     #[arg(long, short, global = true)]
     config: Option<PathBuf>,
+    /// The htpasswd file the server reads, so that grants may name its users.
+    #[arg(long, global = true)]
+    htpasswd: Option<PathBuf>,
 }
 
 impl Location {
@@ -66,6 +69,9 @@ impl Location {
         };
         if let Some(r) = &self.root {
             c.root = r.clone();
+        }
+        if let Some(h) = &self.htpasswd {
+            c.auth.htpasswd = Some(h.clone());
         }
         Ok(c)
     }
