@@ -194,6 +194,11 @@ async fn token_endpoint_get_and_post() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
+    // `account` must name the user of the credentials.
+    let other = srv
+        .token_resp(Some(("alice", ALICE_PW)), &asked, "&account=bob")
+        .await;
+    assert_eq!(other.status, 401, "{}", other.text());
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert_eq!(r.header("content-type"), Some("application/json"));
     let j = r.json();
@@ -1358,6 +1363,36 @@ async fn htpasswd_users_get_tokens_in_token_mode() {
             .status,
         404
     );
+    // A new password in the file refuses the tokens issued under the old one at once.
+    let newer = format!("hilda:{}\n", bcrypt::hash("hilda-password-2", 5).unwrap());
+    let tmp = dir.path().join("htpasswd.new");
+    std::fs::write(&tmp, newer).unwrap();
+    std::fs::rename(&tmp, &file).unwrap();
+    let r = srv.get("/v2/team-a/app/tags/list", Some(&bearer(&t))).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.challenge().contains("invalid_token"), "{}", r.challenge());
+}
+
+#[tokio::test]
+async fn a_refused_write_is_audited_with_who_tried() {
+    let srv = start(|_| {}).await;
+    srv.user("rita", "rita-password", Some((Role::Reader, "team-a/*")))
+        .await;
+    let t = srv
+        .token(Some(("rita", "rita-password")), &[&scope("team-a/app", "pull")])
+        .await;
+    let r = srv
+        .req("DELETE", "/v2/team-a/app/manifests/v1", &[("authorization", &bearer(&t))], b"")
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let audit = srv.admin().audit(&Default::default()).await.unwrap();
+    let refused = audit
+        .iter()
+        .find(|e| e.event.action == "tag.delete" && !e.event.success)
+        .expect("the refused delete is audited");
+    assert_eq!(refused.event.actor.as_deref(), Some("rita"));
+    assert_eq!(refused.event.repo.as_deref(), Some("team-a/app"));
+    assert_eq!(refused.event.client.as_deref(), Some("127.0.0.1"));
 }
 
 // ---- brute force ----

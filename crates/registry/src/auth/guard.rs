@@ -650,23 +650,39 @@ impl Auth {
                 _ => Err("robot token revoked or expired".into()),
             },
             Who::User(u) => {
-                if let Some(user) = policy.user(u) {
-                    // berth's tokens name the password version they were issued under; one
-                    // without it (issued before berth named versions) goes by its time.
-                    let current = match &v.pwv {
-                        Some(p) => *p == password_version(&user.password_hash),
-                        None => v.iat > user.password_changed_at,
-                    };
-                    if !current {
-                        return Err("password changed since the token was issued".into());
-                    }
-                    Ok(())
-                } else if self.htpasswd_hash(u).is_some() {
-                    Ok(())
-                } else {
-                    Err("user no longer exists".into())
+                // berth's tokens name the password version they were issued under (of the
+                // user table or of the htpasswd file); one without it goes by its time.
+                let Some(current) = self.password_version_of(policy, u) else {
+                    return Err("user no longer exists".into());
+                };
+                let fresh = match (&v.pwv, policy.user(u)) {
+                    (Some(p), _) => *p == current,
+                    (None, Some(user)) => v.iat > user.password_changed_at,
+                    (None, None) => true,
+                };
+                if !fresh {
+                    return Err("password changed since the token was issued".into());
                 }
+                Ok(())
             }
+        }
+    }
+
+    /// Who a refused request says it is, for its audit record: the subject of a valid bearer
+    /// token, or the user name of Basic credentials (as claimed: the password may be wrong).
+    pub fn claimed_actor(&self, req: &RequestInfo<'_>) -> Option<String> {
+        let a = req.authorization?;
+        if let Some((user, _)) = basic_credentials(a) {
+            return Some(user);
+        }
+        self.verify_token(bearer(a)?, false).ok()?.who.actor()
+    }
+
+    /// The version of `user`'s password: of berth's table, else of the htpasswd file.
+    pub(crate) fn password_version_of(&self, policy: &Policy, user: &str) -> Option<String> {
+        match policy.user(user) {
+            Some(u) => Some(password_version(&u.password_hash)),
+            None => self.htpasswd_hash(user).map(|h| password_version(&h)),
         }
     }
 

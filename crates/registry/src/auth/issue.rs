@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::guard::{Auth, now_secs, password_version};
+use super::guard::{Auth, now_secs};
 use super::model::{Action, Actions, AuditEvent};
 use super::policy::Who;
 use super::scope::{Resource, ResourceScope};
@@ -144,9 +144,7 @@ impl Auth {
             iat: now,
             jti: jti(),
             pwv: match &who {
-                Who::User(u) | Who::Robot { user: u, .. } => {
-                    policy.user(u).map(|x| password_version(&x.password_hash))
-                }
+                Who::User(u) | Who::Robot { user: u, .. } => self.password_version_of(&policy, u),
                 Who::Anonymous => None,
             },
             access: granted

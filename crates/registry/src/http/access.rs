@@ -119,6 +119,7 @@ async fn decide(
             .record(AuditEvent {
                 action: action.into(),
                 success: false,
+                actor: reg.auth().claimed_actor(&info),
                 client: info.client.map(|c| c.to_string()),
                 repo: Some(repo.clone()),
                 target: Some(r.clone()),

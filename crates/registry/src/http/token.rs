@@ -84,6 +84,16 @@ async fn get(reg: &Registry, req: Request) -> Result<String> {
         }
         None => Credentials::Anonymous,
     };
+    // `account` names the user the client logs in as: it must be the one of the credentials.
+    if let (Some(account), Credentials::Password { user, .. }) = (first(&q, "account"), &credentials)
+        && !account.is_empty()
+        && account != *user
+    {
+        return Err(Error::Unauthorized {
+            message: "the account does not match the credentials".into(),
+            challenge: format!("Basic realm=\"{}\"", reg.auth().service()),
+        });
+    }
     let request = TokenRequest {
         service: first(&q, "service"),
         scopes: all(&q, "scope"),
