@@ -7,6 +7,13 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
+mod ops;
+
+pub use ops::{
+    GcConfig, ImmutableRule, LimitsConfig, MetricsConfig, NotificationConfig, QuotaRule,
+    RetentionRule, UploadsConfig,
+};
+
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -49,6 +56,22 @@ pub struct Config {
     pub sparse_manifests: bool,
     /// Access control.
     pub auth: AuthConfig,
+    /// Online garbage collection.
+    pub gc: GcConfig,
+    /// Upload sessions.
+    pub uploads: UploadsConfig,
+    /// Retention rules, applied before each GC.
+    pub retention: Vec<RetentionRule>,
+    /// Storage quotas per namespace.
+    pub quota: Vec<QuotaRule>,
+    /// Tags that cannot be moved or deleted.
+    pub immutable_tags: Vec<ImmutableRule>,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsConfig,
+    /// Event notifications.
+    pub notifications: Vec<NotificationConfig>,
+    /// Request rate limits.
+    pub limits: LimitsConfig,
 }
 
 impl Default for Config {
@@ -62,6 +85,14 @@ impl Default for Config {
             max_manifest_size: 4 * 1024 * 1024,
             sparse_manifests: false,
             auth: AuthConfig::default(),
+            gc: GcConfig::default(),
+            uploads: UploadsConfig::default(),
+            retention: Vec::new(),
+            quota: Vec::new(),
+            immutable_tags: Vec::new(),
+            metrics: MetricsConfig::default(),
+            notifications: Vec::new(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -184,6 +215,30 @@ pub fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, Strin
     Ok(std::time::Duration::from_millis(n.saturating_mul(ms)))
 }
 
+/// Parse a size: bytes, or a number with `KB`/`MB`/`GB`/`TB` (powers of 1000) or
+/// `KiB`/`MiB`/`GiB`/`TiB` (powers of 1024), e.g. `50GiB`.
+pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}: expected e.g. 500MB or 50GiB"))?;
+    let mul: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" => 1000,
+        "MB" => 1000u64.pow(2),
+        "GB" => 1000u64.pow(3),
+        "TB" => 1000u64.pow(4),
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        _ => return Err(format!("invalid size {s:?}: unit must be B, KB, MB, GB, TB, KiB, MiB, GiB or TiB")),
+    };
+    n.checked_mul(mul).ok_or_else(|| format!("size {s:?} is too large"))
+}
+
 impl Config {
     /// Read a TOML config file; missing keys keep their defaults.
     pub fn from_file(path: &Path) -> Result<Config> {
@@ -209,6 +264,27 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("5y").is_err());
         assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn sizes_and_ops_sections() {
+        assert_eq!(parse_size("50GiB"), Ok(50 << 30));
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert_eq!(parse_size("123"), Ok(123));
+        assert!(parse_size("5 parsecs").is_err());
+        assert!(parse_size("99999999999TiB").is_err());
+        let c = Config::from_toml(
+            "[gc]\ninterval = \"1h\"\n[[retention]]\nrepositories = \"ci/**\"\nkeep_last = 10\n\
+             [[quota]]\nnamespace = \"team-a\"\nbytes = \"50GiB\"\n\
+             [[notifications]]\nurl = \"http://127.0.0.1:9000/hook\"\nheaders = { Authorization = \"Bearer x\" }\n",
+        )
+        .unwrap();
+        assert_eq!(c.gc.interval.as_deref(), Some("1h"));
+        assert_eq!(c.gc.grace, "1h");
+        assert_eq!(c.retention[0].keep_last, Some(10));
+        assert_eq!(c.quota[0].namespace, "team-a");
+        assert_eq!(c.notifications[0].headers["Authorization"], "Bearer x");
+        assert!(Config::from_toml("[gc]\nevery = \"1h\"\n").is_err());
     }
 
     #[test]
