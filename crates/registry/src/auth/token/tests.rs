@@ -2,8 +2,19 @@
 //! must be refused (expired, not yet valid, wrong issuer or audience, changed payload, another
 //! key's signature, `alg: none`, HMAC keyed with the public key).
 
+use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::Algorithm;
+
+use super::der::certificate_spki;
+use super::jwks::parse_jwk;
+use super::keys::{leaf_matches, pem_certificates};
+use super::public_key::{Curve, PublicKey, base32, libtrust_key_id};
 use super::*;
 
 const ISS: &str = "berth-registry";
