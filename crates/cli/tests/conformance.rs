@@ -5,7 +5,7 @@
 //!
 //! Modules: `base` (end-1, errors, names, digests, warnings), `pull` (end-2, end-3), `push`
 //! (end-4a, end-4b, end-6), `chunked` (end-5, end-13, cancel), `mount` (end-11), `manifests`
-//! and `manifest_data` (end-7), `tags` (end-8a/b), `catalog` (`/v2/_catalog`), `referrers`
+//! and `manifest_data` (end-7), `tag_param` (end-7b: `?tag=` and `OCI-Tag`), `tags` (end-8a/b), `catalog` (`/v2/_catalog`), `referrers`
 //! (end-12a/b, subject), `delete` (end-9, end-10) and `sha512` (the sha512 algorithm across the
 //! API); `util` and `content` hold the shared request and content helpers; `mode_checks` checks
 //! that the suite's auth mode is in force.
@@ -46,6 +46,8 @@ mod push;
 mod referrers;
 #[path = "conformance/sha512.rs"]
 mod sha512;
+#[path = "conformance/tag_param.rs"]
+mod tag_param;
 #[path = "conformance/tags.rs"]
 mod tags;
 #[path = "conformance/util.rs"]

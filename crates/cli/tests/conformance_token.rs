@@ -38,6 +38,8 @@ mod push;
 mod referrers;
 #[path = "conformance/sha512.rs"]
 mod sha512;
+#[path = "conformance/tag_param.rs"]
+mod tag_param;
 #[path = "conformance/tags.rs"]
 mod tags;
 #[path = "conformance/util.rs"]

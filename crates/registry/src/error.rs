@@ -70,10 +70,44 @@ pub enum Error {
         /// The repository.
         repo: String,
     },
+    /// A push would take a namespace past its storage quota.
+    #[error(
+        "quota exceeded: namespace {namespace} may hold {} and holds {}; this push adds {} \
+         (limit {limit} bytes, usage {usage} bytes, adding {size} bytes)",
+        human_bytes(*.limit), human_bytes(*.usage), human_bytes(*.size)
+    )]
+    QuotaExceeded {
+        /// The namespace whose quota it is.
+        namespace: String,
+        /// Its quota, in bytes.
+        limit: u64,
+        /// What it holds now, in bytes.
+        usage: u64,
+        /// What the push would add, in bytes.
+        size: u64,
+    },
+    /// A tag protected by an `[[immutable_tags]]` rule cannot be moved or deleted.
+    #[error("tag {tag} is immutable ({rule}): it points at {digest} and cannot be {verb}")]
+    TagImmutable {
+        /// `repository:tag`.
+        tag: String,
+        /// The manifest it points at.
+        digest: Digest,
+        /// What was refused: `moved`, `deleted`, or `deleted with its manifest`.
+        verb: &'static str,
+        /// The rule protecting it (`rule: repositories "prod/**", tags "^v"`).
+        rule: String,
+    },
     /// Too many failed logins from this user or address.
     #[error("too many failed login attempts: retry in {retry_after} s")]
     TooManyRequests {
         /// Seconds until a new attempt is considered.
+        retry_after: u64,
+    },
+    /// The client or user sent more requests than `[limits]` allows.
+    #[error("rate limit exceeded: retry in {retry_after} s")]
+    RateLimited {
+        /// Seconds until a request is accepted again.
         retry_after: u64,
     },
     /// An administrative change names something that already exists.
@@ -119,8 +153,11 @@ impl Error {
             Error::SizeInvalid(_) | Error::TooLarge(_) => "SIZE_INVALID",
             Error::Unsupported(_) => "UNSUPPORTED",
             Error::Unauthorized { .. } => "UNAUTHORIZED",
-            Error::Denied(_) | Error::BlobInUse { .. } => "DENIED",
-            Error::TooManyRequests { .. } => "TOOMANYREQUESTS",
+            Error::Denied(_)
+            | Error::BlobInUse { .. }
+            | Error::QuotaExceeded { .. }
+            | Error::TagImmutable { .. } => "DENIED",
+            Error::TooManyRequests { .. } | Error::RateLimited { .. } => "TOOMANYREQUESTS",
             Error::Conflict(_) => "CONFLICT",
             Error::NotFound(_) => "NOT_FOUND",
             Error::Invalid(_) => "INVALID",
@@ -138,9 +175,9 @@ impl Error {
             | Error::NameUnknown(_)
             | Error::NotFound(_) => 404,
             Error::Unauthorized { .. } => 401,
-            Error::Denied(_) => 403,
+            Error::Denied(_) | Error::QuotaExceeded { .. } | Error::TagImmutable { .. } => 403,
             Error::BlobInUse { .. } | Error::Conflict(_) => 409,
-            Error::TooManyRequests { .. } => 429,
+            Error::TooManyRequests { .. } | Error::RateLimited { .. } => 429,
             Error::RangeNotSatisfiable(_) => 416,
             Error::TooLarge(_) => 413,
             Error::Unsupported(_) => 405,
@@ -157,6 +194,21 @@ impl Error {
             source,
         }
     }
+}
+
+/// `1.5 GiB`, `200.0 KiB`, `12 B`: a size for people (the exact bytes are given alongside).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
 }
 
 /// Result with the registry's [`Error`].

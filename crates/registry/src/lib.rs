@@ -8,14 +8,19 @@
 //! - [`storage`] (`BlobStore`: content-addressed bytes and upload sessions) and
 //!   [`metadata`] (`MetadataStore`: repositories, tags, manifests, links, upload sessions).
 //!
-//! [`samples`] builds the offline `hello-world` image that `--samples` puts in.
+//! [`samples`] builds the offline `hello-world` image that `--samples` puts in. Beside them:
+//! [`metrics`] (Prometheus), [`limits`] (request rate limits) and [`notify`] (event webhooks,
+//! with their persistent queue), which the HTTP edge and the server drive.
 #![deny(missing_docs)]
 
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod metadata;
+pub mod metrics;
+pub mod notify;
 pub mod samples;
 pub mod server;
 pub mod service;

@@ -1,5 +1,7 @@
 //! Serving the API: a TCP listener, optional TLS (rustls), HTTP/1.1 and HTTP/2, and a graceful
 //! shutdown that stops accepting, then lets requests in flight finish (up to a grace period).
+//! While it serves, the notification workers deliver queued events. [`serve_ops`] serves the
+//! operational endpoints alone on a separate listener (`[metrics] addr`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -94,6 +96,13 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    // Events queued before a restart are delivered as soon as the registry serves again.
+    let workers = registry.notifier().and_then(|n| {
+        if let Ok(addr) = listener.local_addr() {
+            n.set_listen_addr(addr);
+        }
+        n.start()
+    });
     let app = http::router(registry);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let builder = Builder::new(TokioExecutor::new());
@@ -160,7 +169,40 @@ pub async fn serve(
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(GRACE) => tracing::warn!("grace period over; closing remaining connections"),
     }
+    drop(workers);
     Ok(())
+}
+
+/// Serve `/metrics`, `/healthz` and `/readyz` of `registry` on `listener` (plain HTTP, no access
+/// control) until `shutdown` completes.
+pub async fn serve_ops(
+    registry: Arc<Registry>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let app = http::ops_router(registry);
+    let builder = Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics listener: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return Ok(()),
+        };
+        let svc = TowerToHyperService::new(app.clone());
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
 }
 
 #[cfg(test)]

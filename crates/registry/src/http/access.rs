@@ -167,8 +167,11 @@ pub async fn admin(reg: &Registry, path: &str, req: Request) -> Response {
         name: who.actor(),
         client: info.client.map(|c| c.to_string()),
     };
+    let method = req.method().clone();
+    if path.trim_end_matches('/') == "/config/reload" {
+        return super::admin::config_reload(reg, &actor, &method).await;
+    }
     let ops = admin::Admin::new(reg.auth().audit_log().clone())
         .with_other_users(reg.auth().other_users());
-    let method = req.method().clone();
     super::admin::dispatch(&ops, actor, &method, path, req).await
 }

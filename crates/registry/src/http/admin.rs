@@ -1,7 +1,9 @@
 //! The JSON admin API under `/berth/api/v1/` (the caller has already been checked to be an
 //! administrator): users, teams, grants, public scopes, robot tokens and the audit log, each a
-//! thin translation to [`Admin`]. Errors are the registry's usual `{"errors":[...]}` bodies;
-//! a malformed body is 400 `INVALID` (without echoing its values: they may hold a password).
+//! thin translation to [`Admin`]; and `config/reload`, which re-reads the configuration's
+//! retention, quota and immutable-tag rules. Errors are the registry's usual
+//! `{"errors":[...]}` bodies; a malformed body is 400 `INVALID` (without echoing its values:
+//! they may hold a password).
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -13,8 +15,36 @@ use serde::{Deserialize, Serialize};
 use super::{percent_decode, query, response};
 use crate::auth::admin::{Actor, Admin, RobotView, parse_since};
 use crate::auth::audit::now_ms;
-use crate::auth::model::{AuditFilter, Role, ScopedActions, Subject};
+use crate::auth::model::{AuditEvent, AuditFilter, Role, ScopedActions, Subject};
 use crate::error::{Error, Result};
+use crate::service::Registry;
+
+/// `POST /berth/api/v1/config/reload`: re-read the configuration file and put its retention,
+/// quota and immutable-tag rules in force (as SIGHUP does); audited as `config.reload`. A file
+/// that does not parse leaves the rules unchanged and answers 400 `INVALID` saying why.
+pub async fn config_reload(reg: &Registry, actor: &Actor, method: &Method) -> Response {
+    if *method != Method::POST {
+        return not_allowed(method, "POST").unwrap_or_else(IntoResponse::into_response);
+    }
+    let result = reg.reload_config().map_err(|e| match e {
+        Error::Config(m) => Error::Invalid(m),
+        other => other,
+    });
+    reg.auth()
+        .audit_log()
+        .record(AuditEvent {
+            action: "config.reload".into(),
+            success: result.is_ok(),
+            actor: actor.name.clone(),
+            client: actor.client.clone(),
+            detail: result.as_ref().err().map(|e| e.to_string()),
+            ..Default::default()
+        })
+        .await;
+    result
+        .and_then(|counts| ok(&serde_json::json!({ "reloaded": true, "rules": counts })))
+        .unwrap_or_else(IntoResponse::into_response)
+}
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 64 * 1024;

@@ -51,7 +51,12 @@ pub fn parse_range(value: &str, size: u64) -> std::result::Result<Option<(u64, u
 pub async fn get(reg: &Registry, repo: &str, digest: &str, req: Request) -> Result<Response> {
     check_name(repo)?;
     let digest = parse_digest(digest)?;
-    let size = reg.blob_size(repo, &digest).await?;
+    // A HEAD is how a pusher decides to skip an upload: it refreshes an old link (docs/gc.md).
+    let size = if req.method() == Method::HEAD {
+        reg.head_blob(repo, &digest).await?
+    } else {
+        reg.blob_size(repo, &digest).await?
+    };
     let base = || {
         Response::builder()
             .header("docker-content-digest", digest.to_string())

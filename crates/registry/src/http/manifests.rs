@@ -1,4 +1,6 @@
-//! `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`.
+//! `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`; a `PUT` may carry `tag`
+//! parameters (`?tag=A&tag=B`, distribution-spec's tags on push), each answered by an
+//! `OCI-Tag` response header.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -16,6 +18,19 @@ use crate::auth::Principal;
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 use crate::error::{Error, Result};
 use crate::service::{ManifestRef, Registry, check_name};
+
+/// Every `tag` query parameter, decoded, in order.
+fn tag_params(req: &Request) -> Vec<String> {
+    let Some(q) = req.uri().query() else {
+        return Vec::new();
+    };
+    q.split('&')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (super::percent_decode(k) == "tag").then(|| super::percent_decode(&v.replace('+', " ")))
+        })
+        .collect()
+}
 
 fn accept_list(req: &Request) -> Vec<String> {
     req.headers()
@@ -63,6 +78,7 @@ pub async fn put(
     let limit = reg.config().max_manifest_size;
     let too_large = || Error::TooLarge(format!("manifests are limited to {limit} bytes"));
     let content_type = header(&req, "content-type").unwrap_or("").to_string();
+    let extra_tags = tag_params(&req);
     let mut body = req.into_body().into_data_stream();
     let mut buf = Vec::new();
     while let Some(chunk) = body.next().await {
@@ -84,7 +100,7 @@ pub async fn put(
     }
     let body = bytes::Bytes::from(buf);
     let out = reg
-        .put_manifest(repo, &reference, &content_type, body)
+        .put_manifest_tagged(repo, &reference, &extra_tags, &content_type, body)
         .await?;
     let info = crate::auth::guard::RequestInfo {
         client,
@@ -111,6 +127,11 @@ pub async fn put(
         .header("content-length", 0);
     if let Some(subject) = out.subject {
         resp = resp.header("oci-subject", subject.to_string());
+    }
+    if !extra_tags.is_empty() {
+        for tag in &out.tags {
+            resp = resp.header("oci-tag", tag.as_str());
+        }
     }
     Ok(resp.body(Body::empty()).expect("response"))
 }

@@ -1,18 +1,22 @@
 //! The `/v2/` HTTP API of the OCI distribution-spec. Paths are parsed here, in one tested
 //! function ([`parse_route`]), because repository names have any number of `/` components;
 //! handlers live in one file per resource and only translate between HTTP and [`Registry`].
+//! Around them: request ids, logs and metrics ([`observe`]), the operational endpoints
+//! (`/healthz`, `/readyz`, `/metrics`), rate limits and notification hooks (`events`).
 
 mod access;
 mod admin;
 mod blobs;
+mod events;
 mod listing;
 mod manifests;
+pub mod observe;
+mod ops;
 mod response;
 mod token;
 mod uploads;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -25,6 +29,8 @@ use crate::error::Error;
 use crate::service::Registry;
 
 pub use access::ClientAddr;
+pub use observe::RequestId;
+pub use ops::router as ops_router;
 pub use response::error_body;
 
 /// What a request path names.
@@ -134,29 +140,65 @@ pub fn router(registry: Arc<Registry>) -> Router {
 }
 
 async fn common(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let mut resp = next.run(req).await;
+    let mut resp = observe::around(req, next).await;
     resp.headers_mut().insert(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
     );
-    tracing::info!(
-        %method, %path, status = resp.status().as_u16(),
-        us = started.elapsed().as_micros() as u64, "request"
-    );
     resp
+}
+
+/// Count a refusal by access control or a rate limit (`had_credentials`: the request carried
+/// an `Authorization` header, so a 401 is a failed login rather than the usual challenge).
+fn count_refusal(e: &Error, had_credentials: bool) {
+    let kind = match e {
+        Error::Unauthorized { .. } if had_credentials => "unauthorized",
+        Error::Unauthorized { .. } => "challenge",
+        Error::Denied(_) => "denied",
+        Error::TooManyRequests { .. } => "locked_out",
+        Error::RateLimited { .. } => "rate_limited",
+        _ => return,
+    };
+    crate::metrics::auth_failure(kind);
+}
+
+/// Count the refusal a whole response stands for (from handlers that answer themselves).
+fn count_refused_response(resp: &Response, had_credentials: bool) {
+    let kind = match resp.status() {
+        StatusCode::UNAUTHORIZED if had_credentials => "unauthorized",
+        StatusCode::UNAUTHORIZED => "challenge",
+        StatusCode::FORBIDDEN => "denied",
+        StatusCode::TOO_MANY_REQUESTS => "locked_out",
+        _ => return,
+    };
+    crate::metrics::auth_failure(kind);
 }
 
 async fn dispatch(State(reg): State<Arc<Registry>>, req: Request) -> Response {
     let path = req.uri().path();
+    match path {
+        "/healthz" => return ops::healthz(),
+        "/readyz" => return ops::readyz(&reg).await,
+        "/metrics" => return ops::metrics_on_main(&reg, req).await,
+        _ => {}
+    }
+    if let Some(ip) = access::client_ip(&req)
+        && let Err(e) = reg.limits().check_address(ip)
+    {
+        count_refusal(&e, false);
+        return e.into_response();
+    }
+    let had_credentials = req.headers().contains_key("authorization");
     if path == "/token" {
-        return token::handle(&reg, req).await;
+        let resp = token::handle(&reg, req).await;
+        count_refused_response(&resp, had_credentials);
+        return resp;
     }
     if let Some(rest) = path.strip_prefix("/berth/api/v1") {
         let rest = rest.to_string();
-        return access::admin(&reg, &rest, req).await;
+        let resp = access::admin(&reg, &rest, req).await;
+        count_refused_response(&resp, had_credentials);
+        return resp;
     }
     let route = parse_route(path);
     let method = req.method().clone();
@@ -167,9 +209,16 @@ async fn dispatch(State(reg): State<Arc<Registry>>, req: Request) -> Response {
         let resp = e.into_response();
         return if method == Method::HEAD { response::strip_body(resp) } else { resp };
     }
-    let principal = match access::authorize(&reg, &method, &route, &req).await {
+    let principal = match access::authorize(&reg, &method, &route, &req)
+        .await
+        .and_then(|p| match p.who.user() {
+            // Robot tokens share their user's budget.
+            Some(user) => reg.limits().check_user(user).map(|()| p),
+            None => Ok(p),
+        }) {
         Ok(p) => p,
         Err(e) => {
+            count_refusal(&e, had_credentials);
             let resp = e.into_response();
             return if method == Method::HEAD {
                 response::strip_body(resp)
@@ -178,6 +227,7 @@ async fn dispatch(State(reg): State<Arc<Registry>>, req: Request) -> Response {
             };
         }
     };
+    let event = events::prepare(&reg, &method, &route, &req, &principal);
     let result = match (&method, route) {
         (&Method::GET | &Method::HEAD, Route::Base) => Ok(base()),
         (&Method::GET, Route::Catalog) => listing::catalog(&reg, &principal, req).await,
@@ -213,6 +263,9 @@ async fn dispatch(State(reg): State<Arc<Registry>>, req: Request) -> Response {
         ))),
     };
     let resp = result.unwrap_or_else(|e| e.into_response());
+    if let Some(event) = event {
+        event.emit(&reg, resp.status(), resp.headers()).await;
+    }
     if method == Method::HEAD {
         response::strip_body(resp)
     } else {

@@ -25,7 +25,9 @@ impl IntoResponse for Error {
         let mut b = Response::builder().status(status);
         match &self {
             Error::Unauthorized { challenge, .. } => b = b.header("www-authenticate", challenge),
-            Error::TooManyRequests { retry_after } => b = b.header("retry-after", *retry_after),
+            Error::TooManyRequests { retry_after } | Error::RateLimited { retry_after } => {
+                b = b.header("retry-after", *retry_after)
+            }
             _ => {}
         }
         b

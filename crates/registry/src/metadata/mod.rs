@@ -6,12 +6,17 @@
 //! it or none. Implementations: [`sqlite::SqliteMetadata`]; the SQL is kept portable so a
 //! PostgreSQL implementation can share it.
 
+pub mod gc;
 pub mod sqlite;
+pub mod usage;
 
 use async_trait::async_trait;
 use berth_oci::Digest;
 
 use crate::error::Result;
+
+pub use gc::{GcItem, UploadRow};
+pub use usage::{ContentRow, PullRecord, PulledRef, TagSummary, TagTimes};
 
 /// A manifest to record, with everything it references.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +39,11 @@ pub struct ManifestRecord {
     pub blobs: Vec<Digest>,
     /// Child manifests it references (indexes).
     pub children: Vec<Digest>,
+    /// Check, inside the transaction that records it, that every blob is linked in `repo` and
+    /// every child manifest is there, failing with `ManifestBlobUnknown` otherwise: garbage
+    /// collection may have removed one since the caller looked (docs/gc.md). Off for sparse
+    /// manifests.
+    pub require_refs: bool,
 }
 
 /// What a stored manifest looks like from outside.
@@ -119,4 +129,112 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Forget upload `id`.
     async fn delete_upload(&self, id: &str) -> Result<()>;
+
+    /// Totals for monitoring: repositories, unique blobs and manifests and their bytes.
+    async fn stats(&self) -> Result<StoreStats>;
+
+    // ---- retention, quotas, usage ----
+
+    /// Tags of `repo` with their push and pull times, most recently pushed first.
+    async fn tag_times(&self, repo: &str) -> Result<Vec<TagTimes>>;
+
+    /// Names of the tags of `repo` pointing at `digest`.
+    async fn tags_of(&self, repo: &str, digest: &Digest) -> Result<Vec<String>>;
+
+    /// Remove `tag` only if it still points at `digest` and was last pushed at `pushed_at`
+    /// (so a tag re-pushed since it was judged stays); `false` when it did not.
+    async fn delete_tag_if_unchanged(
+        &self,
+        repo: &str,
+        tag: &str,
+        digest: &Digest,
+        pushed_at: i64,
+    ) -> Result<bool>;
+
+    /// Point every tag in `tags` at the recorded manifest `digest`, in one transaction.
+    async fn set_tags(&self, repo: &str, digest: &Digest, tags: &[String]) -> Result<()>;
+
+    /// Record a batch of pulls in one transaction. A pull by digest counts for every tag then
+    /// pointing at it; a pull naming a tag or digest that no tag has is dropped.
+    async fn record_pulls(&self, pulls: &[PullRecord]) -> Result<()>;
+
+    /// Forget the pull times of tags that are gone or moved; how many were forgotten.
+    async fn prune_pulls(&self) -> Result<u64>;
+
+    /// Whether a repository of `namespace` (itself or below `namespace/`) holds `digest`, as a
+    /// blob or as a manifest.
+    async fn namespace_holds(&self, namespace: &str, digest: &Digest) -> Result<bool>;
+
+    /// Bytes of the distinct content (blobs and manifests, each digest once) of `namespace`.
+    async fn namespace_usage(&self, namespace: &str) -> Result<u64>;
+
+    /// Every blob link and manifest of every repository, for usage reports.
+    async fn content(&self) -> Result<Vec<ContentRow>>;
+
+    /// Tag counts and latest pulls per repository (repositories with tags only).
+    async fn tag_summary(&self) -> Result<Vec<TagSummary>>;
+
+    // ---- garbage collection (docs/gc.md) ----
+
+    /// For a `HEAD` of blob `digest` in `repo`: its size when `repo` may serve it. A link last
+    /// refreshed before `stale` is refreshed to now, so a pusher that skips an upload because
+    /// of this answer has at least half of GC's grace period left to reference the blob.
+    async fn touch_link(&self, repo: &str, digest: &Digest, stale: i64) -> Result<Option<u64>>;
+
+    /// A cross-repository mount: let `repo` serve `digest` if `from` still does, checked and
+    /// linked in one transaction (GC cannot remove the source in between); the size, or `None`
+    /// when `from` does not hold it.
+    async fn mount_link(&self, repo: &str, digest: &Digest, from: &str) -> Result<Option<u64>>;
+
+    /// The manifests an `--untagged` collection removes: last pushed before `cutoff` and kept
+    /// by nothing — no tag, no kept index listing them, no kept subject they refer to.
+    async fn gc_unkept_manifests(&self, cutoff: i64) -> Result<Vec<GcItem>>;
+
+    /// Judge and remove (with their references) the manifests [`gc_unkept_manifests`] names,
+    /// in one transaction; the removed.
+    ///
+    /// [`gc_unkept_manifests`]: MetadataStore::gc_unkept_manifests
+    async fn gc_remove_manifests(&self, cutoff: i64) -> Result<Vec<GcItem>>;
+
+    /// Blob links last refreshed before `cutoff` that no manifest of their repository
+    /// references — with `untagged`, none that an `--untagged` collection keeps.
+    async fn gc_unreferenced_links(&self, cutoff: i64, untagged: bool) -> Result<Vec<GcItem>>;
+
+    /// Remove those of `links` that are, re-checked in one transaction, still unreferenced and
+    /// last refreshed before `cutoff`; the removed.
+    async fn gc_remove_links(&self, links: &[GcItem], cutoff: i64) -> Result<Vec<GcItem>>;
+
+    /// Up to `limit` digests sorting after `after` that some blob link or manifest holds, in
+    /// digest-string order, each with how many links and manifests hold it.
+    async fn gc_held(&self, after: Option<&str>, limit: u32) -> Result<Vec<(String, u64)>>;
+
+    /// Those of `digests` that some blob link or manifest holds now.
+    async fn gc_still_held(&self, digests: &[Digest]) -> Result<Vec<Digest>>;
+
+    /// Every upload session.
+    async fn gc_uploads(&self) -> Result<Vec<UploadRow>>;
+
+    /// Forget upload `id` if it started before `before`; whether it was forgotten.
+    async fn gc_expire_upload(&self, id: &str, before: i64) -> Result<bool>;
+
+    /// The manifests that need `digest`: stored as it, or referencing it as a blob or child.
+    async fn gc_users(&self, digest: &Digest) -> Result<Vec<GcItem>>;
+
+    /// Remove every repository's link to blob `digest`; how many there were.
+    async fn gc_unlink_everywhere(&self, digest: &Digest) -> Result<u64>;
+}
+
+/// Totals over the whole registry, for monitoring (content shared by repositories counts once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreStats {
+    /// Repositories.
+    pub repositories: u64,
+    /// Unique blobs (configs, layers) some repository may serve.
+    pub blobs: u64,
+    /// Their bytes.
+    pub blob_bytes: u64,
+    /// Unique manifests.
+    pub manifests: u64,
+    /// Their bytes.
+    pub manifest_bytes: u64,
 }

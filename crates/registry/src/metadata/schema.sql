@@ -7,6 +7,7 @@ CREATE TABLE IF NOT EXISTS repository_blobs (
     repo TEXT NOT NULL REFERENCES repositories(name),
     digest TEXT NOT NULL,
     size BIGINT NOT NULL,
+    -- last upload, link or mount (refreshed by each, and by a HEAD when old): GC's grace.
     created_at BIGINT NOT NULL,
     PRIMARY KEY (repo, digest)
 );
@@ -20,6 +21,9 @@ CREATE TABLE IF NOT EXISTS manifests (
     subject TEXT,
     annotations TEXT,
     created_at BIGINT NOT NULL,
+    -- last PUT (GC's grace counts from it; NULL in rows older than the column: created_at).
+    -- Added to older databases by sqlite/gc.rs `migrate`.
+    pushed_at BIGINT,
     PRIMARY KEY (repo, digest)
 );
 CREATE INDEX IF NOT EXISTS manifests_subject ON manifests(repo, subject);
@@ -45,3 +49,13 @@ CREATE TABLE IF NOT EXISTS uploads (
     repo TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
+-- retention, quotas, usage: the last pull of each tag (written in batches), valid while the tag
+-- still points at `digest`; manifests by digest, for quota checks and usage reports.
+CREATE TABLE IF NOT EXISTS tag_pulls (
+    repo TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    pulled_at BIGINT NOT NULL,
+    PRIMARY KEY (repo, tag)
+);
+CREATE INDEX IF NOT EXISTS manifests_digest ON manifests(digest);

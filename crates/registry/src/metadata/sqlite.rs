@@ -12,9 +12,14 @@ use sqlx::sqlite::{
 };
 
 use super::{ManifestInfo, ManifestRecord, MetadataStore, Page, Referrer};
+use super::{ContentRow, PullRecord, TagSummary, TagTimes};
+use super::{GcItem, UploadRow};
 use crate::error::{Error, Result};
 
 const SCHEMA: &str = include_str!("schema.sql");
+
+mod gc;
+mod usage;
 
 /// Metadata in one SQLite file.
 pub struct SqliteMetadata {
@@ -56,6 +61,7 @@ impl SqliteMetadata {
             .connect_with(opts.clone())
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&writer).await?;
+        gc::migrate(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(0)
@@ -107,7 +113,7 @@ impl MetadataStore for SqliteMetadata {
         .await?;
         sqlx::query(
             "INSERT INTO repository_blobs (repo, digest, size, created_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT DO NOTHING",
+             ON CONFLICT (repo, digest) DO UPDATE SET created_at = excluded.created_at",
         )
         .bind(repo)
         .bind(digest.to_string())
@@ -120,11 +126,15 @@ impl MetadataStore for SqliteMetadata {
     }
 
     async fn unlink_blob(&self, repo: &str, digest: &Digest) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM repository_blobs WHERE repo = ? AND digest = ?")
-            .bind(repo)
-            .bind(digest.to_string())
-            .execute(&self.writer)
-            .await?;
+        // Re-checked here: a manifest recorded since the caller looked keeps its blob.
+        let r = sqlx::query(
+            "DELETE FROM repository_blobs WHERE repo = ?1 AND digest = ?2 AND NOT EXISTS \
+             (SELECT 1 FROM manifest_refs WHERE repo = ?1 AND child = ?2 AND kind = 0)",
+        )
+        .bind(repo)
+        .bind(digest.to_string())
+        .execute(&self.writer)
+        .await?;
         Ok(r.rows_affected() > 0)
     }
 
@@ -149,6 +159,10 @@ impl MetadataStore for SqliteMetadata {
         .bind(now())
         .execute(&mut *tx)
         .await?;
+        // Holding the write lock now: what it references cannot go before the commit.
+        if m.require_refs {
+            gc::check_refs(&mut tx, m).await?;
+        }
         let inserted = sqlx::query(
             "INSERT INTO manifests (repo, digest, media_type, size, artifact_type, subject, annotations, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -165,6 +179,7 @@ impl MetadataStore for SqliteMetadata {
         .await?
         .rows_affected()
             > 0;
+        gc::touch_manifest(&mut tx, &m.repo, &digest).await?;
         if inserted {
             let refs = m
                 .blobs
@@ -316,6 +331,130 @@ impl MetadataStore for SqliteMetadata {
             .await?;
         Ok(())
     }
+
+    async fn stats(&self) -> Result<super::StoreStats> {
+        let (repositories,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM repositories")
+            .fetch_one(&self.reader)
+            .await?;
+        let (blobs, blob_bytes): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM \
+             (SELECT MAX(size) AS size FROM repository_blobs GROUP BY digest)",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        let (manifests, manifest_bytes): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM \
+             (SELECT MAX(size) AS size FROM manifests GROUP BY digest)",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(super::StoreStats {
+            repositories: repositories as u64,
+            blobs: blobs as u64,
+            blob_bytes: blob_bytes as u64,
+            manifests: manifests as u64,
+            manifest_bytes: manifest_bytes as u64,
+        })
+    }
+
+    // ---- retention, quotas, usage (SQL in sqlite/usage.rs) ----
+
+    async fn tag_times(&self, repo: &str) -> Result<Vec<TagTimes>> {
+        self.sql_tag_times(repo).await
+    }
+
+    async fn tags_of(&self, repo: &str, digest: &Digest) -> Result<Vec<String>> {
+        self.sql_tags_of(repo, digest).await
+    }
+
+    async fn delete_tag_if_unchanged(
+        &self,
+        repo: &str,
+        tag: &str,
+        digest: &Digest,
+        pushed_at: i64,
+    ) -> Result<bool> {
+        self.sql_delete_tag_if_unchanged(repo, tag, digest, pushed_at)
+            .await
+    }
+
+    async fn set_tags(&self, repo: &str, digest: &Digest, tags: &[String]) -> Result<()> {
+        self.sql_set_tags(repo, digest, tags).await
+    }
+
+    async fn record_pulls(&self, pulls: &[PullRecord]) -> Result<()> {
+        self.sql_record_pulls(pulls).await
+    }
+
+    async fn prune_pulls(&self) -> Result<u64> {
+        self.sql_prune_pulls().await
+    }
+
+    async fn namespace_holds(&self, namespace: &str, digest: &Digest) -> Result<bool> {
+        self.sql_namespace_holds(namespace, digest).await
+    }
+
+    async fn namespace_usage(&self, namespace: &str) -> Result<u64> {
+        self.sql_namespace_usage(namespace).await
+    }
+
+    async fn content(&self) -> Result<Vec<ContentRow>> {
+        self.sql_content().await
+    }
+
+    async fn tag_summary(&self) -> Result<Vec<TagSummary>> {
+        self.sql_tag_summary().await
+    }
+
+    // ---- garbage collection (SQL in sqlite/gc.rs) ----
+
+    async fn touch_link(&self, repo: &str, digest: &Digest, stale: i64) -> Result<Option<u64>> {
+        self.sql_touch_link(repo, digest, stale).await
+    }
+
+    async fn mount_link(&self, repo: &str, digest: &Digest, from: &str) -> Result<Option<u64>> {
+        self.sql_mount_link(repo, digest, from).await
+    }
+
+    async fn gc_unkept_manifests(&self, cutoff: i64) -> Result<Vec<GcItem>> {
+        self.sql_unkept_manifests(cutoff).await
+    }
+
+    async fn gc_remove_manifests(&self, cutoff: i64) -> Result<Vec<GcItem>> {
+        self.sql_remove_manifests(cutoff).await
+    }
+
+    async fn gc_unreferenced_links(&self, cutoff: i64, untagged: bool) -> Result<Vec<GcItem>> {
+        self.sql_unreferenced_links(cutoff, untagged).await
+    }
+
+    async fn gc_remove_links(&self, links: &[GcItem], cutoff: i64) -> Result<Vec<GcItem>> {
+        self.sql_remove_links(links, cutoff).await
+    }
+
+    async fn gc_held(&self, after: Option<&str>, limit: u32) -> Result<Vec<(String, u64)>> {
+        self.sql_held(after, limit).await
+    }
+
+    async fn gc_still_held(&self, digests: &[Digest]) -> Result<Vec<Digest>> {
+        self.sql_still_held(digests).await
+    }
+
+    async fn gc_uploads(&self) -> Result<Vec<UploadRow>> {
+        self.sql_uploads().await
+    }
+
+    async fn gc_expire_upload(&self, id: &str, before: i64) -> Result<bool> {
+        self.sql_expire_upload(id, before).await
+    }
+
+    async fn gc_users(&self, digest: &Digest) -> Result<Vec<GcItem>> {
+        self.sql_users(digest).await
+    }
+
+    async fn gc_unlink_everywhere(&self, digest: &Digest) -> Result<u64> {
+        self.sql_unlink_everywhere(digest).await
+    }
 }
 
 #[cfg(test)]
@@ -337,6 +476,7 @@ mod tests {
             annotations: None,
             blobs: vec![d(100)],
             children: vec![],
+            require_refs: false,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Manifests: accepting one (parse, check everything it references is present, store bytes, then
-//! record it and its tag in one transaction), fetching by tag or digest with media-type
-//! negotiation, and deletion of manifests and tags.
+//! record it and its tag in one transaction; more tags with `?tag=`), fetching by tag or digest
+//! with media-type negotiation (noting the pull, for retention), and deletion of manifests and
+//! tags. Immutable tags are checked here: one cannot be moved, deleted, or lose its manifest.
 
 use std::str::FromStr;
 
@@ -10,7 +11,8 @@ use bytes::Bytes;
 
 use super::{Registry, check_name};
 use crate::error::{Error, Result};
-use crate::metadata::ManifestRecord;
+use crate::metadata::{ManifestRecord, PulledRef};
+use crate::storage::FenceMode;
 
 /// A manifest reference from a URL: a tag or a digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,12 +58,30 @@ pub struct PutOutcome {
     pub digest: Digest,
     /// Its subject, for the `OCI-Subject` header.
     pub subject: Option<Digest>,
+    /// The tags now pointing at it: the one of the path, then those of `?tag=`.
+    pub tags: Vec<String>,
 }
 
 fn accepts(accept: &[String], media_type: &str) -> bool {
     accept
         .iter()
         .any(|a| a == media_type || a == "*/*" || a == "application/*" || a == "application/json")
+}
+
+/// The tags a push sets: the reference's, then `extra` (each valid, each once).
+fn push_tags(reference: &ManifestRef, extra: &[String]) -> Result<Vec<String>> {
+    let mut tags: Vec<String> = Vec::new();
+    if let ManifestRef::Tag(t) = reference {
+        tags.push(t.clone());
+    }
+    for t in extra {
+        berth_oci::validate_tag(t)
+            .map_err(|_| Error::ManifestInvalid(format!("invalid tag {t:?} in the tag parameter")))?;
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+    Ok(tags)
 }
 
 impl Registry {
@@ -73,7 +93,23 @@ impl Registry {
         content_type: &str,
         body: Bytes,
     ) -> Result<PutOutcome> {
+        self.put_manifest_tagged(repo, reference, &[], content_type, body)
+            .await
+    }
+
+    /// Store a manifest pushed as `reference` and point `extra_tags` at it too (the `tag`
+    /// parameters of `PUT /v2/<name>/manifests/<digest>?tag=A&tag=B`). Nothing is stored when
+    /// a tag is invalid or immutable and points elsewhere, or when a quota would be exceeded.
+    pub async fn put_manifest_tagged(
+        &self,
+        repo: &str,
+        reference: &ManifestRef,
+        extra_tags: &[String],
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<PutOutcome> {
         check_name(repo)?;
+        let tags = push_tags(reference, extra_tags)?;
         if body.len() > self.config.max_manifest_size {
             return Err(Error::TooLarge(format!(
                 "manifest exceeds {} bytes",
@@ -106,7 +142,12 @@ impl Registry {
                 }
             }
         }
-        // Bytes first, durable; only then the metadata that points at them.
+        // Checking and setting protected tags is one step (no second push finds them new).
+        let _tag_guard = self.check_tags_mutable(repo, &tags, &digest).await?;
+        let admission = self.admit(repo, &digest, body.len() as u64).await?;
+        // Bytes first, durable; only then the metadata that points at them — both under the
+        // GC fence, and the references re-checked in the recording transaction (docs/gc.md).
+        let fence = self.blobs.fence(FenceMode::Shared).await?;
         self.blobs.put(&digest, body.clone()).await?;
         let subject = parsed.subject.as_ref().map(|s| s.digest.clone());
         let record = ManifestRecord {
@@ -122,14 +163,50 @@ impl Registry {
                 .map(|a| serde_json::to_string(a).expect("json")),
             blobs: parsed.blobs.iter().map(|b| b.digest.clone()).collect(),
             children: parsed.manifests.iter().map(|m| m.digest.clone()).collect(),
+            require_refs: !self.config.sparse_manifests,
         };
-        let tag = match reference {
-            ManifestRef::Tag(t) => Some(t.as_str()),
-            ManifestRef::Digest(_) => None,
-        };
+        let tag = tags.first().map(String::as_str);
         self.meta.put_manifest(&record, tag).await?;
-        tracing::info!(repo, %digest, ?tag, media_type = %parsed.media_type, "manifest stored");
-        Ok(PutOutcome { digest, subject })
+        drop(fence);
+        if tags.len() > 1 {
+            self.meta.set_tags(repo, &digest, &tags[1..]).await?;
+        }
+        if let Some(a) = admission {
+            a.linked();
+        }
+        tracing::info!(repo, %digest, ?tags, media_type = %parsed.media_type, "manifest stored");
+        Ok(PutOutcome {
+            digest,
+            subject,
+            tags,
+        })
+    }
+
+    /// Refuse to move an immutable tag among `tags` to `digest`. When a rule protects one of
+    /// them, the returned guard keeps other pushes of protected tags out until it is dropped.
+    async fn check_tags_mutable(
+        &self,
+        repo: &str,
+        tags: &[String],
+        digest: &Digest,
+    ) -> Result<Option<tokio::sync::MutexGuard<'_, ()>>> {
+        let rules = self.policies();
+        let protected: Vec<_> = tags
+            .iter()
+            .filter_map(|t| rules.immutable_rule(repo, t).map(|r| (t, r)))
+            .collect();
+        if protected.is_empty() {
+            return Ok(None);
+        }
+        let guard = self.policy.tag_lock.lock().await;
+        for (tag, rule) in protected {
+            if let Some(current) = self.meta.resolve_tag(repo, tag).await?
+                && &current != digest
+            {
+                return Err(rule.refusal(repo, tag, current, "moved"));
+            }
+        }
+        Ok(Some(guard))
     }
 
     async fn resolve(&self, repo: &str, reference: &ManifestRef) -> Result<Digest> {
@@ -198,6 +275,12 @@ impl Registry {
                 .await?
                 .ok_or_else(|| Error::ManifestUnknown(format!("{repo}@{}", out.digest)))?;
             out.body = Some(body);
+            // A pull (GET, not HEAD) counts for retention's keep_pulled_within.
+            let pulled = match reference {
+                ManifestRef::Tag(t) => PulledRef::Tag(t.clone()),
+                ManifestRef::Digest(d) => PulledRef::Digest(d.clone()),
+            };
+            self.policy.pulls.record(repo, pulled);
         }
         Ok(out)
     }
@@ -244,10 +327,12 @@ impl Registry {
         Ok(None)
     }
 
-    /// Delete by digest (the manifest and its tags) or by tag (only the tag).
+    /// Delete by digest (the manifest and its tags) or by tag (only the tag). Refused when an
+    /// immutable tag would go.
     pub async fn delete_manifest(&self, repo: &str, reference: &ManifestRef) -> Result<()> {
         check_name(repo)?;
         self.check_delete()?;
+        let _tag_guard = self.check_delete_mutable(repo, reference).await?;
         let found = match reference {
             ManifestRef::Digest(d) => self.meta.delete_manifest(repo, d).await?,
             ManifestRef::Tag(t) => self.meta.delete_tag(repo, t).await?,
@@ -257,5 +342,42 @@ impl Registry {
         } else {
             Err(Error::ManifestUnknown(format!("{repo} {reference:?}")))
         }
+    }
+}
+
+impl Registry {
+    /// Refuse a delete that would remove an immutable tag: the tag itself, or (by digest) the
+    /// manifest one points at. The guard keeps protected-tag pushes out until the delete is done.
+    async fn check_delete_mutable(
+        &self,
+        repo: &str,
+        reference: &ManifestRef,
+    ) -> Result<Option<tokio::sync::MutexGuard<'_, ()>>> {
+        let rules = self.policies();
+        if !rules
+            .immutable
+            .iter()
+            .any(|r| crate::auth::scope::matches(&r.repositories, repo))
+        {
+            return Ok(None);
+        }
+        let guard = self.policy.tag_lock.lock().await;
+        let (tags, digest, verb) = match reference {
+            ManifestRef::Tag(t) => match self.meta.resolve_tag(repo, t).await? {
+                Some(d) => (vec![t.clone()], d, "deleted"),
+                None => return Ok(Some(guard)),
+            },
+            ManifestRef::Digest(d) => (
+                self.meta.tags_of(repo, d).await?,
+                d.clone(),
+                "deleted with its manifest",
+            ),
+        };
+        for tag in tags {
+            if let Some(rule) = rules.immutable_rule(repo, &tag) {
+                return Err(rule.refusal(repo, &tag, digest, verb));
+            }
+        }
+        Ok(Some(guard))
     }
 }

@@ -1,12 +1,22 @@
 //! The registry's rules, over the blob store and the metadata store: which repository may serve
 //! which blob, how uploads progress and end, what a manifest must reference before it is
-//! accepted, tags, referrers and listings. No HTTP types here: callers get values and
+//! accepted, tags, referrers and listings; retention, quotas and immutable tags (rules swapped
+//! whole on reload), pull times and usage reports. No HTTP types here: callers get values and
 //! [`Error`](crate::Error)s.
 
 mod blobs;
+mod gc;
 mod listing;
 mod manifests;
+mod ops;
 mod uploads;
+
+// retention, quotas, immutable tags, pull times, usage
+mod policy;
+mod pulls;
+mod quota;
+mod retention;
+mod usage;
 
 use std::sync::Arc;
 
@@ -18,7 +28,15 @@ use crate::metadata::sqlite::SqliteMetadata;
 use crate::storage::BlobStore;
 use crate::storage::fs::FsBlobStore;
 
+pub use gc::{
+    GcBlob, GcOptions, GcOrphan, GcReport, GcSummary, GcUpload, ScrubProblem, ScrubReport,
+};
+pub use blobs::HEAD_REFRESH;
 pub use manifests::{ManifestRef, StoredManifest};
+pub use ops::{Ops, Readiness};
+pub use policy::{ImmutablePolicy, Policies, PolicyCounts, Quota, RetentionPolicy};
+pub use retention::{RepositoryRetention, RetentionReport, TagDecision};
+pub use usage::{NamespaceUsage, RepositoryUsage, TagDetail, TotalUsage, UsageReport};
 
 /// A registry: the two seams plus its settings.
 pub struct Registry {
@@ -26,6 +44,8 @@ pub struct Registry {
     meta: Arc<dyn MetadataStore>,
     config: Config,
     auth: Arc<Auth>,
+    policy: policy::PolicyState,
+    ops: Arc<Ops>,
 }
 
 impl Registry {
@@ -35,12 +55,12 @@ impl Registry {
         let db = config.root.join("v1").join("metadata.db");
         let meta = SqliteMetadata::open(&db).await?;
         let auth = Auth::open(&config).await?;
-        Ok(Self::with_stores(
-            config,
-            Arc::new(blobs),
-            Arc::new(meta),
-            Arc::new(auth),
-        ))
+        // Refuse to start on rules that do not compile (a reload keeps the old ones instead).
+        Policies::compile(&config)?;
+        let ops = Ops::open(&config).await?;
+        let mut reg = Self::with_stores(config, Arc::new(blobs), Arc::new(meta), Arc::new(auth));
+        reg.ops = Arc::new(ops);
+        Ok(reg)
     }
 
     /// A registry over the given stores and access control.
@@ -50,11 +70,15 @@ impl Registry {
         meta: Arc<dyn MetadataStore>,
         auth: Arc<Auth>,
     ) -> Registry {
+        let policy = policy::PolicyState::new(&config, meta.clone());
+        let ops = Arc::new(Ops::new(&config));
         Registry {
             blobs,
             meta,
             config,
             auth,
+            policy,
+            ops,
         }
     }
 
@@ -104,6 +128,7 @@ impl Registry {
             return Ok(false);
         }
         for blob in &image.blobs {
+            let _fence = self.blobs.fence(crate::storage::FenceMode::Shared).await?;
             self.blobs
                 .put(&blob.digest, blob.data.clone().into())
                 .await?;

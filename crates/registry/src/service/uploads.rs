@@ -5,7 +5,7 @@ use berth_oci::Digest;
 
 use super::{Registry, check_name};
 use crate::error::{Error, Result};
-use crate::storage::ByteStream;
+use crate::storage::{ByteStream, FenceMode};
 
 impl Registry {
     /// Open an upload session for `repo`; returns its id.
@@ -46,8 +46,9 @@ impl Registry {
         self.blobs.upload_append(id, offset, body).await
     }
 
-    /// Finish upload `id`: append the last chunk if any, verify against `digest`, let `repo`
-    /// serve the blob, end the session.
+    /// Finish upload `id`: append the last chunk if any, check the quotas (a refused upload's
+    /// bytes are discarded), verify against `digest`, let `repo` serve the blob, end the
+    /// session.
     pub async fn finish_upload(
         &self,
         repo: &str,
@@ -59,8 +60,15 @@ impl Registry {
         if let Some((offset, body)) = last_chunk {
             self.blobs.upload_append(id, offset, body).await?;
         }
+        let admission = self.admit_upload(repo, id, digest, true).await?;
+        // Bytes made present and linked under the GC fence (docs/gc.md).
+        let fence = self.blobs.fence(FenceMode::Shared).await?;
         let size = self.blobs.upload_commit(id, digest).await?;
         self.meta.link_blob(repo, digest, size).await?;
+        drop(fence);
+        if let Some(a) = admission {
+            a.linked();
+        }
         self.meta.delete_upload(id).await?;
         Ok(size)
     }
@@ -79,12 +87,19 @@ impl Registry {
         self.blobs.upload_create(&id).await?;
         let result = async {
             self.blobs.upload_append(&id, Some(0), body).await?;
-            self.blobs.upload_commit(&id, digest).await
+            let admission = self.admit_upload(repo, &id, digest, false).await?;
+            let fence = self.blobs.fence(FenceMode::Shared).await?;
+            let size = self.blobs.upload_commit(&id, digest).await?;
+            Ok((size, admission, fence))
         }
         .await;
         match result {
-            Ok(size) => {
+            Ok((size, admission, fence)) => {
                 self.meta.link_blob(repo, digest, size).await?;
+                drop(fence);
+                if let Some(a) = admission {
+                    a.linked();
+                }
                 Ok(size)
             }
             Err(e) => {
@@ -106,7 +121,14 @@ impl Registry {
         let Some(size) = self.blobs.stat(digest).await? else {
             return Ok(None);
         };
-        self.meta.link_blob(repo, digest, size).await?;
+        let admission = self.admit(repo, digest, size).await?;
+        // Checked and linked in one transaction: GC may have removed the source meanwhile.
+        if self.meta.mount_link(repo, digest, from).await?.is_none() {
+            return Ok(None);
+        }
+        if let Some(a) = admission {
+            a.linked();
+        }
         Ok(Some(size))
     }
 }

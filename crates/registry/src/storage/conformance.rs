@@ -5,7 +5,9 @@ use berth_oci::{Algorithm, Digest};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::{BlobStore, ByteStream};
+use std::time::SystemTime;
+
+use super::{BlobEntry, BlobStore, ByteStream, FenceMode};
 use crate::error::Error;
 
 fn body(parts: &[&'static [u8]]) -> ByteStream {
@@ -178,4 +180,117 @@ pub async fn run(store: &dyn BlobStore) {
         store.upload_size("../../etc/passwd").await.is_err(),
         "ids are not paths"
     );
+
+    gc(store).await;
+}
+
+/// Everything `list_blobs` returns, page by page of `page`.
+async fn list_all(store: &dyn BlobStore, page: usize) -> Vec<BlobEntry> {
+    let mut out: Vec<BlobEntry> = Vec::new();
+    loop {
+        let after = out.last().map(|e| e.digest.clone());
+        let next = store.list_blobs(after.as_ref(), page).await.unwrap();
+        if next.is_empty() {
+            return out;
+        }
+        assert!(next.len() <= page, "a page holds at most `limit` entries");
+        out.extend(next);
+    }
+}
+
+/// The garbage-collection and scrub part of the contract.
+async fn gc(store: &dyn BlobStore) {
+    // The fence: shared holders coexist; exclusive waits for them.
+    let a = store.fence(FenceMode::Shared).await.unwrap();
+    let b = store.fence(FenceMode::Shared).await.unwrap();
+    drop((a, b));
+    let ex = store.fence(FenceMode::Exclusive).await.unwrap();
+    drop(ex);
+
+    // Listing: every blob, in digest-string order, across pages.
+    let mut digests = Vec::new();
+    for i in 0..12u32 {
+        let data = Bytes::from(format!("gc listing {i}"));
+        let d = if i % 4 == 0 {
+            Digest::of(Algorithm::Sha512, &data)
+        } else {
+            Digest::sha256(&data)
+        };
+        store.put(&d, data).await.unwrap();
+        digests.push(d);
+    }
+    let all = list_all(store, 5).await;
+    let names: Vec<String> = all.iter().map(|e| e.digest.to_string()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "listing is in digest-string order");
+    for d in &digests {
+        let e = all.iter().find(|e| &e.digest == d).expect("listed");
+        assert_eq!(Some(e.size), store.stat(d).await.unwrap(), "listed size");
+    }
+
+    // Removal only of what was written before the cut-off; storing again refreshes the time.
+    let d = &digests[1];
+    let hour = std::time::Duration::from_secs(3600);
+    let now = SystemTime::now();
+    assert_eq!(
+        store.remove_if_older(d, now - hour).await.unwrap(),
+        None,
+        "a fresh blob stays"
+    );
+    let written = all.iter().find(|e| &e.digest == d).unwrap().modified;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    store.put(d, Bytes::from("gc listing 1")).await.unwrap();
+    assert_eq!(
+        store
+            .remove_if_older(d, written + std::time::Duration::from_millis(10))
+            .await
+            .unwrap(),
+        None,
+        "storing present content counts as a new write"
+    );
+    let size = store.stat(d).await.unwrap();
+    assert_eq!(
+        store.remove_if_older(d, now + hour).await.unwrap(),
+        size,
+        "an old blob goes, its size returned"
+    );
+    assert_eq!(store.stat(d).await.unwrap(), None);
+    assert_eq!(
+        store.remove_if_older(d, now + hour).await.unwrap(),
+        None,
+        "an absent blob is not removed twice"
+    );
+
+    // Uploads are listed with their sizes.
+    let id = uuid::Uuid::new_v4().to_string();
+    store.upload_create(&id).await.unwrap();
+    store
+        .upload_append(&id, None, body(&[b"four"]))
+        .await
+        .unwrap();
+    let ups = store.list_uploads().await.unwrap();
+    let u = ups.iter().find(|u| u.id == id).expect("upload listed");
+    assert_eq!(u.size, 4);
+    store.upload_cancel(&id).await.unwrap();
+    assert!(
+        !store
+            .list_uploads()
+            .await
+            .unwrap()
+            .iter()
+            .any(|u| u.id == id),
+        "a cancelled upload is not listed"
+    );
+    store.sweep_temp(now + hour, true).await.unwrap();
+
+    // Quarantine moves a blob out of the store.
+    let q = &digests[2];
+    assert!(store.quarantine(q).await.unwrap().is_some());
+    assert_eq!(store.stat(q).await.unwrap(), None, "quarantined blob is gone");
+    assert!(
+        !list_all(store, 100).await.iter().any(|e| &e.digest == q),
+        "and not listed"
+    );
+    assert_eq!(store.quarantine(q).await.unwrap(), None);
 }

@@ -5,18 +5,23 @@
 //!   blobs/<alg>/<first 2 hex>/<hex>   verified content, never modified after the rename
 //!   uploads/<id>                      bytes of an upload session, appended in order
 //!   tmp/                              temp files of `put`, renamed into blobs/
+//!   quarantine/<alg>-<hex>-<unix s>   blobs `scrub --repair` found corrupt
+//!   gc.lock, gc.intent                the GC fence (`flock`), see `storage::fence`
 //! ```
 //! Paths are built only by [`FsBlobStore::blob_path`] and [`FsBlobStore::upload_path`].
 //!
 //! Uploads are hashed while they stream in: the hasher state of each session is kept in memory,
 //! so commit needs no second pass. After a restart the state is rebuilt once by reading the
 //! session's bytes. A commit fsyncs the file, renames it into place and fsyncs the directory.
+//! Storing content that is already present refreshes the file's modification time, which is
+//! the "last upload" that garbage collection's grace period counts from.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use berth_oci::{Algorithm, Digest, Hasher};
@@ -24,8 +29,11 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::task::spawn_blocking;
 
-use super::{BlobStore, ByteStream};
+use super::fence::FileFence;
+use super::{BlobEntry, BlobStore, ByteStream, Fence, FenceMode, UploadEntry};
 use crate::error::{Error, Result};
+
+mod gc;
 
 const READ_CHUNK: usize = 512 * 1024;
 /// Upload bytes are handed to the kernel's writeback every this many bytes, so the fsync at
@@ -45,6 +53,7 @@ enum Session {
 pub struct FsBlobStore {
     root: PathBuf,
     sessions: Arc<Mutex<HashMap<String, Session>>>,
+    fence: FileFence,
 }
 
 impl FsBlobStore {
@@ -56,6 +65,7 @@ impl FsBlobStore {
             fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
         }
         Ok(FsBlobStore {
+            fence: FileFence::new(&root),
             root,
             sessions: Arc::default(),
         })
@@ -296,7 +306,7 @@ impl BlobStore for FsBlobStore {
             )));
         }
         let dest = self.blob_path(digest);
-        if dest.exists() {
+        if gc::touch(&dest) {
             return Ok(());
         }
         let tmp = self.root.join("tmp").join(uuid::Uuid::new_v4().to_string());
@@ -439,7 +449,7 @@ impl BlobStore for FsBlobStore {
                 if actual != want {
                     return Ok(Err(actual));
                 }
-                if dest.exists() {
+                if gc::touch(&dest) {
                     fs::remove_file(&path)?;
                 } else {
                     let f = File::open(&path)?;
@@ -478,6 +488,32 @@ impl BlobStore for FsBlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(Error::io(&path, e)),
         }
+    }
+
+    // ---- garbage collection and scrub (storage/fs/gc.rs) ----
+
+    async fn fence(&self, mode: FenceMode) -> Result<Fence> {
+        self.fence.acquire(mode).await
+    }
+
+    async fn list_blobs(&self, after: Option<&Digest>, limit: usize) -> Result<Vec<BlobEntry>> {
+        self.gc_list_blobs(after, limit).await
+    }
+
+    async fn remove_if_older(&self, digest: &Digest, before: SystemTime) -> Result<Option<u64>> {
+        self.gc_remove_if_older(digest, before).await
+    }
+
+    async fn list_uploads(&self) -> Result<Vec<UploadEntry>> {
+        self.gc_list_uploads().await
+    }
+
+    async fn sweep_temp(&self, before: SystemTime, dry_run: bool) -> Result<Vec<(String, u64)>> {
+        self.gc_sweep_temp(before, dry_run).await
+    }
+
+    async fn quarantine(&self, digest: &Digest) -> Result<Option<String>> {
+        self.gc_quarantine(digest).await
     }
 }
 

@@ -10,10 +10,12 @@
 //! [`conformance::run`] checks any implementation against the contract below.
 
 pub mod conformance;
+pub mod fence;
 pub mod fs;
 pub mod memory;
 
 use std::pin::Pin;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use berth_oci::Digest;
@@ -21,6 +23,8 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use crate::error::Result;
+
+pub use fence::{Fence, FenceMode};
 
 /// A stream of bytes, as read from or written to the store.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
@@ -63,4 +67,53 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Drop upload `id`; `false` when there was no such upload.
     async fn upload_cancel(&self, id: &str) -> Result<bool>;
+
+    // ---- garbage collection and scrub (docs/gc.md) ----
+
+    /// Take the GC fence: [`FenceMode::Shared`] around making bytes present and recording a
+    /// reference to them, [`FenceMode::Exclusive`] around deleting blobs. It excludes holders in
+    /// other processes on the same data root too, and is released when the [`Fence`] drops.
+    async fn fence(&self, mode: FenceMode) -> Result<Fence>;
+
+    /// Up to `limit` blobs whose digest string sorts after `after`, in digest-string order
+    /// (the order SQLite's `ORDER BY digest` gives). Files that are not blobs are skipped.
+    async fn list_blobs(&self, after: Option<&Digest>, limit: usize) -> Result<Vec<BlobEntry>>;
+
+    /// Remove blob `digest` if it was last written before `before`; the bytes freed, or
+    /// `None` when it is absent or younger. `put` and `upload_commit` of content already
+    /// present count as writes (they refresh the time).
+    async fn remove_if_older(&self, digest: &Digest, before: SystemTime) -> Result<Option<u64>>;
+
+    /// Every upload session's bytes on store, whether or not the metadata knows it.
+    async fn list_uploads(&self) -> Result<Vec<UploadEntry>>;
+
+    /// Temporary files (of writes that never finished) last written before `before`: removed,
+    /// or only listed when `dry_run`. Returns their names and sizes.
+    async fn sweep_temp(&self, before: SystemTime, dry_run: bool) -> Result<Vec<(String, u64)>>;
+
+    /// Move blob `digest` out of the store, keeping its bytes for inspection; where they went,
+    /// or `None` when it was absent.
+    async fn quarantine(&self, digest: &Digest) -> Result<Option<String>>;
+}
+
+/// A stored blob, as listed for garbage collection and scrub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobEntry {
+    /// Its digest (the name it is stored under; the bytes may disagree if corrupted).
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was last written (created, or its content uploaded again).
+    pub modified: SystemTime,
+}
+
+/// The bytes of an upload session on store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadEntry {
+    /// The session id.
+    pub id: String,
+    /// Bytes received.
+    pub size: u64,
+    /// When bytes last arrived.
+    pub modified: SystemTime,
 }

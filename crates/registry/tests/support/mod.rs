@@ -29,7 +29,8 @@ pub struct Server {
     /// The data root.
     pub root: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
+    task: Option<tokio::task::JoinHandle<berth_registry::Result<()>>>,
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -42,18 +43,28 @@ impl Drop for Server {
 
 /// Start a registry on a fresh data root, `[auth]` adjusted by `f`.
 pub async fn start(f: impl FnOnce(&mut AuthConfig)) -> Server {
+    start_with(|c| f(&mut c.auth)).await
+}
+
+/// Start a registry on a fresh data root, its whole configuration adjusted by `f`.
+pub async fn start_with(f: impl FnOnce(&mut Config)) -> Server {
+    start_in(tempfile::tempdir().unwrap(), f).await
+}
+
+/// Start a registry on the data root under `dir` (a fresh one, or one that [`Server::stop`]
+/// handed back, for a restart), its configuration adjusted by `f`.
+pub async fn start_in(dir: tempfile::TempDir, f: impl FnOnce(&mut Config)) -> Server {
     capture_logs();
-    let dir = tempfile::tempdir().unwrap();
     let mut config = Config {
         root: dir.path().join("data"),
         ..Config::default()
     };
-    f(&mut config.auth);
+    f(&mut config);
     let reg = Arc::new(Registry::open(config).await.unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(berth_registry::server::serve(
+    let task = tokio::spawn(berth_registry::server::serve(
         reg.clone(),
         listener,
         None,
@@ -66,7 +77,8 @@ pub async fn start(f: impl FnOnce(&mut AuthConfig)) -> Server {
         root: dir.path().join("data"),
         reg,
         stop: Some(stop),
-        _dir: dir,
+        task: Some(task),
+        dir: Some(dir),
     }
 }
 
@@ -79,6 +91,17 @@ pub fn tester() -> Actor {
 }
 
 impl Server {
+    /// Stop serving (as on SIGTERM: the server's own tasks end) and hand back the data root.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+        self.dir.take().unwrap()
+    }
+
     /// The administrative operations on this registry's database.
     pub fn admin(&self) -> Admin {
         Admin::new(self.reg.auth().audit_log().clone())

@@ -3,6 +3,8 @@
 //! running or not, sees each change at once.
 
 mod admin;
+mod ops;
+mod policy;
 mod serve;
 
 use std::path::PathBuf;
@@ -44,6 +46,17 @@ enum RegistryCommand {
     /// The token-signing key's certificate and key set, for registries that trust berth.
     #[command(subcommand)]
     Auth(admin::AuthCommand),
+    /// Untag what the [[retention]] rules do not keep (--dry-run: only show it).
+    Retention(policy::RetentionArgs),
+    /// Storage used per repository and namespace (unique and shared bytes), against quotas.
+    Du(policy::DuArgs),
+    /// A repository's tags with their push and pull times.
+    Tags(policy::TagsArgs),
+    /// Remove what nothing uses (unreferenced blobs and, with --untagged, manifests; expired
+    /// uploads), safely while the server runs.
+    Gc(ops::GcArgs),
+    /// Re-hash every blob; report (and with --repair quarantine and unlink) bad ones.
+    Scrub(ops::ScrubArgs),
 }
 
 /// Where the registry keeps its data: `--root` and `--config`, as `serve` takes them.
@@ -90,5 +103,10 @@ pub fn run(args: RegistryArgs) -> Result<()> {
         RegistryCommand::Token(c) => admin::token(c),
         RegistryCommand::Audit(a) => admin::audit(a),
         RegistryCommand::Auth(c) => admin::auth(c),
+        RegistryCommand::Retention(a) => policy::retention(a),
+        RegistryCommand::Du(a) => policy::du(a),
+        RegistryCommand::Tags(a) => policy::tags(a),
+        RegistryCommand::Gc(a) => ops::gc(a),
+        RegistryCommand::Scrub(a) => ops::scrub(a),
     }
 }

@@ -136,6 +136,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<()> {
         let registry = Registry::open(config.clone())
             .await
             .with_context(|| format!("cannot open the registry at {}", config.root.display()))?;
+        registry.set_config_file(args.config.clone());
         check_exposure(&config, registry.auth().mode())?;
         if args.samples
             && registry
@@ -157,12 +158,26 @@ pub(super) fn serve(args: ServeArgs) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;
         let local = listener.local_addr()?;
+        let registry = Arc::new(registry);
+        reload_on_sighup(registry.clone())?;
+        registry.schedule_gc().context("cannot schedule garbage collection")?;
+        if let Some(addr) = config.metrics.addr {
+            // Metrics, health and readiness on their own (private) address.
+            let ops = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} ([metrics] addr)"))?;
+            tracing::info!(addr = %ops.local_addr()?, "metrics listening");
+            tokio::spawn(server::serve_ops(registry.clone(), ops, std::future::pending()));
+        }
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(addr = %local, root = %config.root.display(), "registry ready");
         let mut out = std::io::stdout();
         writeln!(out, "berth registry listening on {scheme}://{local}")?;
         out.flush()?;
-        server::serve(Arc::new(registry), listener, tls, shutdown_signal()).await?;
+        server::serve(registry.clone(), listener, tls, shutdown_signal()).await?;
+        if let Err(e) = registry.flush_pulls().await {
+            tracing::warn!(error = %e, "cannot record the last pull times");
+        }
         Ok(())
     })
 }
@@ -185,6 +200,23 @@ fn check_exposure(config: &Config, mode: AuthMode) -> Result<()> {
         addr = %config.addr,
         "access control is off (--auth none): anyone who can reach this address can push, overwrite and delete images"
     );
+    Ok(())
+}
+
+/// On SIGHUP, re-read the configuration file's retention, quota and immutable-tag rules (a
+/// file that does not parse leaves the rules in force). The handler is installed before the
+/// server says it is listening, so a SIGHUP never finds the default action (exit).
+fn reload_on_sighup(registry: Arc<Registry>) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP received: reloading the configuration");
+            if let Err(e) = registry.reload_config() {
+                tracing::error!(error = %e, "configuration not reloaded; the rules in force stay");
+            }
+        }
+    });
     Ok(())
 }
 
