@@ -954,6 +954,18 @@ async fn cross_mount_without_pull_on_the_source_falls_back_to_an_upload() {
         shapes[0], shapes[1],
         "an existing and a missing blob look the same"
     );
+    // Without `from` (the automatic mount), only repositories the caller may pull are looked
+    // in: the secret layer is not found, and the answer is the same as for a missing blob.
+    let mut auto = Vec::new();
+    for d in [layer, &missing] {
+        let r = srv
+            .req("POST", &format!("/v2/team-a/app/blobs/uploads/?mount={d}"), &auth, b"")
+            .await;
+        assert_eq!(r.status, 202, "{d}: {}", r.text());
+        assert!(r.header("docker-content-digest").is_none(), "no hint about {d}");
+        auto.push((r.status, r.body.clone()));
+    }
+    assert_eq!(auto[0], auto[1]);
     let r = srv
         .req("HEAD", &format!("/v2/team-a/app/blobs/{layer}"), &auth, b"")
         .await;

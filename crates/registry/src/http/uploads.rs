@@ -76,11 +76,24 @@ pub async fn start(
         let digest = parse_digest(&mount)?;
         // Mount only from a repository the caller may pull; otherwise a plain upload, which
         // says nothing about whether the blob exists there.
-        if let Some(from) = query(&req, "from")
-            && principal.may(&from, Action::Pull)
-            && reg.mount_blob(repo, &digest, &from).await?.is_some()
-        {
-            return Ok(created(repo, &digest));
+        match query(&req, "from") {
+            Some(from) => {
+                if principal.may(&from, Action::Pull)
+                    && reg.mount_blob(repo, &digest, &from).await?.is_some()
+                {
+                    return Ok(created(repo, &digest));
+                }
+            }
+            // No `from`: mount from wherever the caller may pull it (the spec's MAY).
+            None => {
+                if reg
+                    .mount_any(repo, &digest, |r| principal.may_pull_as_self(r))
+                    .await?
+                    .is_some()
+                {
+                    return Ok(created(repo, &digest));
+                }
+            }
         }
         let id = reg.start_upload(repo).await?;
         return Ok(progress(StatusCode::ACCEPTED, repo, &id, 0));

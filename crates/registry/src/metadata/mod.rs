@@ -91,6 +91,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// The size of `digest` when `repo` may serve it, else `None`.
     async fn blob_linked(&self, repo: &str, digest: &Digest) -> Result<Option<u64>>;
 
+    /// Repositories that may serve blob `digest`, sorted, at most `limit`.
+    async fn blob_repositories(&self, digest: &Digest, limit: u32) -> Result<Vec<String>>;
+
     /// Let `repo` serve blob `digest` (creating the repository).
     async fn link_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<()>;
 

@@ -102,6 +102,17 @@ impl MetadataStore for SqliteMetadata {
         Ok(row.map(|r| r.0 as u64))
     }
 
+    async fn blob_repositories(&self, digest: &Digest, limit: u32) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT repo FROM repository_blobs WHERE digest = ? ORDER BY repo LIMIT ?",
+        )
+        .bind(digest.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(|(r,)| r).collect())
+    }
+
     async fn link_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         sqlx::query(

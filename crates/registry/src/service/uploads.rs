@@ -109,6 +109,32 @@ impl Registry {
         }
     }
 
+    /// The spec's automatic cross-mount (a `mount` without `from`): `digest` is already in
+    /// `repo`, or is mounted from the first repository holding it that `may_pull` accepts — so
+    /// a caller learns only of blobs in repositories it may read. `None`: not found there.
+    pub async fn mount_any(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        may_pull: impl Fn(&str) -> bool,
+    ) -> Result<Option<u64>> {
+        check_name(repo)?;
+        if let Some(size) = self.meta.blob_linked(repo, digest).await?
+            && self.blobs.stat(digest).await?.is_some()
+        {
+            return Ok(Some(size));
+        }
+        for from in self.meta.blob_repositories(digest, 64).await? {
+            if from != repo
+                && may_pull(&from)
+                && let Some(size) = self.mount_blob(repo, digest, &from).await?
+            {
+                return Ok(Some(size));
+            }
+        }
+        Ok(None)
+    }
+
     /// Let `repo` serve `digest` from repository `from` without moving bytes. `None` when
     /// `from` does not hold it (the caller then falls back to a plain upload).
     pub async fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<Option<u64>> {

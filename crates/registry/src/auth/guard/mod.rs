@@ -111,6 +111,13 @@ impl Principal {
         }
     }
 
+    /// Whether the caller may pull `repo` by who it is, whatever its token names: the live
+    /// policy for berth's users and robots (a robot stays within its own scopes), the claims for
+    /// an external issuer's tokens. For the automatic cross-mount, which names no source.
+    pub fn may_pull_as_self(&self, repo: &str) -> bool {
+        self.may_list(repo)
+    }
+
     /// Whether the catalog shows `repo` to the caller: the repositories it may pull, by the live
     /// policy (a catalog token names no repository), or by its claims for an external issuer.
     pub fn may_list(&self, repo: &str) -> bool {
