@@ -33,11 +33,20 @@ fn manifest(config: &[u8], layers: &[&[u8]]) -> Vec<u8> {
 
 /// Push an image as a client does (HEAD each blob, upload only the missing ones); the first
 /// failure as text. `Err("down")` when the server is unreachable.
-fn push(c: &reqwest::blocking::Client, url: &str, repo: &str, tag: &str, blobs: &[Vec<u8>]) -> Result<(), String> {
+fn push(
+    c: &reqwest::blocking::Client,
+    url: &str,
+    repo: &str,
+    tag: &str,
+    blobs: &[Vec<u8>],
+) -> Result<(), String> {
     let down = |_| "down".to_string();
     for b in blobs {
         let d = sha256(b);
-        let head = c.head(format!("{url}/v2/{repo}/blobs/{d}")).send().map_err(down)?;
+        let head = c
+            .head(format!("{url}/v2/{repo}/blobs/{d}"))
+            .send()
+            .map_err(down)?;
         if head.status() == 200 {
             continue;
         }
@@ -47,7 +56,11 @@ fn push(c: &reqwest::blocking::Client, url: &str, repo: &str, tag: &str, blobs: 
             .send()
             .map_err(down)?;
         if r.status() != 201 {
-            return Err(format!("upload {repo} {d}: {} {}", r.status(), r.text().unwrap_or_default()));
+            return Err(format!(
+                "upload {repo} {d}: {} {}",
+                r.status(),
+                r.text().unwrap_or_default()
+            ));
         }
     }
     let layers: Vec<&[u8]> = blobs[1..].iter().map(|b| b.as_slice()).collect();
@@ -58,7 +71,11 @@ fn push(c: &reqwest::blocking::Client, url: &str, repo: &str, tag: &str, blobs: 
         .send()
         .map_err(down)?;
     if r.status() != 201 {
-        return Err(format!("PUT {repo}:{tag}: {} {}", r.status(), r.text().unwrap_or_default()));
+        return Err(format!(
+            "PUT {repo}:{tag}: {} {}",
+            r.status(),
+            r.text().unwrap_or_default()
+        ));
     }
     Ok(())
 }
@@ -82,7 +99,11 @@ fn writer(url: String, w: usize, stop: Arc<AtomicBool>) -> Result<usize, String>
     let mut i = 0;
     while !stop.load(Ordering::Relaxed) {
         i += 1;
-        let which = if i % 3 == 0 { 1 + (i * 7919) % (i - 1) } else { i };
+        let which = if i % 3 == 0 {
+            1 + (i * 7919) % (i - 1)
+        } else {
+            i
+        };
         match push(&c, &url, &repo, &format!("t{}", i % 3), &image(which)) {
             Ok(()) => {}
             Err(e) if e == "down" => std::thread::sleep(Duration::from_millis(20)),
@@ -99,7 +120,12 @@ fn check(r: &Registry) -> usize {
     let mut n = 0;
     for repo in catalog["repositories"].as_array().unwrap() {
         let repo = repo.as_str().unwrap();
-        let tags: Value = c.get(r.u(&format!("/v2/{repo}/tags/list"))).send().unwrap().json().unwrap();
+        let tags: Value = c
+            .get(r.u(&format!("/v2/{repo}/tags/list")))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
         for tag in tags["tags"].as_array().into_iter().flatten() {
             let tag = tag.as_str().unwrap();
             let resp = c
@@ -108,7 +134,10 @@ fn check(r: &Registry) -> usize {
                 .send()
                 .unwrap();
             assert_eq!(resp.status(), 200, "{repo}:{tag} resolves");
-            let digest = resp.headers()["docker-content-digest"].to_str().unwrap().to_string();
+            let digest = resp.headers()["docker-content-digest"]
+                .to_str()
+                .unwrap()
+                .to_string();
             let body = resp.bytes().unwrap();
             assert_eq!(sha256(&body), digest);
             let m: Value = serde_json::from_slice(&body).unwrap();
@@ -142,7 +171,11 @@ fn registry_cmd(root: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn run_writers(url: &str, n: usize, stop: &Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<Result<usize, String>>> {
+fn run_writers(
+    url: &str,
+    n: usize,
+    stop: &Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<Result<usize, String>>> {
     (0..n)
         .map(|w| {
             let (url, stop) = (url.to_string(), stop.clone());
@@ -154,7 +187,11 @@ fn run_writers(url: &str, n: usize, stop: &Arc<AtomicBool>) -> Vec<std::thread::
 fn join(writers: Vec<std::thread::JoinHandle<Result<usize, String>>>) -> usize {
     writers
         .into_iter()
-        .map(|w| w.join().unwrap().unwrap_or_else(|e| panic!("a push failed during GC: {e}")))
+        .map(|w| {
+            w.join()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("a push failed during GC: {e}"))
+        })
         .sum()
 }
 
@@ -173,16 +210,26 @@ fn cli_gc_beside_a_running_server_breaks_no_push() {
     let started = Instant::now();
     let mut runs = 0;
     while started.elapsed() < Duration::from_millis(4500) {
-        let (code, out, err) = registry_cmd(&r.root, &["gc", "--config", cfg, "--untagged", "--json"]);
+        let (code, out, err) =
+            registry_cmd(&r.root, &["gc", "--config", cfg, "--untagged", "--json"]);
         assert_eq!(code, 0, "gc failed: {err}");
         let report: Value = serde_json::from_str(&out).unwrap();
-        removed.fetch_add(report["summary"]["blobs"].as_u64().unwrap() as usize, Ordering::Relaxed);
+        removed.fetch_add(
+            report["summary"]["blobs"].as_u64().unwrap() as usize,
+            Ordering::Relaxed,
+        );
         runs += 1;
     }
     stop.store(true, Ordering::Relaxed);
     let pushes = join(writers);
-    eprintln!("{pushes} pushes, {runs} gc runs, {} blobs removed", removed.load(Ordering::Relaxed));
-    assert!(removed.load(Ordering::Relaxed) > 0, "the collections removed something");
+    eprintln!(
+        "{pushes} pushes, {runs} gc runs, {} blobs removed",
+        removed.load(Ordering::Relaxed)
+    );
+    assert!(
+        removed.load(Ordering::Relaxed) > 0,
+        "the collections removed something"
+    );
     assert!(check(&r) >= 3 * 3);
     let (code, out, err) = registry_cmd(&r.root, &["scrub"]);
     assert_eq!(code, 0, "scrub: {out}{err}");
@@ -199,7 +246,12 @@ fn plant_orphans(root: &Path, n: usize, round: usize) -> Vec<std::path::PathBuf>
             let p = root.join("v1/blobs/sha256").join(&d[7..9]).join(&d[7..]);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(&p, data).unwrap();
-            std::fs::File::options().write(true).open(&p).unwrap().set_modified(hour_ago).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(hour_ago)
+                .unwrap();
             p
         })
         .collect()
@@ -211,16 +263,27 @@ fn kill_9_during_scheduled_gc_leaves_a_consistent_registry() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
     let config = dir.path().join("registry.toml");
-    std::fs::write(&config, "[gc]\ninterval = \"100ms\"\ngrace = \"1s\"\nuntagged = true\n").unwrap();
+    std::fs::write(
+        &config,
+        "[gc]\ninterval = \"100ms\"\ngrace = \"1s\"\nuntagged = true\n",
+    )
+    .unwrap();
     let cfg = config.to_str().unwrap();
     // One address across restarts, so the writers find the server again.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
     let mut r = Registry::start_at(&root, &addr, &["--config", cfg]);
     // Load first, so the collections have pushes around them and garbage of their own.
     let stop = Arc::new(AtomicBool::new(false));
     let writers = run_writers(&r.url, 3, &stop);
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(r.logs().contains("garbage collection done"), "the schedule runs");
+    assert!(
+        r.logs().contains("garbage collection done"),
+        "the schedule runs"
+    );
     // Then kill -9 until one kill lands inside a collection: some orphans swept, not all.
     // The first collection starts 100 ms after the server does; aim a little later each time.
     let mut delay = 105u64;
@@ -239,7 +302,11 @@ fn kill_9_during_scheduled_gc_leaves_a_consistent_registry() {
             landed = true;
             break;
         }
-        delay = if left == ORPHANS { delay + 15 } else { delay.saturating_sub(10) };
+        delay = if left == ORPHANS {
+            delay + 15
+        } else {
+            delay.saturating_sub(10)
+        };
     }
     stop.store(true, Ordering::Relaxed);
     join(writers);
@@ -257,11 +324,20 @@ fn kill_9_during_scheduled_gc_leaves_a_consistent_registry() {
 fn gc_reports_what_it_would_remove_then_removes_it() {
     let r = Registry::start();
     let c = client();
-    let image = |n: &str| vec![format!("{{\"n\":\"{n}\"}}").into_bytes(), BASES[0].to_vec(), format!("own layer {n}").into_bytes()];
+    let image = |n: &str| {
+        vec![
+            format!("{{\"n\":\"{n}\"}}").into_bytes(),
+            BASES[0].to_vec(),
+            format!("own layer {n}").into_bytes(),
+        ]
+    };
     push(&c, &r.url, "out/app", "one", &image("one")).unwrap();
     push(&c, &r.url, "out/app", "two", &image("two")).unwrap();
     let one = manifest(&image("one")[0], &[BASES[0], b"own layer one"]);
-    let resp = c.delete(r.u(&format!("/v2/out/app/manifests/{}", sha256(&one)))).send().unwrap();
+    let resp = c
+        .delete(r.u(&format!("/v2/out/app/manifests/{}", sha256(&one))))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 202);
     // Times are kept in seconds: let the deletion fall behind a zero grace period.
     std::thread::sleep(Duration::from_millis(1100));
@@ -272,25 +348,40 @@ fn gc_reports_what_it_would_remove_then_removes_it() {
     assert_eq!(code, 0, "{err}");
     let dry: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(dry["dry_run"], true);
-    assert_eq!(dry["summary"]["blobs"], 3, "own layer, config and manifest bytes: {dry}");
+    assert_eq!(
+        dry["summary"]["blobs"], 3,
+        "own layer, config and manifest bytes: {dry}"
+    );
     assert_eq!(dry["summary"]["links"], 2);
     assert!(blob_file(&own).exists(), "a dry run removes nothing");
 
     let (code, out, _) = registry_cmd(&r.root, &["gc", "--dry-run", "--grace", "0s"]);
     assert_eq!(code, 0);
     assert!(out.contains(&format!("blob      {own}")), "{out}");
-    assert!(out.contains("would remove 0 manifests, 2 blob links, 3 blobs"), "{out}");
+    assert!(
+        out.contains("would remove 0 manifests, 2 blob links, 3 blobs"),
+        "{out}"
+    );
 
     let (code, out, _) = registry_cmd(&r.root, &["gc", "--grace", "0s"]);
     assert_eq!(code, 0);
-    assert!(out.contains("removed 0 manifests, 2 blob links, 3 blobs"), "{out}");
+    assert!(
+        out.contains("removed 0 manifests, 2 blob links, 3 blobs"),
+        "{out}"
+    );
     assert!(out.contains("freed"), "{out}");
     assert!(!blob_file(&own).exists());
-    assert!(blob_file(&sha256(BASES[0])).exists(), "the shared layer stays");
+    assert!(
+        blob_file(&sha256(BASES[0])).exists(),
+        "the shared layer stays"
+    );
     assert_eq!(check(&r), 1);
 
     let (_, out, _) = registry_cmd(&r.root, &["gc", "--grace", "0s", "-q"]);
-    assert!(out.starts_with("removed 0 manifests, 0 blob links, 0 blobs"), "{out}");
+    assert!(
+        out.starts_with("removed 0 manifests, 0 blob links, 0 blobs"),
+        "{out}"
+    );
     let (code, _, err) = registry_cmd(&r.root.join("nothing-here"), &["gc"]);
     assert_ne!(code, 0);
     assert!(err.contains("no registry data"), "{err}");
@@ -300,11 +391,18 @@ fn gc_reports_what_it_would_remove_then_removes_it() {
 fn scrub_reports_corruption_with_exit_code_1_and_repairs() {
     let r = Registry::start();
     let c = client();
-    let blobs = vec![b"{\"scrub\":true}".to_vec(), b"layer to flip".to_vec(), b"layer to lose".to_vec()];
+    let blobs = vec![
+        b"{\"scrub\":true}".to_vec(),
+        b"layer to flip".to_vec(),
+        b"layer to lose".to_vec(),
+    ];
     push(&c, &r.url, "scrub/me", "v1", &blobs).unwrap();
     let (code, out, _) = registry_cmd(&r.root, &["scrub"]);
     assert_eq!(code, 0);
-    assert!(out.contains("checked 4 blobs") && out.contains("all good"), "{out}");
+    assert!(
+        out.contains("checked 4 blobs") && out.contains("all good"),
+        "{out}"
+    );
 
     let path = |d: &str| r.root.join("v1/blobs/sha256").join(&d[7..9]).join(&d[7..]);
     let (flip, lose) = (sha256(b"layer to flip"), sha256(b"layer to lose"));
@@ -315,8 +413,14 @@ fn scrub_reports_corruption_with_exit_code_1_and_repairs() {
 
     let (code, out, err) = registry_cmd(&r.root, &["scrub"]);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains(&format!("corrupt  {flip}  content is sha256:")), "{out}");
-    assert!(out.contains(&format!("missing  {lose}  not stored")), "{out}");
+    assert!(
+        out.contains(&format!("corrupt  {flip}  content is sha256:")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("missing  {lose}  not stored")),
+        "{out}"
+    );
     assert!(out.contains("needed by scrub/me@sha256:"), "{out}");
     assert!(err.contains("1 corrupt and 1 missing"), "{err}");
 
@@ -329,7 +433,10 @@ fn scrub_reports_corruption_with_exit_code_1_and_repairs() {
     assert!(Path::new(corrupt["quarantined"].as_str().unwrap()).exists());
     assert_eq!(corrupt["unlinked"], 1);
     // The server now says the blobs are unknown, so a client pushes them again.
-    let head = c.head(r.u(&format!("/v2/scrub/me/blobs/{flip}"))).send().unwrap();
+    let head = c
+        .head(r.u(&format!("/v2/scrub/me/blobs/{flip}")))
+        .send()
+        .unwrap();
     assert_eq!(head.status(), 404);
     push(&c, &r.url, "scrub/me", "v1", &blobs).unwrap();
     let (code, out, _) = registry_cmd(&r.root, &["scrub"]);

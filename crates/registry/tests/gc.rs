@@ -42,9 +42,13 @@ fn files(root: &std::path::Path) -> BTreeSet<String> {
 async fn deleting_one_of_two_images_sharing_layers_frees_only_its_own_blobs() {
     let e = env(|_| {}).await;
     let base: &[u8] = b"base layer shared by every image";
-    let a = e.image("app", "a", b"{\"config\":\"a\"}", &[base, b"layer of a"]).await;
-    e.image("app", "b", b"{\"config\":\"b\"}", &[base, b"layer of b"]).await;
-    e.image("other", "c", b"{\"config\":\"c\"}", &[base, b"layer of c"]).await;
+    let a = e
+        .image("app", "a", b"{\"config\":\"a\"}", &[base, b"layer of a"])
+        .await;
+    e.image("app", "b", b"{\"config\":\"b\"}", &[base, b"layer of b"])
+        .await;
+    e.image("other", "c", b"{\"config\":\"c\"}", &[base, b"layer of c"])
+        .await;
     let a_digest = Digest::sha256(&a);
     e.reg
         .delete_manifest("app", &ManifestRef::Digest(a_digest.clone()))
@@ -59,7 +63,10 @@ async fn deleting_one_of_two_images_sharing_layers_frees_only_its_own_blobs() {
     let before = files(&e.root);
     let dry = e.gc(false, true).await;
     assert_eq!(files(&e.root), before, "a dry run changes no file");
-    assert!(e.serves("app", &Digest::sha256(b"layer of a")).await, "nor a link");
+    assert!(
+        e.serves("app", &Digest::sha256(b"layer of a")).await,
+        "nor a link"
+    );
 
     let r = e.gc(false, false).await;
     let a_only = [
@@ -85,7 +92,11 @@ async fn deleting_one_of_two_images_sharing_layers_frees_only_its_own_blobs() {
     assert!(e.stored(&Digest::sha256(base)), "the shared layer stays");
     assert_eq!(e.check_all().await, 2, "b and c are whole");
     let again = e.gc(false, false).await;
-    assert_eq!(again.summary.bytes + again.summary.links, 0, "a second run finds nothing");
+    assert_eq!(
+        again.summary.bytes + again.summary.links,
+        0,
+        "a second run finds nothing"
+    );
 }
 
 #[tokio::test]
@@ -101,17 +112,28 @@ async fn untagged_removes_unkept_manifests_but_never_a_child_of_a_kept_index() {
     let refs: Vec<&[u8]> = children.iter().map(|c| c.as_slice()).collect();
     let idx = e.manifest("multi", "latest", INDEX, &index(&refs)).await;
     // An untagged index with a child of its own: both go.
-    let lone_child = e.image("multi", "@", b"{\"lone\":1}", &[b"lone layer"]).await;
-    let lone_index = e.manifest("multi", "@", INDEX, &index(&[&lone_child])).await;
+    let lone_child = e
+        .image("multi", "@", b"{\"lone\":1}", &[b"lone layer"])
+        .await;
+    let lone_index = e
+        .manifest("multi", "@", INDEX, &index(&[&lone_child]))
+        .await;
     // A tag moved to a new image: the old manifest is untagged now.
     let old = e.image("moving", "v", b"{\"gen\":1}", &[b"gen 1"]).await;
     e.image("moving", "v", b"{\"gen\":2}", &[b"gen 2"]).await;
     e.age(2 * HOUR).await;
 
     let r = e.gc(false, false).await;
-    assert!(r.manifests.is_empty(), "without --untagged no manifest goes");
+    assert!(
+        r.manifests.is_empty(),
+        "without --untagged no manifest goes"
+    );
     let r = e.gc(true, false).await;
-    let removed: BTreeSet<String> = r.manifests.iter().map(|m| format!("{}@{}", m.repo, m.digest)).collect();
+    let removed: BTreeSet<String> = r
+        .manifests
+        .iter()
+        .map(|m| format!("{}@{}", m.repo, m.digest))
+        .collect();
     let want: BTreeSet<String> = [
         format!("multi@{}", Digest::sha256(&lone_child)),
         format!("multi@{lone_index}"),
@@ -121,7 +143,10 @@ async fn untagged_removes_unkept_manifests_but_never_a_child_of_a_kept_index() {
     assert_eq!(removed, want);
     assert!(e.has_manifest("multi", &idx).await);
     for c in &children {
-        assert!(e.has_manifest("multi", &Digest::sha256(c)).await, "every child of a kept index stays");
+        assert!(
+            e.has_manifest("multi", &Digest::sha256(c)).await,
+            "every child of a kept index stays"
+        );
     }
     assert!(!e.stored(&Digest::sha256(b"lone layer")));
     assert!(!e.stored(&Digest::sha256(b"gen 1")));
@@ -132,7 +157,9 @@ async fn untagged_removes_unkept_manifests_but_never_a_child_of_a_kept_index() {
 #[tokio::test]
 async fn referrers_of_kept_manifests_are_kept() {
     let e = env(|_| {}).await;
-    let image = e.image("signed", "v1", b"{\"signed\":true}", &[b"signed layer"]).await;
+    let image = e
+        .image("signed", "v1", b"{\"signed\":true}", &[b"signed layer"])
+        .await;
     e.blob("signed", b"{}").await;
     // A signature of the image, and an attestation of the signature (a chain of subjects).
     let sig = image_manifest(b"{}", &[], Some(&image));
@@ -140,18 +167,34 @@ async fn referrers_of_kept_manifests_are_kept() {
     let att = image_manifest(b"{}", &[], Some(&sig));
     let att_digest = e.manifest("signed", "@", MANIFEST, &att).await;
     // A signature of an image that is itself untagged goes with it.
-    let gone = e.image("signed", "@", b"{\"signed\":false}", &[b"unsigned layer"]).await;
+    let gone = e
+        .image("signed", "@", b"{\"signed\":false}", &[b"unsigned layer"])
+        .await;
     e.blob("signed", b"sig payload").await;
     let orphan_sig = e
-        .manifest("signed", "@", MANIFEST, &image_manifest(b"{}", &[b"sig payload"], Some(&gone)))
+        .manifest(
+            "signed",
+            "@",
+            MANIFEST,
+            &image_manifest(b"{}", &[b"sig payload"], Some(&gone)),
+        )
         .await;
     e.age(2 * HOUR).await;
     let r = e.gc(true, false).await;
-    assert!(e.has_manifest("signed", &sig_digest).await, "the signature of a tagged image stays");
-    assert!(e.has_manifest("signed", &att_digest).await, "and what refers to it");
+    assert!(
+        e.has_manifest("signed", &sig_digest).await,
+        "the signature of a tagged image stays"
+    );
+    assert!(
+        e.has_manifest("signed", &att_digest).await,
+        "and what refers to it"
+    );
     let removed = digests(r.manifests.iter().map(|m| &m.digest));
     assert_eq!(removed, digests(&[Digest::sha256(&gone), orphan_sig]));
-    assert!(e.stored(&Digest::sha256(b"{}")), "the empty config is still used");
+    assert!(
+        e.stored(&Digest::sha256(b"{}")),
+        "the empty config is still used"
+    );
     assert!(!e.stored(&Digest::sha256(b"sig payload")));
     let refs = e
         .reg
@@ -168,12 +211,20 @@ async fn grace_protects_fresh_uploads_and_a_head_refreshes_an_old_link() {
     let config = e.blob("push", b"{\"in\":\"progress\"}").await;
     let layer = e.blob("push", b"in-progress layer").await;
     let r = e.gc(true, false).await;
-    assert_eq!((r.summary.links, r.summary.blobs), (0, 0), "fresh links and blobs stay");
+    assert_eq!(
+        (r.summary.links, r.summary.blobs),
+        (0, 0),
+        "fresh links and blobs stay"
+    );
     // Later: the pusher HEADs the layer (so it skips the upload) long after uploading it.
     e.age(2 * HOUR).await;
     e.reg.head_blob("push", &layer).await.unwrap();
     let r = e.gc(true, false).await;
-    assert_eq!(digests(r.links.iter().map(|l| &l.digest)), digests([&config]), "only the un-HEADed blob goes");
+    assert_eq!(
+        digests(r.links.iter().map(|l| &l.digest)),
+        digests([&config]),
+        "only the un-HEADed blob goes"
+    );
     assert!(e.serves("push", &layer).await);
     let body = image_manifest(b"other config", &[b"in-progress layer"], None);
     e.blob("push", b"other config").await;
@@ -207,10 +258,21 @@ async fn expired_uploads_and_orphan_files_are_swept() {
     e.age(2 * HOUR).await;
 
     let r = e.gc(false, false).await;
-    let ups: Vec<(String, Option<String>)> = r.uploads.iter().map(|u| (u.id.clone(), u.repo.clone())).collect();
-    assert_eq!(ups, vec![(orphan_id.clone(), None)], "an idle session is kept until it expires");
+    let ups: Vec<(String, Option<String>)> = r
+        .uploads
+        .iter()
+        .map(|u| (u.id.clone(), u.repo.clone()))
+        .collect();
+    assert_eq!(
+        ups,
+        vec![(orphan_id.clone(), None)],
+        "an idle session is kept until it expires"
+    );
     assert_eq!(r.orphans.len(), 1);
-    assert_eq!(digests(r.blobs.iter().map(|b| &b.digest)), digests([&stray]));
+    assert_eq!(
+        digests(r.blobs.iter().map(|b| &b.digest)),
+        digests([&stray])
+    );
     assert!(!v1.join("tmp/put-in-flight").exists());
 
     e.age(24 * HOUR).await;
@@ -224,13 +286,19 @@ async fn expired_uploads_and_orphan_files_are_swept() {
         Err(Error::BlobUploadUnknown(_))
     ));
     assert!(!v1.join("uploads").join(&old_id).exists());
-    assert_eq!(e.reg.upload_size("up", &fresh_id).await.unwrap(), 0, "a live session stays");
+    assert_eq!(
+        e.reg.upload_size("up", &fresh_id).await.unwrap(),
+        0,
+        "a live session stays"
+    );
 }
 
 #[tokio::test]
 async fn recording_rechecks_references_and_mounts_check_their_source() {
     let dir = tempfile::tempdir().unwrap();
-    let m = SqliteMetadata::open(&dir.path().join("m.db")).await.unwrap();
+    let m = SqliteMetadata::open(&dir.path().join("m.db"))
+        .await
+        .unwrap();
     let blob = Digest::sha256(b"layer");
     let record = ManifestRecord {
         repo: "r".into(),
@@ -249,7 +317,11 @@ async fn recording_rechecks_references_and_mounts_check_their_source() {
         m.put_manifest(&record, Some("t")).await,
         Err(Error::ManifestBlobUnknown(d)) if d == blob
     ));
-    assert_eq!(m.resolve_tag("r", "t").await.unwrap(), None, "nothing recorded");
+    assert_eq!(
+        m.resolve_tag("r", "t").await.unwrap(),
+        None,
+        "nothing recorded"
+    );
     m.link_blob("r", &blob, 5).await.unwrap();
     m.put_manifest(&record, Some("t")).await.unwrap();
     // A referenced link cannot be unlinked or collected, whatever its age.
@@ -269,7 +341,10 @@ async fn recording_rechecks_references_and_mounts_check_their_source() {
         .unwrap()
         .as_secs() as i64;
     assert!(
-        m.gc_remove_links(&items, now - 10).await.unwrap().is_empty(),
+        m.gc_remove_links(&items, now - 10)
+            .await
+            .unwrap()
+            .is_empty(),
         "re-linked since it was judged: kept"
     );
 }
@@ -298,13 +373,21 @@ async fn databases_from_before_gc_get_the_new_column() {
     let unkept = m.gc_unkept_manifests(100).await.unwrap();
     assert_eq!(unkept.len(), 1, "an old row counts from created_at");
     drop(m);
-    SqliteMetadata::open(&path).await.expect("opening twice migrates once");
+    SqliteMetadata::open(&path)
+        .await
+        .expect("opening twice migrates once");
 }
 
 #[tokio::test]
 async fn scrub_finds_a_flipped_byte_and_a_missing_file_and_repairs() {
     let e = env(|_| {}).await;
-    e.image("s", "v1", b"{\"scrub\":1}", &[b"layer to corrupt", b"layer to lose"]).await;
+    e.image(
+        "s",
+        "v1",
+        b"{\"scrub\":1}",
+        &[b"layer to corrupt", b"layer to lose"],
+    )
+    .await;
     let flipped = Digest::sha256(b"layer to corrupt");
     let lost = Digest::sha256(b"layer to lose");
     let r = e.reg.scrub(false, &|_| {}).await.unwrap();
@@ -322,19 +405,36 @@ async fn scrub_finds_a_flipped_byte_and_a_missing_file_and_repairs() {
         })
         .await
         .unwrap();
-    assert_eq!(done.load(std::sync::atomic::Ordering::Relaxed), r.bytes, "progress covers every byte");
-    let found: Vec<(String, &str)> = r.problems.iter().map(|p| (p.digest.to_string(), p.kind)).collect();
-    let mut want = vec![(flipped.to_string(), "corrupt"), (lost.to_string(), "missing")];
+    assert_eq!(
+        done.load(std::sync::atomic::Ordering::Relaxed),
+        r.bytes,
+        "progress covers every byte"
+    );
+    let found: Vec<(String, &str)> = r
+        .problems
+        .iter()
+        .map(|p| (p.digest.to_string(), p.kind))
+        .collect();
+    let mut want = vec![
+        (flipped.to_string(), "corrupt"),
+        (lost.to_string(), "missing"),
+    ];
     want.sort();
     assert_eq!(found, want);
-    assert!(r.problems.iter().all(|p| p.needed_by.len() == 1), "the image needing them is named");
+    assert!(
+        r.problems.iter().all(|p| p.needed_by.len() == 1),
+        "the image needing them is named"
+    );
     assert!(e.stored(&flipped), "without --repair nothing changes");
 
     let r = e.reg.scrub(true, &|_| {}).await.unwrap();
     assert_eq!(r.problems.len(), 2);
     let q = r.problems.iter().find(|p| p.kind == "corrupt").unwrap();
     assert!(std::path::Path::new(q.quarantined.as_ref().unwrap()).exists());
-    assert!(!e.serves("s", &flipped).await && !e.serves("s", &lost).await, "both unlinked");
+    assert!(
+        !e.serves("s", &flipped).await && !e.serves("s", &lost).await,
+        "both unlinked"
+    );
     // Clients push them again; then all is well.
     e.blob("s", b"layer to corrupt").await;
     e.blob("s", b"layer to lose").await;

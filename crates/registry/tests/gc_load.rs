@@ -28,9 +28,17 @@ const BASES: [&[u8]; 3] = [
 
 /// Push one blob the way clients do: HEAD, and upload only when the registry lacks it —
 /// monolithically, in chunks, or by mounting it from `from`.
-async fn push_blob(s: &Server, repo: &str, data: &[u8], how: usize, from: &str) -> Result<(), String> {
+async fn push_blob(
+    s: &Server,
+    repo: &str,
+    data: &[u8],
+    how: usize,
+    from: &str,
+) -> Result<(), String> {
     let d = Digest::sha256(data);
-    let head = s.req("HEAD", &format!("/v2/{repo}/blobs/{d}"), &[], b"").await;
+    let head = s
+        .req("HEAD", &format!("/v2/{repo}/blobs/{d}"), &[], b"")
+        .await;
     match head.status {
         200 => return Ok(()),
         404 => {}
@@ -38,27 +46,60 @@ async fn push_blob(s: &Server, repo: &str, data: &[u8], how: usize, from: &str) 
     }
     let ct = [("content-type", "application/octet-stream")];
     let r = match how % 3 {
-        0 => s.req("POST", &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &ct, data).await,
+        0 => {
+            s.req(
+                "POST",
+                &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
+                &ct,
+                data,
+            )
+            .await
+        }
         1 => {
-            let start = s.req("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"").await;
+            let start = s
+                .req("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"")
+                .await;
             if start.status != 202 {
-                return Err(format!("POST upload {repo}: {} {}", start.status, start.text()));
+                return Err(format!(
+                    "POST upload {repo}: {} {}",
+                    start.status,
+                    start.text()
+                ));
             }
             let loc = start.header("location").unwrap().to_string();
             let half = data.len() / 2;
             let range = format!("0-{}", half.max(1) - 1);
             let p = s
-                .req("PATCH", &loc, &[("content-type", "application/octet-stream"), ("content-range", &range)], &data[..half.max(1)])
+                .req(
+                    "PATCH",
+                    &loc,
+                    &[
+                        ("content-type", "application/octet-stream"),
+                        ("content-range", &range),
+                    ],
+                    &data[..half.max(1)],
+                )
                 .await;
             if p.status != 202 {
                 return Err(format!("PATCH {repo}: {} {}", p.status, p.text()));
             }
             let sep = if loc.contains('?') { '&' } else { '?' };
-            s.req("PUT", &format!("{loc}{sep}digest={d}"), &ct, &data[half.max(1)..]).await
+            s.req(
+                "PUT",
+                &format!("{loc}{sep}digest={d}"),
+                &ct,
+                &data[half.max(1)..],
+            )
+            .await
         }
         _ => {
             let m = s
-                .req("POST", &format!("/v2/{repo}/blobs/uploads/?mount={d}&from={from}"), &[], b"")
+                .req(
+                    "POST",
+                    &format!("/v2/{repo}/blobs/uploads/?mount={d}&from={from}"),
+                    &[],
+                    b"",
+                )
                 .await;
             if m.status == 201 {
                 return Ok(());
@@ -69,7 +110,8 @@ async fn push_blob(s: &Server, repo: &str, data: &[u8], how: usize, from: &str) 
             }
             let loc = m.header("location").unwrap().to_string();
             let sep = if loc.contains('?') { '&' } else { '?' };
-            s.req("PUT", &format!("{loc}{sep}digest={d}"), &ct, data).await
+            s.req("PUT", &format!("{loc}{sep}digest={d}"), &ct, data)
+                .await
         }
     };
     if r.status == 201 {
@@ -79,9 +121,20 @@ async fn push_blob(s: &Server, repo: &str, data: &[u8], how: usize, from: &str) 
     }
 }
 
-async fn put(s: &Server, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> Result<(), String> {
+async fn put(
+    s: &Server,
+    repo: &str,
+    reference: &str,
+    media_type: &str,
+    body: &[u8],
+) -> Result<(), String> {
     let r = s
-        .req("PUT", &format!("/v2/{repo}/manifests/{reference}"), &[("content-type", media_type)], body)
+        .req(
+            "PUT",
+            &format!("/v2/{repo}/manifests/{reference}"),
+            &[("content-type", media_type)],
+            body,
+        )
         .await;
     if r.status == 201 {
         Ok(())
@@ -111,19 +164,26 @@ async fn writer(s: Arc<Server>, w: usize, stop: Arc<AtomicBool>) -> Result<usize
         // The tag moves every push: the image it pointed at becomes untagged.
         put(&s, &repo, &format!("t{}", i % 3), MANIFEST, &body).await?;
         pushed.push((body.clone(), blobs));
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             // A two-platform index over this image and the previous one, children by digest.
             let prev = &pushed[pushed.len().saturating_sub(2)];
             for b in &prev.1 {
                 push_blob(&s, &repo, b, i, &from).await?;
             }
             for child in [&prev.0, &body] {
-                put(&s, &repo, &Digest::sha256(child).to_string(), MANIFEST, child).await?;
+                put(
+                    &s,
+                    &repo,
+                    &Digest::sha256(child).to_string(),
+                    MANIFEST,
+                    child,
+                )
+                .await?;
                 indexed.insert(Digest::sha256(child));
             }
             put(&s, &repo, "multi", INDEX, &index(&[&prev.0, &body])).await?;
         }
-        if i % 3 == 0 && pushed.len() > 3 {
+        if i.is_multiple_of(3) && pushed.len() > 3 {
             // An old image again (often older than the grace period, so GC may be taking its
             // blobs right now), as `docker push` of a rebuilt-identical image would.
             let (old, old_blobs) = pushed[(i * 7919) % (pushed.len() - 3)].clone();
@@ -132,12 +192,14 @@ async fn writer(s: Arc<Server>, w: usize, stop: Arc<AtomicBool>) -> Result<usize
             }
             put(&s, &repo, "old", MANIFEST, &old).await?;
         }
-        if i % 6 == 0 && pushed.len() > 2 {
+        if i.is_multiple_of(6) && pushed.len() > 2 {
             let gone = Digest::sha256(&pushed[pushed.len() - 3].0);
             if indexed.contains(&gone) {
                 continue;
             }
-            let r = s.req("DELETE", &format!("/v2/{repo}/manifests/{gone}"), &[], b"").await;
+            let r = s
+                .req("DELETE", &format!("/v2/{repo}/manifests/{gone}"), &[], b"")
+                .await;
             if r.status != 202 && r.status != 404 {
                 return Err(format!("DELETE {repo}@{gone}: {} {}", r.status, r.text()));
             }
@@ -160,7 +222,8 @@ async fn pushes_never_fail_and_nothing_breaks_while_gc_runs_in_a_loop() {
     };
     let removed = Arc::new(AtomicU64::new(0));
     let gc = {
-        let (reg, stop, removed, opts) = (s.reg.clone(), stop.clone(), removed.clone(), opts.clone());
+        let (reg, stop, removed, opts) =
+            (s.reg.clone(), stop.clone(), removed.clone(), opts.clone());
         tokio::spawn(async move {
             let mut runs = 0;
             while !stop.load(Ordering::Relaxed) {
@@ -180,7 +243,10 @@ async fn pushes_never_fail_and_nothing_breaks_while_gc_runs_in_a_loop() {
     stop.store(true, Ordering::Relaxed);
     let mut pushes = 0;
     for w in writers {
-        pushes += w.await.unwrap().unwrap_or_else(|e| panic!("a push failed while GC ran: {e}"));
+        pushes += w
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("a push failed while GC ran: {e}"));
     }
     let runs = gc.await.unwrap();
     eprintln!(
@@ -188,8 +254,14 @@ async fn pushes_never_fail_and_nothing_breaks_while_gc_runs_in_a_loop() {
         started.elapsed(),
         removed.load(Ordering::Relaxed)
     );
-    assert!(runs >= 5 && pushes >= 20, "the load ran ({pushes} pushes, {runs} collections)");
-    assert!(removed.load(Ordering::Relaxed) > 0, "GC removed things while the writers pushed");
+    assert!(
+        runs >= 5 && pushes >= 20,
+        "the load ran ({pushes} pushes, {runs} collections)"
+    );
+    assert!(
+        removed.load(Ordering::Relaxed) > 0,
+        "GC removed things while the writers pushed"
+    );
     let tags = check_all(&s.reg).await;
     assert!(tags >= WRITERS * 3, "every writer's tags resolve ({tags})");
     // One more collection of everything now unkept, then the same checks and a scrub.

@@ -98,6 +98,9 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30));
         let db = SqlitePoolOptions::new()
+            // No idle reaping: sqlx 0.9.0's reaper can spin (launchbadge/sqlx#3645).
+            .idle_timeout(None)
+            .max_lifetime(None)
             .max_connections(2)
             .connect_with(opts)
             .await?;

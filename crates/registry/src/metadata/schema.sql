@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS manifest_refs (
     PRIMARY KEY (repo, manifest, child, kind)
 );
 CREATE INDEX IF NOT EXISTS manifest_refs_child ON manifest_refs(child);
+-- "does a manifest of this repository use this blob": blob deletes and garbage collection
+CREATE INDEX IF NOT EXISTS manifest_refs_repo_child ON manifest_refs(repo, child, kind, manifest);
 CREATE TABLE IF NOT EXISTS tags (
     repo TEXT NOT NULL REFERENCES repositories(name),
     name TEXT NOT NULL,

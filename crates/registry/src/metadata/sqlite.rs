@@ -11,9 +11,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{ManifestInfo, ManifestRecord, MetadataStore, Page, Referrer};
 use super::{ContentRow, PullRecord, TagSummary, TagTimes};
 use super::{GcItem, UploadRow};
+use super::{ManifestInfo, ManifestRecord, MetadataStore, Page, Referrer};
 use crate::error::{Error, Result};
 
 const SCHEMA: &str = include_str!("schema.sql");
@@ -56,8 +56,13 @@ impl SqliteMetadata {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        // No idle reaping (`idle_timeout`/`max_lifetime` off): sqlx 0.9.0's reaper can spin
+        // forever on a miscounted idle queue (launchbadge/sqlx#3645), and a local file gains
+        // nothing from closing idle connections.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(opts.clone())
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&writer).await?;
@@ -65,6 +70,8 @@ impl SqliteMetadata {
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(0)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(opts.read_only(true))
             .await?;
         Ok(SqliteMetadata { writer, reader })

@@ -60,6 +60,9 @@ impl Queue {
             .busy_timeout(Duration::from_secs(10));
         // One connection: writes are serialized anyway, and reads are a worker's small batches.
         let pool = SqlitePoolOptions::new()
+            // No idle reaping: sqlx 0.9.0's reaper can spin (launchbadge/sqlx#3645).
+            .idle_timeout(None)
+            .max_lifetime(None)
             .max_connections(1)
             .connect_with(opts)
             .await?;

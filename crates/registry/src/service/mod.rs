@@ -28,10 +28,10 @@ use crate::metadata::sqlite::SqliteMetadata;
 use crate::storage::BlobStore;
 use crate::storage::fs::FsBlobStore;
 
+pub use blobs::HEAD_REFRESH;
 pub use gc::{
     GcBlob, GcOptions, GcOrphan, GcReport, GcSummary, GcUpload, ScrubProblem, ScrubReport,
 };
-pub use blobs::HEAD_REFRESH;
 pub use manifests::{ManifestRef, StoredManifest};
 pub use ops::{Ops, Readiness};
 pub use policy::{ImmutablePolicy, Policies, PolicyCounts, Quota, RetentionPolicy};

@@ -119,10 +119,11 @@ impl Registry {
         may_pull: impl Fn(&str) -> bool,
     ) -> Result<Option<u64>> {
         check_name(repo)?;
-        if let Some(size) = self.meta.blob_linked(repo, digest).await?
-            && self.blobs.stat(digest).await?.is_some()
-        {
-            return Ok(Some(size));
+        // Already here: answered like a HEAD, which refreshes an old link (docs/gc.md).
+        match self.head_blob(repo, digest).await {
+            Ok(size) => return Ok(Some(size)),
+            Err(Error::BlobUnknown(_)) => {}
+            Err(e) => return Err(e),
         }
         for from in self.meta.blob_repositories(digest, 64).await? {
             if from != repo

@@ -287,7 +287,11 @@ async fn gc(store: &dyn BlobStore) {
     // Quarantine moves a blob out of the store.
     let q = &digests[2];
     assert!(store.quarantine(q).await.unwrap().is_some());
-    assert_eq!(store.stat(q).await.unwrap(), None, "quarantined blob is gone");
+    assert_eq!(
+        store.stat(q).await.unwrap(),
+        None,
+        "quarantined blob is gone"
+    );
     assert!(
         !list_all(store, 100).await.iter().any(|e| &e.digest == q),
         "and not listed"

@@ -148,7 +148,10 @@ mod tests {
             tokio::spawn(async move { b.acquire(FenceMode::Exclusive).await.unwrap() })
         };
         tokio::time::sleep(Duration::from_millis(30)).await;
-        assert!(!ex.is_finished(), "exclusive waits while shared holders remain");
+        assert!(
+            !ex.is_finished(),
+            "exclusive waits while shared holders remain"
+        );
         // A new shared holder now queues behind the exclusive one.
         let late = {
             let a = a.clone();
@@ -158,7 +161,10 @@ mod tests {
         drop(s2);
         let held = ex.await.unwrap();
         tokio::time::sleep(Duration::from_millis(30)).await;
-        assert!(!late.is_finished(), "no shared holder while exclusive is held");
+        assert!(
+            !late.is_finished(),
+            "no shared holder while exclusive is held"
+        );
         drop(held);
         late.await.unwrap();
     }

@@ -51,7 +51,12 @@ impl BlobStore for MemoryBlobStore {
     }
 
     async fn read(&self, digest: &Digest, start: u64, end: u64) -> Result<ByteStream> {
-        let data = self.blobs.lock().unwrap().get(digest).map(|(b, _)| b.clone());
+        let data = self
+            .blobs
+            .lock()
+            .unwrap()
+            .get(digest)
+            .map(|(b, _)| b.clone());
         let data = data.ok_or_else(|| Error::BlobUnknown(digest.clone()))?;
         let end = (end as usize).min(data.len());
         let part = data.slice((start as usize).min(end)..end);
@@ -214,7 +219,10 @@ impl BlobStore for MemoryBlobStore {
         let Some((data, _)) = self.blobs.lock().unwrap().remove(digest) else {
             return Ok(None);
         };
-        self.quarantined.lock().unwrap().insert(digest.clone(), data);
+        self.quarantined
+            .lock()
+            .unwrap()
+            .insert(digest.clone(), data);
         Ok(Some(format!("memory:quarantine/{digest}")))
     }
 }

@@ -121,7 +121,13 @@ impl Env {
     }
 
     /// Push a manifest body as `reference` (a tag, or `@` for by digest).
-    pub async fn manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> Digest {
+    pub async fn manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> Digest {
         let d = Digest::sha256(body);
         let r = if reference == "@" {
             ManifestRef::Digest(d.clone())
@@ -136,7 +142,13 @@ impl Env {
     }
 
     /// Push an image (its blobs, then its manifest as `reference`); the manifest body.
-    pub async fn image(&self, repo: &str, reference: &str, config: &[u8], layers: &[&[u8]]) -> Vec<u8> {
+    pub async fn image(
+        &self,
+        repo: &str,
+        reference: &str,
+        config: &[u8],
+        layers: &[&[u8]],
+    ) -> Vec<u8> {
         self.blob(repo, config).await;
         for l in layers {
             self.blob(repo, l).await;
@@ -224,7 +236,11 @@ pub async fn check_all(reg: &Registry) -> usize {
 }
 
 async fn check_manifest(reg: &Registry, repo: &str, digest: &Digest, body: &[u8]) {
-    assert_eq!(&Digest::sha256(body), digest, "{repo}@{digest}: bytes match");
+    assert_eq!(
+        &Digest::sha256(body),
+        digest,
+        "{repo}@{digest}: bytes match"
+    );
     let v: Value = serde_json::from_slice(body).unwrap();
     let mut blobs: Vec<String> = Vec::new();
     if let Some(c) = v["config"]["digest"].as_str() {
@@ -244,7 +260,11 @@ async fn check_manifest(reg: &Registry, repo: &str, digest: &Digest, body: &[u8]
         while let Some(c) = s.next().await {
             data.extend_from_slice(&c.unwrap());
         }
-        assert_eq!(Digest::sha256(&data), d, "{repo}: blob {d} hashes to its digest");
+        assert_eq!(
+            Digest::sha256(&data),
+            d,
+            "{repo}: blob {d} hashes to its digest"
+        );
     }
     for c in v["manifests"].as_array().into_iter().flatten() {
         let d: Digest = c["digest"].as_str().unwrap().parse().unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use berth_registry::Registry;
-use berth_registry::config::parse_duration;
+use berth_registry::config::{LogFormat, parse_duration};
 use berth_registry::error::human_bytes;
 use berth_registry::service::{GcOptions, GcReport, HEAD_REFRESH, ScrubReport};
 use clap::Args;
@@ -53,8 +53,7 @@ pub struct ScrubArgs {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
@@ -76,6 +75,8 @@ async fn open(at: &Location) -> Result<Registry> {
 
 /// Run `berth registry gc`.
 pub fn gc(a: GcArgs) -> Result<()> {
+    // The report is the output; logs only when RUST_LOG asks for them.
+    crate::commands::init_logging(LogFormat::Text, "error");
     runtime()?.block_on(async {
         let reg = open(&a.at).await?;
         let mut opts = GcOptions::from_config(reg.config())?;
@@ -116,7 +117,13 @@ fn print_gc(out: &mut impl Write, r: &GcReport, quiet: bool) -> Result<()> {
             }
         }
         for m in &r.manifests {
-            writeln!(out, "manifest  {}@{}  {}", m.repo, m.digest, human_bytes(m.size))?;
+            writeln!(
+                out,
+                "manifest  {}@{}  {}",
+                m.repo,
+                m.digest,
+                human_bytes(m.size)
+            )?;
         }
         for l in &r.links {
             writeln!(out, "unlink    {} {}", l.repo, l.digest)?;
@@ -164,6 +171,7 @@ fn print_gc(out: &mut impl Write, r: &GcReport, quiet: bool) -> Result<()> {
 
 /// Run `berth registry scrub`: exits 1 (an error) when anything is wrong.
 pub fn scrub(a: ScrubArgs) -> Result<()> {
+    crate::commands::init_logging(LogFormat::Text, "error");
     runtime()?.block_on(async {
         let reg = open(&a.at).await?;
         let bar = if std::io::stderr().is_terminal() && !a.json {

@@ -160,7 +160,9 @@ pub(super) fn serve(args: ServeArgs) -> Result<()> {
         let local = listener.local_addr()?;
         let registry = Arc::new(registry);
         reload_on_sighup(registry.clone())?;
-        registry.schedule_gc().context("cannot schedule garbage collection")?;
+        registry
+            .schedule_gc()
+            .context("cannot schedule garbage collection")?;
         if let Some(addr) = config.metrics.addr {
             // Metrics, health and readiness on their own (private) address.
             let ops = tokio::net::TcpListener::bind(addr)

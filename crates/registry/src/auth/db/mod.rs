@@ -75,6 +75,9 @@ impl AuthDb {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
+            // No idle reaping: sqlx 0.9.0's reaper can spin (launchbadge/sqlx#3645).
+            .idle_timeout(None)
+            .max_lifetime(None)
             .max_connections(1)
             .connect_with(opts.clone())
             .await?;
@@ -88,6 +91,9 @@ impl AuthDb {
             }
         }
         let reader = SqlitePoolOptions::new()
+            // No idle reaping: sqlx 0.9.0's reaper can spin (launchbadge/sqlx#3645).
+            .idle_timeout(None)
+            .max_lifetime(None)
             .max_connections(4)
             .min_connections(0)
             .connect_with(opts.read_only(true))

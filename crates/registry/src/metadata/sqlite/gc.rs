@@ -7,7 +7,10 @@
 //! write lock from its first read, so what it judged cannot change before it commits — also
 //! against another process (`berth registry gc` beside the server).
 
+use std::collections::HashSet;
+
 use berth_oci::Digest;
+use futures_util::TryStreamExt;
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::{SqliteMetadata, now, parse_digest};
@@ -38,21 +41,25 @@ const UNREFERENCED_LINKS: &str = "SELECT b.repo, b.digest, b.size FROM repositor
        WHERE r.repo = b.repo AND r.child = b.digest AND r.kind = 0) \
      ORDER BY b.repo, b.digest";
 
-/// The same, counting only references from manifests an `--untagged` collection keeps.
-const UNREFERENCED_LINKS_UNTAGGED: &str = ", doomed(repo, digest) AS ( \
-       SELECT m.repo, m.digest FROM manifests m \
-       WHERE (m.repo, m.digest) NOT IN (SELECT repo, digest FROM kept)) \
-     SELECT b.repo, b.digest, b.size FROM repository_blobs b \
-     WHERE b.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM manifest_refs r \
-       WHERE r.repo = b.repo AND r.child = b.digest AND r.kind = 0 \
-         AND (r.repo, r.manifest) NOT IN (SELECT repo, digest FROM doomed)) \
-     ORDER BY b.repo, b.digest";
+/// Old links with the manifests of their repository that reference them (one row per pair,
+/// `NULL` for none), grouped by link.
+const LINKS_WITH_USERS: &str = "SELECT b.repo, b.digest, b.size, r.manifest \
+     FROM repository_blobs b LEFT JOIN manifest_refs r \
+       ON r.repo = b.repo AND r.child = b.digest AND r.kind = 0 \
+     WHERE b.created_at < ?1 ORDER BY b.repo, b.digest";
 
-/// Remove one link, re-checked: still old, still referenced by no manifest of its repository.
-const REMOVE_LINK: &str = "DELETE FROM repository_blobs \
-     WHERE repo = ?1 AND digest = ?2 AND created_at < ?3 \
-       AND NOT EXISTS (SELECT 1 FROM manifest_refs \
-         WHERE repo = ?1 AND child = ?2 AND kind = 0)";
+/// The `[repo, digest]` pairs of the JSON array `?1`, as rows (one statement for a whole batch:
+/// each statement is a round trip to the connection's thread).
+const PAIRS: &str = "SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?1) j";
+
+/// Remove the links `?1` (pairs), each re-checked: still old (before `?2`), still referenced by
+/// no manifest of its repository.
+const REMOVE_LINKS: &str = "DELETE FROM repository_blobs \
+     WHERE (repo, digest) IN (SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?1) j) \
+       AND created_at < ?2 \
+       AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repo = repository_blobs.repo \
+         AND r.child = repository_blobs.digest AND r.kind = 0) \
+     RETURNING repo, digest, size";
 
 /// The first `?2` digests after `?1` held by links or manifests, with how many rows hold each.
 /// Each side is limited before the union: the union's first `?2` are among each side's first.
@@ -133,6 +140,15 @@ pub(super) async fn touch_manifest(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// `[[repo, digest], ...]` as JSON, for [`PAIRS`].
+fn pairs(items: &[GcItem]) -> String {
+    let list: Vec<(&str, String)> = items
+        .iter()
+        .map(|i| (i.repo.as_str(), i.digest.to_string()))
+        .collect();
+    serde_json::to_string(&list).expect("json")
 }
 
 fn items(rows: Vec<(String, String, i64)>) -> Result<Vec<GcItem>> {
@@ -234,19 +250,19 @@ impl SqliteMetadata {
     pub(super) async fn sql_remove_manifests(&self, cutoff: i64) -> Result<Vec<GcItem>> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let doomed = unkept(&mut tx, cutoff).await?;
-        for m in &doomed {
-            let d = m.digest.to_string();
-            sqlx::query("DELETE FROM manifest_refs WHERE repo = ? AND manifest = ?")
-                .bind(&m.repo)
-                .bind(&d)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM manifests WHERE repo = ? AND digest = ?")
-                .bind(&m.repo)
-                .bind(&d)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let pairs = pairs(&doomed);
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM manifest_refs WHERE (repo, manifest) IN ({PAIRS})"
+        )))
+        .bind(&pairs)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM manifests WHERE (repo, digest) IN ({PAIRS})"
+        )))
+        .bind(&pairs)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(doomed)
     }
@@ -256,16 +272,42 @@ impl SqliteMetadata {
         cutoff: i64,
         untagged: bool,
     ) -> Result<Vec<GcItem>> {
-        let sql = if untagged {
-            format!("{KEPT}{UNREFERENCED_LINKS_UNTAGGED}")
-        } else {
-            UNREFERENCED_LINKS.to_string()
-        };
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        if !untagged {
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(UNREFERENCED_LINKS)
+                .bind(cutoff)
+                .fetch_all(&self.reader)
+                .await?;
+            return items(rows);
+        }
+        // Referenced only by manifests the collection would remove: judged here, streaming,
+        // against the (small) set of those manifests.
+        let doomed: HashSet<(String, String)> = self
+            .sql_unkept_manifests(cutoff)
+            .await?
+            .into_iter()
+            .map(|m| (m.repo, m.digest.to_string()))
+            .collect();
+        let mut rows = sqlx::query_as::<_, (String, String, i64, Option<String>)>(LINKS_WITH_USERS)
             .bind(cutoff)
-            .fetch_all(&self.reader)
-            .await?;
-        items(rows)
+            .fetch(&self.reader);
+        let mut out = Vec::new();
+        let mut current: Option<(String, String, i64, bool)> = None;
+        while let Some((repo, digest, size, user)) = rows.try_next().await? {
+            let kept_user = user.is_some_and(|u| !doomed.contains(&(repo.clone(), u)));
+            match &mut current {
+                Some((r, d, _, kept)) if *r == repo && *d == digest => *kept |= kept_user,
+                _ => {
+                    if let Some((r, d, n, false)) = current.take() {
+                        out.push((r, d, n));
+                    }
+                    current = Some((repo, digest, size, kept_user));
+                }
+            }
+        }
+        if let Some((r, d, n, false)) = current {
+            out.push((r, d, n));
+        }
+        items(out)
     }
 
     pub(super) async fn sql_remove_links(
@@ -273,24 +315,17 @@ impl SqliteMetadata {
         links: &[GcItem],
         cutoff: i64,
     ) -> Result<Vec<GcItem>> {
-        let mut removed = Vec::new();
         if links.is_empty() {
-            return Ok(removed);
+            return Ok(Vec::new());
         }
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        for l in links {
-            let r = sqlx::query(REMOVE_LINK)
-                .bind(&l.repo)
-                .bind(l.digest.to_string())
-                .bind(cutoff)
-                .execute(&mut *tx)
-                .await?;
-            if r.rows_affected() > 0 {
-                removed.push(l.clone());
-            }
-        }
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(REMOVE_LINKS)
+            .bind(pairs(links))
+            .bind(cutoff)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(removed)
+        items(rows)
     }
 
     pub(super) async fn sql_held(

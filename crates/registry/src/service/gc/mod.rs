@@ -30,7 +30,7 @@ use crate::metadata::{GcItem, MetadataStore};
 pub use scrub::{ScrubProblem, ScrubReport};
 
 /// Links removed per transaction (each transaction holds the write lock briefly).
-const LINK_BATCH: usize = 500;
+const LINK_BATCH: usize = 4000;
 
 /// How a collection runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,11 +204,7 @@ impl<'a> HeldCursor<'a> {
 
     /// Step past every digest sorting before `key`, handing each to `skipped`; then how many
     /// rows hold `key` itself (0 when none). Keys must come in increasing order.
-    pub(super) async fn count(
-        &mut self,
-        key: &str,
-        mut skipped: impl FnMut(&str),
-    ) -> Result<u64> {
+    pub(super) async fn count(&mut self, key: &str, mut skipped: impl FnMut(&str)) -> Result<u64> {
         loop {
             let Some((d, n)) = self.peek().await? else {
                 return Ok(0);
@@ -261,6 +257,15 @@ impl Registry {
             (true, false) => self.meta.gc_remove_manifests(cutoff).await?,
         };
 
+        let phase = |name: &str, n: usize| {
+            tracing::debug!(
+                phase = name,
+                items = n,
+                ms = started.elapsed().as_millis() as u64,
+                "gc phase done"
+            );
+        };
+        phase("manifests", manifests.len());
         // 2. Blob links nothing references, re-checked per batch inside its transaction.
         let candidates = self
             .meta
@@ -283,7 +288,9 @@ impl Registry {
                 *doomed.entry(item.digest.to_string()).or_default() += 1;
             }
         }
+        phase("links", links.len());
         let blobs = self.sweep_blobs(before, &doomed, dry).await?;
+        phase("blobs", blobs.len());
 
         // 4. Upload sessions and temporary files.
         let expire_before = now.checked_sub(opts.upload_expire).unwrap_or(UNIX_EPOCH);
@@ -336,8 +343,8 @@ impl Registry {
         let Some(every) = &self.config.gc.interval else {
             return Ok(None);
         };
-        let every = parse_duration(every)
-            .map_err(|e| Error::Config(format!("[gc] interval: {e}")))?;
+        let every =
+            parse_duration(every).map_err(|e| Error::Config(format!("[gc] interval: {e}")))?;
         if every.is_zero() {
             return Err(Error::Config("[gc] interval: must be longer than 0".into()));
         }

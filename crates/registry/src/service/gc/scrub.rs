@@ -73,7 +73,11 @@ impl Registry {
 
     /// Re-hash every blob (calling `progress` with the bytes of each one done) and look for
     /// held blobs that are not stored; with `repair`, quarantine and unlink what is wrong.
-    pub async fn scrub(&self, repair: bool, progress: &(dyn Fn(u64) + Sync)) -> Result<ScrubReport> {
+    pub async fn scrub(
+        &self,
+        repair: bool,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<ScrubReport> {
         let mut report = ScrubReport {
             repaired: repair,
             ..ScrubReport::default()
@@ -121,7 +125,13 @@ impl Registry {
         for d in missing {
             let Ok(d) = d.parse::<Digest>() else { continue };
             // Re-checked: stored since (a push), or no longer held (GC) is no problem.
-            if self.blobs.stat(&d).await?.is_some() || self.meta.gc_still_held(&[d.clone()]).await?.is_empty() {
+            if self.blobs.stat(&d).await?.is_some()
+                || self
+                    .meta
+                    .gc_still_held(std::slice::from_ref(&d))
+                    .await?
+                    .is_empty()
+            {
                 continue;
             }
             report.problems.push(problem(d, "missing", None));

@@ -49,7 +49,11 @@ fn sorted_names(dir: &Path) -> std::io::Result<Vec<String>> {
 /// The page of blobs after `after` (see `BlobStore::list_blobs`). Algorithms are visited in the
 /// order of their `"<alg>:"` prefixes, shards and files in name order: together that is the
 /// byte order of the digest strings.
-fn list_page(blobs: &Path, after: Option<&Digest>, limit: usize) -> std::io::Result<Vec<BlobEntry>> {
+fn list_page(
+    blobs: &Path,
+    after: Option<&Digest>,
+    limit: usize,
+) -> std::io::Result<Vec<BlobEntry>> {
     let mut out = Vec::new();
     let after_s = after.map(|d| d.to_string());
     let mut algs = sorted_names(blobs)?;
