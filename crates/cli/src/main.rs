@@ -49,6 +49,8 @@ enum Command {
     Rm(commands::container::RmArgs),
     /// Fetch the logs of a container.
     Logs(commands::logs::LogsArgs),
+    /// Show past events of containers, images and volumes.
+    Events(commands::events::EventsArgs),
     /// Stop running containers (SIGTERM, then SIGKILL).
     Stop(commands::container::StopArgs),
     /// Send a signal to running containers.
@@ -110,8 +112,34 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow
         .block_on(f)
 }
 
+/// Whether `command` dies quietly of SIGPIPE when its reader goes away, as `docker` does
+/// (`berth ps | head` ends with 141, not a panic at the next `println!`). Rust ignores SIGPIPE,
+/// which only the commands that own something live keep: the registry server (a peer's closed
+/// socket must not stop it) and the commands supervising containers or builds, which a lost
+/// reader must not kill halfway (their writes fail as errors instead).
+fn dies_of_sigpipe(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Registry(_)
+            | Command::ContainerMonitor(_)
+            | Command::Run(_)
+            | Command::Start(_)
+            | Command::Restart(_)
+            | Command::Exec(_)
+            | Command::Build(_)
+            // `cp` streams through pipes of its own (into the container's process): a copy
+            // that fails there must report it, not die of SIGPIPE.
+            | Command::Cp(_)
+    ) && !matches!(command, Command::Container(a) if a.supervises())
+        && !matches!(command, Command::Image(a) if a.supervises())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if dies_of_sigpipe(&cli.command) {
+        // SAFETY: no other thread runs yet, and SIG_DFL is a valid disposition for SIGPIPE.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     if !matches!(cli.command, Command::Registry(_)) {
         commands::init_logging(berth_registry::config::LogFormat::Text, "warn");
     }
@@ -131,6 +159,7 @@ fn main() -> ExitCode {
         Command::Ps(a) => block_on(commands::container::ps(a)),
         Command::Rm(a) => block_on(commands::container::rm(a)),
         Command::Logs(a) => block_on(commands::logs::logs(a)),
+        Command::Events(a) => block_on(commands::events::events(a)),
         Command::Stop(a) => block_on(commands::container::stop(a)),
         Command::Kill(a) => block_on(commands::container::kill(a)),
         Command::Wait(a) => block_on(commands::container::wait(a)),

@@ -372,3 +372,54 @@ fn history_templates() {
         "berth: error: template: :1:2: executing \"\" at <.Tag>: can't evaluate field Tag in type *image.historyContext"
     );
 }
+
+/// `berth ARGS` writing into a pipe whose reader is gone ends quietly, as docker does
+/// (issue 11: `berth ps -a | head -c 10` used to panic with exit 101): exit 0 or SIGPIPE.
+fn assert_quiet_on_broken_pipe(env: &Env, args: &[&str], read: usize) {
+    use std::io::Read as _;
+    use std::os::unix::process::ExitStatusExt as _;
+    let mut c = env.cmd(args);
+    c.stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    if read == 0 {
+        // Gone before berth writes anything: its first write fails.
+        drop(reader);
+        let out = c.stdout(writer).output().unwrap();
+        check_quiet(args, out.status, &out.stderr);
+        return;
+    }
+    let child = c.stdout(writer).spawn().unwrap();
+    // `head -c N`: a few bytes, then the reader goes.
+    let mut head = vec![0; read];
+    reader.read_exact(&mut head).unwrap();
+    drop(reader);
+    let out = child.wait_with_output().unwrap();
+    check_quiet(args, out.status, &out.stderr);
+
+    fn check_quiet(args: &[&str], status: std::process::ExitStatus, stderr: &[u8]) {
+        let stderr = String::from_utf8_lossy(stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            status.code() == Some(0) || status.signal() == Some(libc::SIGPIPE),
+            "{args:?}: {status:?} {stderr}"
+        );
+    }
+}
+
+#[test]
+fn broken_pipe_ends_quietly() {
+    let env = Env::new("127.0.0.1:9");
+    for args in [&["ps", "-a"][..], &["images"], &["version"], &["volume", "ls"]] {
+        assert_quiet_on_broken_pipe(&env, args, 0);
+    }
+    if !needs_busybox() {
+        return;
+    }
+    busybox(&env);
+    for args in [&["inspect", "bb:1"][..], &["images"], &["history", "bb:1"]] {
+        assert_quiet_on_broken_pipe(&env, args, 0);
+    }
+    // More than a pipe holds, cut after 10 bytes.
+    assert_quiet_on_broken_pipe(&env, &["save", "bb:1"], 10);
+}

@@ -916,6 +916,75 @@ fn etc_hostname_hosts_and_resolv_conf() {
     );
 }
 
+/// Docker's container environment (issue 11): `PATH`, `HOSTNAME` and `HOME` (the user's
+/// passwd entry's, else `/`), each unless the image or `-e` set it, and no `TERM` without
+/// `-t`; `inspect` shows `Config.Env` as Docker does: the image's and `-e`'s only (Docker
+/// adds the others when it starts the process).
+#[test]
+fn hostname_home_and_path_in_the_environment() {
+    if !needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    busybox_with(
+        &env,
+        "bb:2",
+        &[(
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nsailor:x:1234:1234::/home/sailor:/bin/sh\n",
+        )],
+    );
+    let vars = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["run"];
+        all.extend(args);
+        all.extend(["sh", "-c", "busybox env; echo host=$(hostname)"]);
+        let mut lines: Vec<String> = env.ok(&all).lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    let path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    let out = vars(&["--name", "plain", "-e", "A=1", "bb:1"]);
+    let id = env.inspect("plain")["Id"].as_str().unwrap().to_string();
+    let host = &id[..12];
+    let want = [
+        "A=1".to_string(),
+        "HOME=/".to_string(),
+        format!("HOSTNAME={host}"),
+        path.to_string(),
+        format!("host={host}"),
+    ];
+    // busybox's sh adds PWD and SHLVL itself.
+    let out: Vec<String> = out
+        .into_iter()
+        .filter(|l| !l.starts_with("PWD=") && !l.starts_with("SHLVL="))
+        .collect();
+    assert_eq!(out, want);
+    assert_eq!(
+        env.inspect("plain")["Config"]["Env"],
+        serde_json::json!(["A=1"])
+    );
+    let has = |args: &[&str], var: &str| {
+        let out = vars(args);
+        assert!(out.iter().any(|l| l == var), "{args:?}: {var} not in {out:?}");
+    };
+    has(&["--rm", "bb:2"], "HOME=/root");
+    has(&["--rm", "-u", "sailor", "bb:2"], "HOME=/home/sailor");
+    has(&["--rm", "-u", "4242", "bb:2"], "HOME=/");
+    has(&["--rm", "-e", "HOME=/x", "bb:2"], "HOME=/x");
+    has(&["--rm", "-e", "HOSTNAME=h", "bb:2"], "HOSTNAME=h");
+    has(&["--rm", "--hostname", "boxy", "bb:2"], "HOSTNAME=boxy");
+    has(&["--rm", "-e", "PATH=/bin", "bb:2"], "PATH=/bin");
+    assert!(!vars(&["--rm", "bb:2"]).iter().any(|l| l.starts_with("TERM=")));
+    // A detached container's monitor gives the same environment.
+    let id = env.ok(&["run", "-d", "-u", "sailor", "bb:2", "busybox", "env"]);
+    env.ok(&["wait", id.trim()]);
+    let logs = env.ok(&["logs", id.trim()]);
+    assert!(logs.lines().any(|l| l == "HOME=/home/sailor"), "{logs}");
+    let host = format!("HOSTNAME={}", &id.trim()[..12]);
+    assert!(logs.lines().any(|l| l == host), "{logs}");
+}
+
 /// System calls the engines' last set-up steps (runc's Go runtime included), busybox's `sh`,
 /// `echo` and `mkdir` need; no `mkdir` or `mkdirat`.
 const ALLOW_LIST: &[&str] = &[

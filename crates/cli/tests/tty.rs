@@ -43,7 +43,7 @@ fn tty_gets_a_terminal_with_the_callers_size() {
             "bb:1",
             "sh",
             "-c",
-            "busybox tty; busybox stty size; [ -t 0 ] && echo stdin-tty; exit 3",
+            "busybox tty; busybox stty size; [ -t 0 ] && echo stdin-tty; echo term=$TERM; exit 3",
         ],
         40,
         100,
@@ -51,6 +51,8 @@ fn tty_gets_a_terminal_with_the_callers_size() {
     // All of the output before looking at it: it arrives as the container writes it.
     t.expect("40 100");
     t.expect("stdin-tty");
+    // Docker's TERM with -t (issue 11).
+    t.expect("term=xterm");
     let text = t.text();
     let code = t.wait();
     assert!(text.contains("/dev/pts/0"), "{text:?}");
@@ -97,7 +99,7 @@ fn detached_tty_is_logged() {
         "bb:1",
         "sh",
         "-c",
-        "busybox tty; echo to-stderr >&2",
+        "busybox tty; echo to-stderr >&2; echo term=$TERM",
     ]);
     let id = id.trim();
     assert_eq!(env.ok(&["wait", id]).trim(), "0");
@@ -106,6 +108,7 @@ fn detached_tty_is_logged() {
     // One terminal carries both streams, all of it on stdout.
     assert!(text.contains("/dev/pts/0\r\n"), "{out:?}");
     assert!(text.contains("to-stderr\r\n"), "{out:?}");
+    assert!(text.contains("term=xterm\r\n"), "{out:?}");
     assert!(out.stderr.is_empty(), "{out:?}");
     env.ok(&["rm", id]);
 }

@@ -1,11 +1,12 @@
 //! Container root filesystems: every image layer is unpacked once into a shared layer cache (with
 //! overlayfs whiteouts), and each container gets an overlay mount of those layers with its own
-//! writable upper directory. Layout below the data root (version 1):
+//! writable upper directory. Layout below the data root (version 1; every path comes from
+//! [`berth_store::Layout`], whose module doc draws the whole tree):
 //!
 //! ```text
 //! <root>/layers/v1/<alg>-<hex>/          one unpacked layer, shared by every container using it
 //! <root>/layers/v1/<alg>-<hex>.lock      one unpacker per layer across processes (flock)
-//! <root>/containers/v1/<id>/upper|work|merged   a container's overlay
+//! <root>/containers/v1/<id>/upper|work|merged|empty   a container's overlay
 //! ```
 //! A layer directory appears only complete: it is unpacked into a temporary sibling and renamed.
 
@@ -16,6 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use berth_oci::Digest;
+use berth_store::Layout;
 
 use crate::unpack::{UnpackOptions, WhiteoutMode, unpack_layer};
 
@@ -61,21 +63,21 @@ fn io(path: &Path, source: std::io::Error) -> RootfsError {
 /// The shared cache of unpacked layers.
 #[derive(Debug, Clone)]
 pub struct LayerCache {
-    dir: PathBuf,
+    layout: Layout,
 }
 
 impl LayerCache {
     /// Open (creating) the cache under the data root.
     pub fn open(root: &Path) -> Result<LayerCache, RootfsError> {
-        let dir = root.join("layers").join("v1");
+        let layout = Layout::new(root);
+        let dir = layout.layers();
         fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-        Ok(LayerCache { dir })
+        Ok(LayerCache { layout })
     }
 
     /// Where layer `digest` is (or will be) unpacked.
     pub fn path(&self, digest: &Digest) -> PathBuf {
-        self.dir
-            .join(format!("{}-{}", digest.algorithm().as_str(), digest.hex()))
+        self.layout.layer(digest)
     }
 
     /// The unpacked directory of layer `digest`, unpacking `blob` (its compressed or plain tar)
@@ -85,7 +87,7 @@ impl LayerCache {
         if dest.is_dir() {
             return Ok(dest);
         }
-        let lock_path = dest.with_extension("lock");
+        let lock_path = self.layout.layer_lock(digest);
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -99,7 +101,7 @@ impl LayerCache {
         if dest.is_dir() {
             return Ok(dest); // another process unpacked it while we waited
         }
-        let tmp = dest.with_extension(format!("tmp-{}", std::process::id()));
+        let tmp = self.layout.layer_tmp(digest, std::process::id());
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
         let file = File::open(blob).map_err(|e| io(blob, e))?;
@@ -142,12 +144,13 @@ pub struct Rootfs {
 
 /// Mount an overlay of `layers` (bottom first, as in the manifest) for container `id`.
 pub fn mount(root: &Path, id: &str, layers: &[PathBuf]) -> Result<Rootfs, RootfsError> {
-    let dir = root.join("containers").join("v1").join(id);
+    let layout = Layout::new(root);
+    let dir = layout.container(id);
     let (upper, work, merged, empty) = (
-        dir.join("upper"),
-        dir.join("work"),
-        dir.join("merged"),
-        dir.join("empty"),
+        layout.container_upper(id),
+        layout.container_work(id),
+        layout.container_merged(id),
+        layout.container_empty(id),
     );
     for d in [&upper, &work, &merged, &empty] {
         fs::create_dir_all(d).map_err(|e| io(d, e))?;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-/// A resolved user: uid, primary gid and supplementary groups.
+/// A resolved user: uid, primary gid, supplementary groups and home directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// User id.
@@ -13,14 +13,25 @@ pub struct User {
     pub gid: u32,
     /// Supplementary group ids (the primary one not repeated).
     pub groups: Vec<u32>,
+    /// Home directory from the user's passwd entry; `/` when it has none (as runc does), the
+    /// container's `HOME` unless the image or `-e` set one.
+    pub home: String,
 }
 
-/// An `/etc/passwd` entry: (name, uid, gid).
-fn passwd_entries(text: &str) -> impl Iterator<Item = (&str, u32, u32)> {
+/// An `/etc/passwd` entry: (name, uid, gid, home).
+fn passwd_entries(text: &str) -> impl Iterator<Item = (&str, u32, u32, &str)> {
     text.lines().filter_map(|line| {
         let fields: Vec<&str> = line.split(':').collect();
         (fields.len() >= 4)
-            .then(|| Some((fields[0], fields[2].parse().ok()?, fields[3].parse().ok()?)))
+            .then(|| {
+                let home = fields.get(5).copied().unwrap_or_default();
+                Some((
+                    fields[0],
+                    fields[2].parse().ok()?,
+                    fields[3].parse().ok()?,
+                    home,
+                ))
+            })
             .flatten()
     })
 }
@@ -45,13 +56,13 @@ pub fn resolve_in(user: &str, passwd: &str, group: &str) -> Result<User, String>
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
     };
-    let entry = passwd_entries(passwd).find(|(name, uid, _)| match user_part.parse::<u32>() {
+    let entry = passwd_entries(passwd).find(|(name, uid, _, _)| match user_part.parse::<u32>() {
         Ok(n) => *uid == n,
         Err(_) => *name == user_part,
     });
-    let (name, uid, mut gid) = match (entry, user_part.parse::<u32>()) {
-        (Some((name, uid, gid)), _) => (Some(name), uid, gid),
-        (None, Ok(uid)) => (None, uid, 0),
+    let (name, uid, mut gid, home) = match (entry, user_part.parse::<u32>()) {
+        (Some((name, uid, gid, home)), _) => (Some(name), uid, gid, home),
+        (None, Ok(uid)) => (None, uid, 0, ""),
         (None, Err(_)) => {
             return Err(format!(
                 "unable to find user {user_part}: no matching entries in passwd file"
@@ -77,7 +88,13 @@ pub fn resolve_in(user: &str, passwd: &str, group: &str) -> Result<User, String>
             }
         }
     }
-    Ok(User { uid, gid, groups })
+    let home = if home.is_empty() { "/" } else { home }.to_string();
+    Ok(User {
+        uid,
+        gid,
+        groups,
+        home,
+    })
 }
 
 /// Resolve `user` against the image in `rootfs` (its `/etc/passwd` and `/etc/group`).
@@ -113,7 +130,8 @@ mod tests {
             User {
                 uid: 1234,
                 gid: 1234,
-                groups: vec![10, 50]
+                groups: vec![10, 50],
+                home: "/home/sailor".into(),
             }
         );
         assert_eq!(r("sailor:wheel").unwrap().gid, 10);
@@ -123,7 +141,8 @@ mod tests {
             User {
                 uid: 1000,
                 gid: 1000,
-                groups: vec![]
+                groups: vec![],
+                home: "/".into(),
             }
         );
         assert_eq!(r("0").unwrap().groups, vec![10]);
@@ -131,5 +150,7 @@ mod tests {
         assert!(r("nobody").is_err());
         assert!(r("sailor:nogroup").is_err());
         assert_eq!(resolve_in("5", "", "").unwrap().gid, 0);
+        assert_eq!(r("0").unwrap().home, "/root");
+        assert_eq!(resolve_in("0", "", "").unwrap().home, "/");
     }
 }

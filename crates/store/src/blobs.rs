@@ -3,42 +3,41 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use berth_oci::{Digest, Hasher};
 
 use crate::error::{Error, Result};
+use crate::layout::Layout;
 
-/// Blob files below `<root>/images/v1`.
+/// Blob files below `<root>/images/v1` (see [`Layout`]).
 #[derive(Debug, Clone)]
 pub struct BlobDir {
-    root: PathBuf,
+    layout: Layout,
 }
 
 impl BlobDir {
-    /// Open (creating) the blob directories under `base` (`<root>/images/v1`).
-    pub fn open(base: &Path) -> Result<BlobDir> {
-        for d in ["blobs/sha256", "blobs/sha512", "ingest"] {
-            let p = base.join(d);
+    /// Open (creating) the blob directories of `layout`.
+    pub fn open(layout: &Layout) -> Result<BlobDir> {
+        for p in [
+            layout.blobs("sha256"),
+            layout.blobs("sha512"),
+            layout.ingest_dir(),
+        ] {
             fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
         }
         Ok(BlobDir {
-            root: base.to_path_buf(),
+            layout: layout.clone(),
         })
     }
 
     /// Where blob `d` lives.
     pub fn path(&self, d: &Digest) -> PathBuf {
-        self.root
-            .join("blobs")
-            .join(d.algorithm().as_str())
-            .join(d.hex())
+        self.layout.blob(d)
     }
 
     fn partial(&self, d: &Digest) -> PathBuf {
-        self.root
-            .join("ingest")
-            .join(format!("{}-{}", d.algorithm().as_str(), d.hex()))
+        self.layout.ingest(d)
     }
 
     /// Size of blob `d`, if present.
@@ -72,7 +71,7 @@ impl BlobDir {
     /// dropped or committed, so concurrent berth processes never interleave writes to it.
     pub fn ingest(&self, d: &Digest) -> Result<Ingest> {
         let partial = self.partial(d);
-        let lock_path = partial.with_extension("lock");
+        let lock_path = self.layout.ingest_lock(d);
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -128,7 +127,7 @@ impl BlobDir {
     pub fn list(&self) -> Result<Vec<Digest>> {
         let mut out = Vec::new();
         for alg in ["sha256", "sha512"] {
-            let dir = self.root.join("blobs").join(alg);
+            let dir = self.layout.blobs(alg);
             for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
                 let entry = entry.map_err(|e| Error::io(&dir, e))?;
                 if let Ok(d) = format!("{alg}:{}", entry.file_name().to_string_lossy()).parse() {
@@ -225,7 +224,7 @@ mod tests {
     #[test]
     fn ingest_resumes_verifies_and_publishes() {
         let dir = tempfile::tempdir().unwrap();
-        let blobs = BlobDir::open(dir.path()).unwrap();
+        let blobs = BlobDir::open(&Layout::new(dir.path())).unwrap();
         let data = b"hello resumable world".to_vec();
         let d = Digest::sha256(&data);
         {

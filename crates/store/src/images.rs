@@ -2,7 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +13,7 @@ use sqlx::sqlite::{
 
 use crate::blobs::BlobDir;
 use crate::error::{Error, Result};
+use crate::layout::Layout;
 
 const SCHEMA: &str = include_str!("schema.sql");
 
@@ -55,7 +56,7 @@ pub struct Image {
 /// The local image store.
 #[derive(Clone)]
 pub struct Store {
-    base: PathBuf,
+    layout: Layout,
     blobs: BlobDir,
     db: SqlitePool,
 }
@@ -89,10 +90,10 @@ type ImageRow = (
 impl Store {
     /// Open (creating) the store under the data root `root`.
     pub async fn open(root: &Path) -> Result<Store> {
-        let base = root.join("images").join("v1");
-        let blobs = BlobDir::open(&base)?;
+        let layout = Layout::new(root);
+        let blobs = BlobDir::open(&layout)?;
         let opts = SqliteConnectOptions::new()
-            .filename(base.join("images.db"))
+            .filename(layout.database())
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -105,12 +106,17 @@ impl Store {
             .connect_with(opts)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&db).await?;
-        Ok(Store { base, blobs, db })
+        Ok(Store { layout, blobs, db })
     }
 
     /// The database pool (for the other record kinds of this crate).
     pub(crate) fn db(&self) -> &SqlitePool {
         &self.db
+    }
+
+    /// The paths of the data root this store was opened in.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     /// The blob files.
@@ -119,7 +125,7 @@ impl Store {
     }
 
     fn lock(&self) -> Result<StoreLock> {
-        let p = self.base.join("store.lock");
+        let p = self.layout.store_lock();
         let f = OpenOptions::new()
             .create(true)
             .truncate(false)

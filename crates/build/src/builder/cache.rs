@@ -12,7 +12,7 @@ use super::image::ImageState;
 
 /// The cache directory under data root `root`.
 pub(crate) fn dir(root: &Path) -> PathBuf {
-    root.join("build").join("cache").join("v1")
+    berth_store::Layout::new(root).build_cache()
 }
 
 /// The key of a step: its parent's key and everything the step depends on.
@@ -73,7 +73,7 @@ pub fn prune(root: &Path) -> (Vec<berth_oci::Digest>, u64) {
     }
     layers.sort_by_key(|d| d.to_string());
     layers.dedup();
-    let build = root.join("build");
+    let build = berth_store::Layout::new(root).build();
     let mut freed = 0;
     for sub in ["cache", "cache-mounts", "tmp"] {
         let path = build.join(sub);

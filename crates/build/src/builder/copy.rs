@@ -117,7 +117,7 @@ pub(crate) async fn workdir(
             .with_owner(uid, gid)
             .with_mtime(sb.opts.epoch.unwrap_or_else(unix_now)),
     )?;
-    let tmp = root.join("build/tmp").join(format!(
+    let tmp = berth_store::Layout::new(root).build_tmp().join(format!(
         "workdir-{}-{}-{}",
         &key[..16],
         std::process::id(),
@@ -429,7 +429,7 @@ async fn copy_from(
     };
     restate_parents(&mut layer, &view, &probe).map_err(|e| fail(e.to_string()))?;
     let join = |base: &str, name: &str| clean_path(&format!("{base}/{name}"));
-    let tmp = root.join("build/tmp").join(format!(
+    let tmp = berth_store::Layout::new(root).build_tmp().join(format!(
         "copy-{}-{}-{}",
         &new_key[..16],
         std::process::id(),

@@ -113,7 +113,7 @@ impl Builder {
             let (dir, file, scratch) = (
                 options.context.clone(),
                 options.dockerfile.clone(),
-                self.root.join("build").join("tmp"),
+                berth_store::Layout::new(&self.root).build_tmp(),
             );
             tokio::task::spawn_blocking(move || -> Result<(Context, PathBuf)> {
                 if dir.is_dir() {

@@ -159,9 +159,8 @@ pub(crate) async fn run(
         let kind = match m.kind {
             MountType::Cache => {
                 let name = m.id.clone().unwrap_or_else(|| target.clone());
-                let dir = root
-                    .join("build/cache-mounts/v1")
-                    .join(cache::key("cache-mount", &[&name]));
+                let dir = berth_store::Layout::new(root)
+                    .build_cache_mount(&cache::key("cache-mount", &[&name]));
                 std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
                     path: dir.clone(),
                     source,
@@ -286,6 +285,6 @@ pub(crate) async fn run(
 
 /// The layer of an upper directory, stored; `None` when nothing changed.
 async fn commit_upper(sb: &StageBuild<'_>, upper: &Path, id: &str) -> Result<Option<Layer>> {
-    let tmp = sb.b.root.join("build/tmp").join(id);
+    let tmp = berth_store::Layout::new(&sb.b.root).build_tmp().join(id);
     super::commit::layer_from_upper(&sb.b.store, upper, sb.opts.epoch, &tmp, &[]).await
 }

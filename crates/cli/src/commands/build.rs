@@ -123,7 +123,7 @@ pub async fn run(args: BuildArgs) -> Result<()> {
     };
     // `-`: the context is a tarball on stdin, saved first (it is read more than once).
     let stdin_file = if args.context == "-" {
-        let dir = ctx.config.root.join("build").join("tmp");
+        let dir = ctx.layout().build_tmp();
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("stdin-{}.tar", std::process::id()));
         let mut f = std::fs::File::create(&path)?;

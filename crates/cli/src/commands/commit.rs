@@ -55,12 +55,7 @@ fn upper_and_mounts(
     ctx: &Context,
     c: &berth_store::containers::Container,
 ) -> Result<(PathBuf, Vec<String>)> {
-    let upper = ctx
-        .config
-        .root
-        .join("containers/v1")
-        .join(&c.id)
-        .join("upper");
+    let upper = ctx.layout().container_upper(&c.id);
     if !upper.is_dir() {
         bail!("container {} has no file system left", c.name);
     }
@@ -91,9 +86,8 @@ pub async fn commit(args: CommitArgs) -> Result<()> {
         .with_context(|| format!("the image of container {}", c.name))?;
     let (upper, mounts) = upper_and_mounts(&ctx, &c)?;
     let tmp = ctx
-        .config
-        .root
-        .join("build/tmp")
+        .layout()
+        .build_tmp()
         .join(format!("commit-{}", &c.id[..12]));
     let layer = layer_from_upper(&ctx.store, &upper, None, &tmp, &mounts).await?;
     let created = format_rfc3339(std::time::SystemTime::now());

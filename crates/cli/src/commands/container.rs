@@ -139,7 +139,7 @@ pub fn inspect_json(c: &Container) -> serde_json::Value {
 
 /// Remove container `c` (not running): its directory (mounts, changes, log) and its record.
 pub async fn remove(ctx: &Context, c: &Container) -> Result<()> {
-    let dir = ctx.config.root.join("containers").join("v1").join(&c.id);
+    let dir = ctx.layout().container(&c.id);
     berth_runtime::rootfs::remove(&dir)?;
     ctx.store.remove_container(&c.id).await?;
     Ok(())
@@ -178,7 +178,7 @@ pub async fn rm(args: RmArgs) -> Result<()> {
                 Some(c) => c,
                 None => {
                     // Removed by its supervisor (--rm); only its directory may be left.
-                    let dir = ctx.config.root.join("containers").join("v1").join(&c.id);
+                    let dir = ctx.layout().container(&c.id);
                     berth_runtime::rootfs::remove(&dir)?;
                     println!("{q}");
                     return Ok(());

@@ -51,6 +51,16 @@ enum ContainerCommand {
     Rename(rename::RenameArgs),
 }
 
+impl ContainerArgs {
+    /// Whether the command supervises a container (`container run|start|restart`).
+    pub fn supervises(&self) -> bool {
+        matches!(
+            self.command,
+            ContainerCommand::Run(_) | ContainerCommand::Start(_) | ContainerCommand::Restart(_)
+        )
+    }
+}
+
 /// Run `berth container COMMAND`.
 pub async fn run(args: ContainerArgs) -> Result<()> {
     match args.command {

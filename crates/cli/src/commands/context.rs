@@ -6,7 +6,7 @@ use berth_client::config::Config;
 use berth_client::credentials::CredentialStore;
 use berth_client::registry::Client;
 use berth_oci::Reference;
-use berth_store::{Image, Store};
+use berth_store::{Image, Layout, Store};
 
 /// Configuration, store and client, opened once per command.
 pub struct Context {
@@ -27,6 +27,11 @@ impl Context {
             )
         })?;
         Ok(Context { config, store })
+    }
+
+    /// The paths of the data root.
+    pub fn layout(&self) -> &Layout {
+        self.store.layout()
     }
 
     /// A registry client with the user's credentials.

@@ -75,8 +75,8 @@ pub async fn exec(args: ExecArgs) -> Result<()> {
     let runtime = config["runtime"].as_str().map(PathBuf::from);
     let pid = c.pid.unwrap_or(0).max(0) as u32;
     let (root, spec_root) = if runtime.is_some() {
-        let dir = ctx.config.root.join("containers").join("v1").join(&c.id);
-        (dir.join("merged"), dir.join("merged"))
+        let merged = ctx.layout().container_merged(&c.id);
+        (merged.clone(), merged)
     } else {
         if pid == 0 {
             return Err(not_running());

@@ -37,6 +37,13 @@ enum ImageCommand {
     Prune(prune::PruneImagesArgs),
 }
 
+impl ImageArgs {
+    /// Whether the command supervises a build (`image build`).
+    pub fn supervises(&self) -> bool {
+        matches!(self.command, ImageCommand::Build(_))
+    }
+}
+
 /// Run `berth image COMMAND`.
 pub async fn run(args: ImageArgs) -> Result<()> {
     match args.command {

@@ -67,7 +67,7 @@ pub async fn reconcile(ctx: &Context, c: Container) -> Result<Option<Container>>
         .await?
     {
         tracing::debug!(id = %c.id, "container lost its supervisor: marked exited (255)");
-        let dir = ctx.config.root.join("containers").join("v1").join(&c.id);
+        let dir = ctx.layout().container(&c.id);
         if let Err(e) = berth_runtime::rootfs::unmount(&dir) {
             tracing::warn!(id = %c.id, error = %e, "cannot unmount a lost container");
         }

@@ -33,10 +33,7 @@ pub struct LogsArgs {
 
 /// `<root>/containers/v1/<id>/<id>-json.log`
 pub fn log_path(root: &Path, id: &str) -> PathBuf {
-    root.join("containers")
-        .join("v1")
-        .join(id)
-        .join(format!("{id}-json.log"))
+    berth_store::Layout::new(root).container_log(id)
 }
 
 /// `t` as RFC 3339 with nanoseconds (`2024-01-02T03:04:05.123456789Z`).
@@ -47,7 +44,7 @@ pub fn timestamp(t: std::time::SystemTime) -> String {
 
 /// `--since`/`--until` as Unix seconds: RFC 3339, Unix seconds (a fraction is dropped), or a
 /// Go-style duration before now (`1h30m`, `10m`, `42s`).
-fn parse_time(s: &str, now: i64) -> Result<i64> {
+pub(crate) fn parse_time(s: &str, now: i64) -> Result<i64> {
     if let Some(t) = super::context::parse_rfc3339(s) {
         return Ok(t);
     }

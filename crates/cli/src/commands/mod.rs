@@ -9,6 +9,7 @@ pub mod container_group;
 pub mod context;
 pub mod cp;
 pub mod envfile;
+pub mod events;
 pub mod exec;
 pub mod filter;
 pub mod format;

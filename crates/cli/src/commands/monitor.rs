@@ -157,7 +157,7 @@ pub async fn run(args: MonitorArgs) -> Result<()> {
     let config: serde_json::Value = serde_json::from_str(&c.config)?;
     let rm = config["rm"].as_bool().unwrap_or(false);
     let policy = RestartPolicy::from_config(&config);
-    let dir = ctx.config.root.join("containers").join("v1").join(&c.id);
+    let dir = ctx.layout().container(&c.id);
     std::fs::create_dir_all(&dir)?;
     // Named as the run's supervisor first: were this process killed, readers would see it.
     ctx.store

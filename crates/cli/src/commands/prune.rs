@@ -102,7 +102,7 @@ async fn containers(ctx: &Context) -> Result<Pruned> {
         if c.state == State::Running || starting {
             continue;
         }
-        let dir = ctx.config.root.join("containers").join("v1").join(&c.id);
+        let dir = ctx.layout().container(&c.id);
         // Unmounted first, so the size is the container's own changes and log.
         berth_runtime::rootfs::unmount(&dir)?;
         let size = disk_usage(&dir);

@@ -177,13 +177,7 @@ pub async fn ps(args: PsArgs) -> Result<()> {
         .iter()
         .map(|(c, l)| {
             let size = if with_size {
-                let rw = dir_size(
-                    &ctx.config
-                        .root
-                        .join("containers/v1")
-                        .join(&c.id)
-                        .join("upper"),
-                );
+                let rw = dir_size(&ctx.layout().container_upper(&c.id));
                 let image = images.get(&c.image_id).map_or(0, |i| i.record.size);
                 format!("{} (virtual {})", human_size(rw), human_size(rw + image))
             } else {

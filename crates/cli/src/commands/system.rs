@@ -44,7 +44,6 @@ fn share(part: u64, whole: u64) -> String {
 
 async fn df() -> Result<()> {
     let ctx = Context::open().await?;
-    let root = &ctx.config.root;
     let containers = liveness::all(&ctx).await?;
     let images = ctx.store.images().await?;
     let size = |d: &Digest| ctx.store.blobs().size(d).unwrap_or(0);
@@ -71,7 +70,8 @@ async fn df() -> Result<()> {
         .count();
 
     // Containers: their own changes and logs.
-    let dir = |id: &str| root.join("containers").join("v1").join(id);
+    let layout = ctx.layout();
+    let dir = |id: &str| layout.container(id);
     let running = |c: &&berth_store::containers::Container| c.state == State::Running;
     let containers_size: u64 = containers.iter().map(|c| disk_usage(&dir(&c.id))).sum();
     let containers_free: u64 = containers
@@ -81,7 +81,7 @@ async fn df() -> Result<()> {
         .sum();
 
     // Named volumes.
-    let volumes: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("volumes").join("v1"))
+    let volumes: Vec<std::path::PathBuf> = std::fs::read_dir(layout.volumes())
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     let in_use = |v: &std::path::Path| {
@@ -97,10 +97,10 @@ async fn df() -> Result<()> {
         .sum();
 
     // Build cache: its records, cache mounts and scratch files.
-    let cache_records = std::fs::read_dir(root.join("build").join("cache").join("v1"))
+    let cache_records = std::fs::read_dir(layout.build_cache())
         .map(|d| d.count())
         .unwrap_or(0);
-    let cache_size = disk_usage(&root.join("build"));
+    let cache_size = disk_usage(&layout.build());
 
     let rows = vec![
         vec![

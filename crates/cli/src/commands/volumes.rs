@@ -23,18 +23,18 @@ use serde_json::json;
 /// The label Docker puts on anonymous volumes (what `volume prune` without `-a` removes).
 pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
 
-/// The directory holding every volume; the one function that builds volume paths.
+/// The directory holding every volume, or volume `name`'s (built by [`berth_store::Layout`]).
 pub fn path(root: &Path, name: Option<&str>) -> PathBuf {
-    let base = root.join("volumes").join("v1");
+    let layout = berth_store::Layout::new(root);
     match name {
-        Some(n) => base.join(n),
-        None => base,
+        Some(n) => layout.volume(n),
+        None => layout.volumes(),
     }
 }
 
 /// The directory containers mount for volume `name`.
 pub fn data(root: &Path, name: &str) -> PathBuf {
-    path(root, Some(name)).join("_data")
+    berth_store::Layout::new(root).volume_data(name)
 }
 
 /// The volume name a mount source stands for (`…/volumes/v1/NAME/_data`), if it is a volume.
@@ -92,9 +92,11 @@ impl Volume {
     }
 }
 
-/// Write `meta.json` of the volume in `dir`: a temporary file, synced, renamed over it, and
-/// the directory synced, so a crash leaves the old metadata or the new, never half of one.
-fn write_meta(dir: &Path, v: &Volume) -> Result<()> {
+/// Write `meta.json` of volume `v`: a temporary file, synced, renamed over it, and the
+/// directory synced, so a crash leaves the old metadata or the new, never half of one.
+fn write_meta(root: &Path, v: &Volume) -> Result<()> {
+    let layout = berth_store::Layout::new(root);
+    let (dir, meta) = (layout.volume(&v.name), layout.volume_meta(&v.name));
     let body = serde_json::to_vec_pretty(&json!({
         "Name": v.name,
         "CreatedAt": v.created_at,
@@ -106,10 +108,10 @@ fn write_meta(dir: &Path, v: &Volume) -> Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&body)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, dir.join("meta.json"))?;
-        std::fs::File::open(dir)?.sync_all()
+        std::fs::rename(&tmp, &meta)?;
+        std::fs::File::open(&dir)?.sync_all()
     };
-    write().with_context(|| format!("cannot write {}", dir.join("meta.json").display()))
+    write().with_context(|| format!("cannot write {}", meta.display()))
 }
 
 /// Volume `name`, or `None` when it does not exist. A volume directory without metadata (made
@@ -119,7 +121,8 @@ pub fn get(root: &Path, name: &str) -> Result<Option<Volume>> {
     if !name_ok(name) || !data(root, name).is_dir() {
         return Ok(None);
     }
-    let meta: serde_json::Value = match std::fs::read(dir.join("meta.json")) {
+    let meta_path = berth_store::Layout::new(root).volume_meta(name);
+    let meta: serde_json::Value = match std::fs::read(&meta_path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .with_context(|| format!("volume {name}: unreadable meta.json"))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => json!({}),
@@ -157,11 +160,10 @@ pub fn create(root: &Path, name: Option<&str>, labels: BTreeMap<String, String>)
             "create {name}: {name:?} includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
         );
     }
-    let dir = path(root, Some(&name));
     if let Some(v) = get(root, &name)? {
         // One an older berth made without metadata gets it now.
-        if !dir.join("meta.json").exists() {
-            write_meta(&dir, &v)?;
+        if !berth_store::Layout::new(root).volume_meta(&name).exists() {
+            write_meta(root, &v)?;
         }
         return Ok(v);
     }
@@ -173,7 +175,7 @@ pub fn create(root: &Path, name: Option<&str>, labels: BTreeMap<String, String>)
         created_at: super::context::format_rfc3339(std::time::SystemTime::now()),
         labels,
     };
-    write_meta(&dir, &v)?;
+    write_meta(root, &v)?;
     Ok(v)
 }
 

@@ -421,9 +421,58 @@ pub fn full_env(env: &[String]) -> Vec<String> {
     env
 }
 
+/// The environment Docker gives a container's process: `PATH` (the default), `HOSTNAME`,
+/// `TERM=xterm` with a terminal, each replaced in place by the same key of `env` (the image's
+/// and `-e`'s), then `env`'s other variables, and `HOME` last when nothing set it (as runc
+/// adds it from the user's passwd entry).
+pub fn container_env(env: &[String], hostname: &str, terminal: bool, home: &str) -> Vec<String> {
+    let key = |e: &str| e.split_once('=').map_or(e, |(k, _)| k).to_string();
+    let mut out = vec![
+        format!("PATH={DEFAULT_PATH}"),
+        format!("HOSTNAME={hostname}"),
+    ];
+    if terminal {
+        out.push("TERM=xterm".to_string());
+    }
+    for e in env {
+        match out.iter_mut().find(|have| key(have) == key(e)) {
+            Some(have) => *have = e.clone(),
+            None => out.push(e.clone()),
+        }
+    }
+    if !out.iter().any(|e| key(e) == "HOME") {
+        out.push(format!("HOME={home}"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn docker_container_env() {
+        let env = |e: &[&str], tty| {
+            let e: Vec<String> = e.iter().map(|s| s.to_string()).collect();
+            container_env(&e, "abc", tty, "/root")
+        };
+        let path = format!("PATH={DEFAULT_PATH}");
+        assert_eq!(env(&[], false), [&path, "HOSTNAME=abc", "HOME=/root"]);
+        assert_eq!(
+            env(&["PATH=/bin", "A=1"], true),
+            [
+                "PATH=/bin",
+                "HOSTNAME=abc",
+                "TERM=xterm",
+                "A=1",
+                "HOME=/root"
+            ]
+        );
+        assert_eq!(
+            env(&["HOME=/x", "HOSTNAME=h", "TERM=vt100"], true),
+            [&path, "HOSTNAME=h", "TERM=vt100", "HOME=/x"]
+        );
+    }
 
     fn spec(id: &str) -> ContainerSpec {
         ContainerSpec::new(id, "/", vec!["/bin/true".into()])

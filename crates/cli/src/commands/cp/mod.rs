@@ -132,7 +132,7 @@ fn with_root<T>(reach: Reach, name: &str, f: impl FnOnce(Side) -> Result<T>) -> 
         }
         Reach::Stopped { root, id, layers } => {
             private_mounts()?;
-            let dir = root.join("containers/v1").join(&id);
+            let dir = berth_store::Layout::new(&root).container(&id);
             // A mount left by a lost run would be under ours; this only affects our namespace.
             berth_runtime::rootfs::unmount(&dir)?;
             let fs = berth_runtime::rootfs::mount(&root, &id, &layers)

@@ -25,13 +25,21 @@ pub fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
 }
 
 /// What needs the container's mounted root filesystem and directory: the user resolved in
-/// the image's `/etc/passwd` and `/etc/group`, and `/etc/hostname`, `/etc/hosts` and
-/// `/etc/resolv.conf` written into `dir` and bound over the image's.
+/// the image's `/etc/passwd` and `/etc/group`, the process's environment (`HOME` is that
+/// user's), and `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` written into `dir` and
+/// bound over the image's.
 pub fn complete_spec(spec: &mut ContainerSpec, dir: &Path, user: &str) -> Result<()> {
     let user = if user.is_empty() { "0" } else { user };
     let resolved = berth_runtime::user::resolve(&spec.rootfs, user)
         .map_err(|e| anyhow::anyhow!("user {user:?}: {e}"))?;
     (spec.uid, spec.gid, spec.groups) = (resolved.uid, resolved.gid, resolved.groups);
+    // Only the process gets these, as with Docker (Config.Env keeps the image's and -e's).
+    spec.env = berth_runtime::spec::container_env(
+        &spec.env,
+        &spec.hostname,
+        spec.terminal,
+        &resolved.home,
+    );
     std::fs::create_dir_all(dir)?;
     let hosts = format!(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",

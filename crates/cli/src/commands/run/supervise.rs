@@ -67,8 +67,8 @@ pub fn engine(runtime: Option<&Path>, ctx: &Context) -> Box<dyn Runtime> {
     match runtime {
         Some(path) => Box::new(OciRuntime::new(
             path.to_path_buf(),
-            ctx.config.root.join("runtime-state"),
-            ctx.config.root.join("bundles"),
+            ctx.layout().runtime_state(),
+            ctx.layout().bundles(),
         )),
         None => Box::new(NativeRuntime::new()),
     }
@@ -131,6 +131,13 @@ pub async fn supervise(
 /// volumes with `rm`, as Docker's `--rm` does).
 pub async fn finish(ctx: &Context, id: &str, dir: &Path, rm: bool, code: i32) -> Result<()> {
     ctx.store.container_exited(id, i64::from(code)).await?;
+    let attrs: Vec<(&str, String)> = match ctx.store.container(id).await? {
+        Some(c) => vec![("name", c.name), ("image", c.image)],
+        None => vec![],
+    };
+    let mut die = attrs.clone();
+    die.push(("exitCode", code.to_string()));
+    crate::commands::events::emit(&ctx.config.root, "container", "die", id, &die);
     if rm {
         let names = match ctx.store.container(id).await? {
             Some(c) => volumes::used_by(&c),
@@ -138,6 +145,7 @@ pub async fn finish(ctx: &Context, id: &str, dir: &Path, rm: bool, code: i32) ->
         };
         rootfs::remove(dir)?;
         ctx.store.remove_container(id).await?;
+        crate::commands::events::emit(&ctx.config.root, "container", "destroy", id, &attrs);
         let others = ctx.store.containers().await?;
         volumes::remove_anonymous(&ctx.config.root, &names, &others)?;
     } else {
