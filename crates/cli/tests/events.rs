@@ -23,30 +23,45 @@ fn a_container_run_leaves_die_and_destroy_events() {
     let _ = env.run(&["run", "--rm", "--name", "ev1", "bb:1", "sh", "-c", "exit 3"]);
     env.ok(&["run", "--name", "ev2", "bb:1", "sh", "-c", "exit 0"]);
 
+    env.ok(&["rm", "ev2"]);
+
     let all = json_lines(&env.ok(&["events", "--format", "json"]));
     let seen: Vec<(String, String)> = all
         .iter()
         .map(|e| (e["Actor"]["Attributes"]["name"].as_str().unwrap().to_string(), e["Action"].as_str().unwrap().to_string()))
         .collect();
-    assert_eq!(
-        seen,
-        [("ev1", "die"), ("ev1", "destroy"), ("ev2", "die")].map(|(a, b)| (a.to_string(), b.to_string())),
-    );
-    assert_eq!(all[0]["Type"], "container");
-    assert_eq!(all[0]["Actor"]["Attributes"]["exitCode"], "3");
-    assert_eq!(all[0]["Actor"]["Attributes"]["image"], "bb:1");
-    assert_eq!(all[2]["Actor"]["Attributes"]["exitCode"], "0");
+    let expected = [
+        ("ev1", "create"),
+        ("ev1", "start"),
+        ("ev1", "die"),
+        ("ev1", "destroy"),
+        ("ev2", "create"),
+        ("ev2", "start"),
+        ("ev2", "die"),
+        ("ev2", "destroy"),
+    ];
+    assert_eq!(seen, expected.map(|(a, b)| (a.to_string(), b.to_string())));
+    assert!(all.iter().all(|e| e["Type"] == "container" && e["Actor"]["Attributes"]["image"] == "bb:1"));
+    let die1 = &all[2];
+    assert_eq!(die1["Actor"]["Attributes"]["exitCode"], "3");
+    assert_eq!(all[6]["Actor"]["Attributes"]["exitCode"], "0");
     assert!(all.windows(2).all(|w| w[0]["timeNano"].as_i64() <= w[1]["timeNano"].as_i64()));
+    let id = die1["Actor"]["ID"].as_str().unwrap();
+    assert_eq!(id.len(), 64, "the full container ID: {id}");
 
     // Filters: by container name, by event, by type; Docker's plain line format.
     let ev1 = json_lines(&env.ok(&["events", "--filter", "container=ev1", "--format", "{{json .}}"]));
-    assert_eq!(ev1.len(), 2);
+    assert_eq!(ev1.len(), 4);
+    let by_id = json_lines(&env.ok(&["events", "--filter", &format!("container={}", &id[..12]), "--format", "json"]));
+    assert_eq!(by_id.len(), 4, "an ID prefix names the container too");
     let dies = env.ok(&["events", "--filter", "event=die"]);
     assert_eq!(dies.lines().count(), 2, "{dies}");
     let line = dies.lines().next().unwrap();
     assert!(line.contains(" container die "), "{line}");
     assert!(line.ends_with("(exitCode=3, image=bb:1, name=ev1)"), "{line}");
     assert_eq!(env.ok(&["events", "--filter", "type=image"]), "");
+    let starts = json_lines(&env.ok(&["events", "--filter", "event=start", "--filter", "event=destroy", "--format", "json"]));
+    assert_eq!(starts.len(), 4, "values of one key are alternatives");
     assert_eq!(env.ok(&["events", "--since", "4000000000"]), "", "nothing in the future");
     assert_eq!(env.ok(&["events", "--until", "1000000000"]), "", "nothing in 2001");
 

@@ -186,6 +186,8 @@ pub async fn rm(args: RmArgs) -> Result<()> {
             };
         }
         remove(ctx, &c).await?;
+        let attrs = [("name", c.name.clone()), ("image", c.image.clone())];
+        super::events::emit(&ctx.config.root, "container", "destroy", &c.id, &attrs);
         if with_volumes {
             let others = ctx.store.containers().await?;
             let names = super::volumes::used_by(&c);

@@ -46,6 +46,21 @@ pub fn emit(root: &Path, kind: &str, action: &str, id: &str, attributes: &[(&str
     }
 }
 
+/// Record a container event with its `name` and `image` attributes (and `extra` ones).
+pub async fn emit_container(
+    ctx: &super::context::Context,
+    action: &str,
+    id: &str,
+    extra: &[(&str, String)],
+) {
+    let mut attrs: Vec<(&str, String)> = match ctx.store.container(id).await {
+        Ok(Some(c)) => vec![("name", c.name), ("image", c.image)],
+        _ => vec![],
+    };
+    attrs.extend(extra.iter().cloned());
+    emit(&ctx.config.root, "container", action, id, &attrs);
+}
+
 /// Docker's line: `TIME TYPE ACTION ID (k=v, …)`.
 fn line(e: &Event) -> String {
     let secs = e.time_nano.div_euclid(1_000_000_000);

@@ -346,6 +346,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             Ok(record) => break record,
         }
     };
+    super::events::emit_container(&ctx, "create", &record.id, &[]).await;
 
     if args.detach {
         detach(&ctx, &record.id).await?;

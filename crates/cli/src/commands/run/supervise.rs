@@ -113,6 +113,7 @@ pub async fn supervise(
                 if let Some(p) = p {
                     pid = Some(p);
                     ctx.store.container_started(id, i64::from(p)).await?;
+                    crate::commands::events::emit_container(ctx, "start", id, &[]).await;
                 }
             }
             _ = sigint.recv() => forward(pid, libc::SIGINT),
@@ -123,6 +124,7 @@ pub async fn supervise(
     // (the select above may have seen the end first).
     if let (true, Ok(p)) = (waiting, rx.try_recv()) {
         ctx.store.container_started(id, i64::from(p)).await?;
+        crate::commands::events::emit_container(ctx, "start", id, &[]).await;
     }
     Ok(result?)
 }
