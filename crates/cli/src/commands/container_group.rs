@@ -73,7 +73,10 @@ pub async fn run(args: ContainerArgs) -> Result<()> {
         ContainerCommand::Wait(a) => container::wait(a).await,
         ContainerCommand::Rm(a) => container::rm(a).await,
         ContainerCommand::Logs(a) => logs::logs(a).await,
-        ContainerCommand::Inspect(a) => images::inspect(a).await,
+        ContainerCommand::Inspect(mut a) => {
+            a.kind.get_or_insert_with(|| "container".into());
+            images::inspect(a).await
+        }
         ContainerCommand::Prune(a) => prune::prune(a).await,
         ContainerCommand::Top(a) => top::top(a).await,
         ContainerCommand::Stats(a) => stats::stats(a).await,

@@ -51,10 +51,16 @@ pub struct RmiArgs {
     pub images: Vec<String>,
 }
 
-/// `berth inspect IMAGE|CONTAINER...`
+/// `berth inspect IMAGE|CONTAINER|VOLUME...`
 #[derive(clap::Args)]
 pub struct InspectArgs {
-    /// Images or containers to inspect.
+    /// Format the output using the given Go template (one line per object).
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Only look up objects of this type: container, image or volume.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    /// Images, containers or volumes to inspect.
     #[arg(required = true)]
     pub images: Vec<String>,
 }
@@ -232,6 +238,13 @@ pub async fn tag(args: TagArgs) -> Result<()> {
     ctx.store
         .tag(&img.record.id, &target.name(), target.tag_or_latest())
         .await?;
+    super::events::emit(
+        &ctx.config.root,
+        "image",
+        "tag",
+        &img.record.id.to_string(),
+        &[("name", ctx.familiar(&target.name(), target.tag_or_latest()))],
+    );
     Ok(())
 }
 
@@ -276,6 +289,13 @@ async fn rmi_one(ctx: &Context, q: &str, force: bool) -> Result<()> {
     if let Some(r) = by_name {
         ctx.store.untag(&r.name(), r.tag_or_latest()).await?;
         println!("Untagged: {}", ctx.familiar(&r.name(), r.tag_or_latest()));
+        super::events::emit(
+            &ctx.config.root,
+            "image",
+            "untag",
+            &img.record.id.to_string(),
+            &[("name", ctx.familiar(&r.name(), r.tag_or_latest()))],
+        );
         remaining -= 1;
         if remaining > 0 {
             return Ok(());
@@ -288,10 +308,24 @@ async fn rmi_one(ctx: &Context, q: &str, force: bool) -> Result<()> {
     } else {
         for (n, t) in &img.names {
             println!("Untagged: {}", ctx.familiar(n, t));
+            super::events::emit(
+                &ctx.config.root,
+                "image",
+                "untag",
+                &img.record.id.to_string(),
+                &[("name", ctx.familiar(n, t))],
+            );
         }
     }
     for (n, d) in &img.repo_digests {
         println!("Untagged: {}@{d}", ctx.familiar_name(n));
+        super::events::emit(
+            &ctx.config.root,
+            "image",
+            "untag",
+            &img.record.id.to_string(),
+            &[("name", format!("{}@{d}", ctx.familiar_name(n)))],
+        );
     }
     let deleted = ctx.store.remove(&img.record.id).await?;
     // The unpacked layers too, unless a container (kept with -f) still stands on them.
@@ -299,24 +333,79 @@ async fn rmi_one(ctx: &Context, q: &str, force: bool) -> Result<()> {
         super::prune::drop_unpacked(ctx, &deleted)?;
     }
     println!("Deleted: {}", img.record.id);
+    super::events::emit(
+        &ctx.config.root,
+        "image",
+        "delete",
+        &img.record.id.to_string(),
+        &[("name", img.record.id.to_string())],
+    );
     Ok(())
 }
 
-/// Run `berth inspect`: Docker's image inspect JSON.
+/// Run `berth inspect`: Docker's inspect JSON of images, containers (and, with
+/// `--type volume`, volumes), or with `-f` a Go template applied to each object's JSON, one
+/// line per object. `--type` restricts the lookup to one kind.
 pub async fn inspect(args: InspectArgs) -> Result<()> {
+    let kind = args.kind.as_deref().filter(|k| !k.is_empty());
+    if let Some(k) = kind
+        && !["container", "image", "volume"].contains(&k)
+    {
+        bail!("{k:?} is not a valid value for --type");
+    }
+    let template = match args.format.as_deref() {
+        None | Some("") => None,
+        Some(f) => Some(
+            super::format::Template::parse_value(f)
+                .map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?,
+        ),
+    };
     let ctx = Context::open().await?;
     let mut out = vec![];
     let mut missing = vec![];
     for q in &args.images {
-        match ctx.find_image(q).await {
-            Ok(img) => out.push(inspect_json(&ctx, &img)?),
-            Err(e) => match ctx.store.find_container(q).await {
-                Ok(c) => out.push(super::container::inspect_json(&c)),
-                Err(_) => missing.push(e.to_string().replace("No such image", "No such object")),
+        let found = match kind {
+            Some("image") => ctx.find_image(q).await.map(|img| inspect_json(&ctx, &img)),
+            Some("container") => ctx
+                .store
+                .find_container(q)
+                .await
+                .map(|c| Ok(super::container::inspect_json(&c)))
+                .map_err(Into::into),
+            Some(_) => match super::volumes::get(&ctx.config.root, q)? {
+                Some(v) => Ok(Ok(v.inspect_json())),
+                None => Err(anyhow::anyhow!("get {q}: no such volume")),
             },
+            None => match ctx.find_image(q).await {
+                Ok(img) => Ok(inspect_json(&ctx, &img)),
+                Err(e) => match ctx.store.find_container(q).await {
+                    Ok(c) => Ok(Ok(super::container::inspect_json(&c))),
+                    Err(_) => Err(anyhow::anyhow!(
+                        "{}",
+                        e.to_string().replace("No such image", "No such object")
+                    )),
+                },
+            },
+        };
+        match found {
+            Ok(v) => out.push(v?),
+            Err(e) => missing.push(e.to_string()),
         }
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    match &template {
+        None => println!("{}", serde_json::to_string_pretty(&out)?),
+        Some(t) => {
+            let mut text = String::new();
+            for v in &out {
+                let line = t
+                    .execute_value(v)
+                    .map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?;
+                text.push_str(&line);
+                text.push('\n');
+            }
+            print!("{text}");
+        }
+    }
     if !missing.is_empty() {
         bail!("{}", missing.join("; "));
     }

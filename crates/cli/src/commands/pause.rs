@@ -49,7 +49,13 @@ pub async fn thaw_for_signal(ctx: &Context, c: &Container) -> Result<()> {
     }
     if c.paused || ContainerCgroups::find(&c.id).is_frozen() {
         tracing::debug!(id = %c.id, "thawing a paused container to signal it");
-        set_frozen(&c.id, false).await?;
+        if let Err(e) = set_frozen(&c.id, false).await {
+            // It ended meanwhile and its cgroup went with it: nothing is left frozen.
+            if ContainerCgroups::find(&c.id).is_frozen() {
+                return Err(e);
+            }
+            tracing::debug!(id = %c.id, error = %e, "nothing left to thaw");
+        }
         ctx.store.container_unpause(&c.id).await?;
     }
     Ok(())

@@ -141,6 +141,22 @@ async fn images(ctx: &Context, all: bool) -> Result<Pruned> {
             lines.push(format!("untagged: {}@{d}", ctx.familiar_name(n)));
         }
         let deleted = ctx.store.remove(&img.record.id).await?;
+        let id = img.record.id.to_string();
+        let untagged = img.names.iter().map(|(n, t)| ctx.familiar(n, t)).chain(
+            img.repo_digests
+                .iter()
+                .map(|(n, d)| format!("{}@{d}", ctx.familiar_name(n))),
+        );
+        for name in untagged {
+            super::events::emit(&ctx.config.root, "image", "untag", &id, &[("name", name)]);
+        }
+        super::events::emit(
+            &ctx.config.root,
+            "image",
+            "delete",
+            &id,
+            &[("name", id.clone())],
+        );
         drop_unpacked(ctx, &deleted)?;
         bytes += sizes
             .iter()

@@ -194,6 +194,13 @@ pub async fn pull(
         Some(d) => format!("{familiar}@{d}"),
         None => format!("{familiar}:{}", r.tag_or_latest()),
     };
+    super::events::emit(
+        &ctx.config.root,
+        "image",
+        "pull",
+        &shown,
+        &[("name", familiar.clone())],
+    );
     if existed && fetched == 0 {
         say(format!("Status: Image is up to date for {shown}"));
     } else {

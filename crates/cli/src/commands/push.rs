@@ -87,6 +87,15 @@ pub async fn run(args: PushArgs) -> Result<()> {
     ctx.store
         .add_image(&img.record, None, Some((&r.name(), &digest)))
         .await?;
+    let familiar = r.familiar_name(&ctx.config.default_registry);
+    let pushed = format!("{familiar}:{tag}");
+    super::events::emit(
+        &ctx.config.root,
+        "image",
+        "push",
+        &pushed,
+        &[("name", familiar)],
+    );
     if args.quiet {
         println!("{}@{digest}", r.name());
     } else {

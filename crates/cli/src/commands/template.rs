@@ -2,6 +2,10 @@
 //! fields (`.Field`, `.`), string and number literals, the functions `json`, `lower`, `upper`,
 //! `title`, `truncate`, `pad` and `printf`, pipes, and `{{-`/`-}}` trimming. Fields are
 //! checked when parsed, with Docker's words. Called by `format`; calls nothing else in berth.
+//!
+//! `inspect -f` uses [`Template::parse_value`]: fields are paths into any JSON value
+//! (`.State.Status`, `.Config.Env`), `index` is defined, values print as Go's `%v` prints
+//! them (`[a b]`, `map[k:v]`) and a missing key prints `<no value>`, as Docker's raw fallback.
 
 use std::fmt::Write as _;
 
@@ -14,6 +18,8 @@ use super::format::{Fields, Row};
 pub struct Template {
     nodes: Vec<Node>,
     fields: Fields,
+    /// Parsed by [`Template::parse_value`]: dotted paths into any value, Go's `%v` output.
+    value: bool,
 }
 
 enum Node {
@@ -44,6 +50,16 @@ impl Template {
     /// Parse template `text` over `fields`. Unknown fields and functions fail here, with the
     /// words Docker uses when it meets them.
     pub fn parse(text: &str, fields: Fields, type_name: &str) -> Result<Template> {
+        Self::parse_with(text, fields, type_name, false)
+    }
+
+    /// Parse a template over any JSON value (`inspect -f`): fields are not checked here, and
+    /// `index` is defined besides the other functions.
+    pub fn parse_value(text: &str) -> Result<Template> {
+        Self::parse_with(text, &[], "", true)
+    }
+
+    fn parse_with(text: &str, fields: Fields, type_name: &str, value: bool) -> Result<Template> {
         let mut nodes = vec![];
         let mut rest = text;
         let mut offset = 0;
@@ -75,6 +91,7 @@ impl Template {
             for cmd in &cmds {
                 if let Some(f) = &cmd.func
                     && !FUNCS.contains(&f.as_str())
+                    && !(value && f == "index")
                 {
                     bail!(
                         "template: :{}: function {f:?} not defined",
@@ -82,7 +99,9 @@ impl Template {
                     );
                 }
             }
-            check_fields(text, inner, inner_offset, &cmds, fields, type_name)?;
+            if !value {
+                check_fields(text, inner, inner_offset, &cmds, fields, type_name)?;
+            }
             nodes.push(Node::Action(cmds));
             rest = &rest[inner_start + close + 2..];
             offset += inner_start + close + 2;
@@ -95,7 +114,11 @@ impl Template {
         if !rest.is_empty() {
             nodes.push(Node::Text(rest.to_string()));
         }
-        Ok(Template { nodes, fields })
+        Ok(Template {
+            nodes,
+            fields,
+            value,
+        })
     }
 
     /// Whether an action reads `field` (or the whole row).
@@ -121,6 +144,52 @@ impl Template {
             },
             false,
         )
+    }
+
+    /// The text for one value (a template from [`Template::parse_value`]): `.A.B` walks
+    /// objects; a missing key is null (`<no value>`); a field of null or of a non-object
+    /// fails as Go's template fails.
+    pub fn execute_value(&self, v: &Value) -> Result<String> {
+        let failed = std::cell::RefCell::new(None);
+        let out = self.run(
+            &|a| match a {
+                Operand::Dot => v.clone(),
+                Operand::Field(path) => {
+                    let mut cur = v;
+                    for key in path.split('.') {
+                        let next = match cur {
+                            Value::Object(m) => m.get(key),
+                            Value::Null => {
+                                failed.borrow_mut().get_or_insert_with(|| {
+                                    format!(
+                                        "template: :1: executing \"\" at <.{path}>: nil pointer evaluating interface {{}}.{key}"
+                                    )
+                                });
+                                return Value::Null;
+                            }
+                            other => {
+                                failed.borrow_mut().get_or_insert_with(|| {
+                                    format!(
+                                        "template: :1: executing \"\" at <.{path}>: can't evaluate field {key} in type {}",
+                                        go_type(other)
+                                    )
+                                });
+                                return Value::Null;
+                            }
+                        };
+                        cur = next.unwrap_or(&Value::Null);
+                    }
+                    cur.clone()
+                }
+                Operand::Str(s) => Value::String(s.clone()),
+                Operand::Int(n) => Value::from(*n),
+            },
+            false,
+        )?;
+        if let Some(e) = failed.into_inner() {
+            bail!("{e}");
+        }
+        Ok(out)
     }
 
     /// The header row: each field's header, with Docker's header functions (all but
@@ -156,10 +225,16 @@ impl Template {
                         args.extend(piped.take());
                         piped = Some(match &cmd.func {
                             None => args.into_iter().next().unwrap_or(Value::Null),
-                            Some(f) => call(f, &args, header)?,
+                            Some(f) if self.value && f == "index" => index(&args)?,
+                            Some(f) => call(f, &args, header, self.value)?,
                         });
                     }
-                    out.push_str(&text(piped.as_ref().unwrap_or(&Value::Null)));
+                    let v = piped.as_ref().unwrap_or(&Value::Null);
+                    out.push_str(&if self.value {
+                        go_text(v, true)
+                    } else {
+                        text(v)
+                    });
                 }
             }
         }
@@ -281,8 +356,89 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn call(f: &str, args: &[Value], header: bool) -> Result<Value> {
-    let arg = |i: usize| args.get(i).map(text).unwrap_or_default();
+/// Go's `%v` of a value decoded from JSON: strings bare, lists `[a b]`, objects
+/// `map[k:v]` with sorted keys; null is `<no value>` at the top and `<nil>` inside.
+fn go_text(v: &Value, top: bool) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null if top => "<no value>".into(),
+        Value::Null => "<nil>".into(),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter()
+                .map(|e| go_text(e, false))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        Value::Object(m) => {
+            let mut kv: Vec<_> = m.iter().collect();
+            kv.sort_by(|a, b| a.0.cmp(b.0));
+            format!(
+                "map[{}]",
+                kv.iter()
+                    .map(|(k, v)| format!("{k}:{}", go_text(v, false)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        }
+        v => v.to_string(),
+    }
+}
+
+/// The Go type Docker's raw fallback has for a value, for errors.
+fn go_type(v: &Value) -> &'static str {
+    match v {
+        Value::Array(_) => "[]interface {}",
+        Value::Object(_) => "map[string]interface {}",
+        Value::String(_) => "string",
+        Value::Number(_) => "float64",
+        Value::Bool(_) => "bool",
+        Value::Null => "interface {}",
+    }
+}
+
+/// Go's `index`: keys into objects (a missing key gives the zero value, printed empty) and
+/// integers into lists.
+fn index(args: &[Value]) -> Result<Value> {
+    let Some((first, keys)) = args.split_first() else {
+        bail!("template: :1: wrong number of args for index: want at least 1 got 0");
+    };
+    let mut cur = first.clone();
+    for k in keys {
+        cur = match (&cur, k) {
+            (Value::Object(m), Value::String(s)) => {
+                m.get(s).cloned().unwrap_or(Value::String(String::new()))
+            }
+            (Value::Null, _) => Value::String(String::new()),
+            (Value::Array(a), Value::Number(n)) => {
+                let i = n.as_i64().unwrap_or(-1);
+                match usize::try_from(i).ok().and_then(|i| a.get(i)) {
+                    Some(v) => v.clone(),
+                    None => bail!(
+                        "template: :1: executing \"\" at <index>: error calling index: index out of range: {i}"
+                    ),
+                }
+            }
+            (v, _) => bail!(
+                "template: :1: executing \"\" at <index>: error calling index: cannot index slice/array with type {}",
+                go_type(v)
+            ),
+        };
+    }
+    Ok(cur)
+}
+
+/// Go's `json.Marshal`: compact, with `<`, `>` and `&` escaped.
+fn go_json(v: &Value) -> String {
+    v.to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+fn call(f: &str, args: &[Value], header: bool, value: bool) -> Result<Value> {
+    let show = |v: &Value| if value { go_text(v, true) } else { text(v) };
+    let arg = |i: usize| args.get(i).map(show).unwrap_or_default();
     let int = |i: usize| match args.get(i) {
         Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
         Some(Value::String(s)) => s.parse().unwrap_or(0),
@@ -304,6 +460,7 @@ fn call(f: &str, args: &[Value], header: bool) -> Result<Value> {
         return Ok(args.first().cloned().unwrap_or(Value::Null));
     }
     Ok(Value::String(match f {
+        "json" if value => go_json(&args[0]),
         "json" => args[0].to_string(),
         "lower" => arg(0).to_lowercase(),
         "upper" => arg(0).to_uppercase(),
@@ -390,5 +547,41 @@ mod tests {
             "[   x][y   ]\"z\""
         );
         assert_eq!(printf("%s %s", &a[..1]), "ab %!s(MISSING)");
+    }
+
+    #[test]
+    fn value_templates_walk_paths_and_print_as_go() {
+        let v = json!({"State": {"Status": "running", "Pid": 7}, "Config": {
+            "Env": ["A=1", "B=2"], "Labels": {"k": "v", "a": "<b>"}}});
+        let run = |t: &str| Template::parse_value(t).unwrap().execute_value(&v).unwrap();
+        assert_eq!(run("{{.State.Status}} {{.State.Pid}}"), "running 7");
+        assert_eq!(run("{{.Config.Env}}"), "[A=1 B=2]");
+        assert_eq!(run("{{.Config.Labels}}"), "map[a:<b> k:v]");
+        assert_eq!(
+            run("{{json .Config.Labels}}"),
+            r#"{"a":"\u003cb\u003e","k":"v"}"#
+        );
+        assert_eq!(
+            run(r#"{{index .Config.Labels "k"}}|{{index .Config.Env 1}}"#),
+            "v|B=2"
+        );
+        assert_eq!(
+            run("{{.Nope}}|{{.State.Nope}}|{{.State.Status | upper}}"),
+            "<no value>|<no value>|RUNNING"
+        );
+        let err = |t: &str| {
+            Template::parse_value(t)
+                .unwrap()
+                .execute_value(&v)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("{{.Nope.Deeper}}").contains("nil pointer evaluating interface {}.Deeper"));
+        assert!(err("{{.Config.Env.X}}").contains("can't evaluate field X in type []interface {}"));
+        assert!(Template::parse_value("{{nope .}}").is_err());
+        assert!(
+            Template::parse("{{index . 1}}", &[], "T").is_err(),
+            "index only for values"
+        );
     }
 }

@@ -176,6 +176,13 @@ pub fn create(root: &Path, name: Option<&str>, labels: BTreeMap<String, String>)
         labels,
     };
     write_meta(root, &v)?;
+    super::events::emit(
+        root,
+        "volume",
+        "create",
+        &v.name,
+        &[("driver", "local".into())],
+    );
     Ok(v)
 }
 
@@ -233,6 +240,13 @@ pub fn remove(root: &Path, name: &str) -> Result<u64> {
     let dir = path(root, Some(name));
     let size = super::prune::disk_usage(&data(root, name));
     std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove volume {name}"))?;
+    super::events::emit(
+        root,
+        "volume",
+        "destroy",
+        name,
+        &[("driver", "local".into())],
+    );
     Ok(size)
 }
 

@@ -128,7 +128,12 @@ pub async fn run(args: ImportArgs) -> Result<()> {
     if result.is_err() {
         let _ = ctx.store.discard_unreferenced(&written).await;
     }
-    println!("{}", result?);
+    let id = result?.to_string();
+    let shown = name
+        .as_ref()
+        .map_or_else(|| id.clone(), |(n, t)| ctx.familiar(n, t));
+    crate::commands::events::emit(&ctx.config.root, "image", "import", &id, &[("name", shown)]);
+    println!("{id}");
     Ok(())
 }
 

@@ -156,6 +156,12 @@ async fn record(ctx: &Context, images: &[Planned]) -> Result<()> {
                 ctx.familiar(&r.name(), r.tag_or_latest())
             );
         }
+        let id = p.image.id.to_string();
+        let name = refs.first().map_or_else(
+            || id.clone(),
+            |r| ctx.familiar(&r.name(), r.tag_or_latest()),
+        );
+        crate::commands::events::emit(&ctx.config.root, "image", "load", &id, &[("name", name)]);
     }
     Ok(())
 }

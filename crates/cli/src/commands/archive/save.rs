@@ -75,6 +75,14 @@ pub async fn run(args: SaveArgs) -> Result<()> {
         }
         saved.push(describe(ctx.store.blobs(), &img.record, tag)?);
     }
+    let events: Vec<(String, String)> = saved
+        .iter()
+        .map(|s| {
+            let id = s.config.digest.to_string();
+            let name = s.tags.first().map_or_else(|| id.clone(), |t| t.1.clone());
+            (id, name)
+        })
+        .collect();
     let blobs = ctx.store.blobs().clone();
     let docker = args.format == "docker";
     let output = args.output.filter(|o| o != "-");
@@ -82,11 +90,15 @@ pub async fn run(args: SaveArgs) -> Result<()> {
         None => {
             let out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
             write_archive(out, &blobs, &saved, docker)?.flush()?;
-            Ok(())
+            anyhow::Ok(())
         }
         Some(path) => write_file(Path::new(&path), &blobs, &saved, docker),
     })
-    .await?
+    .await??;
+    for (id, name) in events {
+        crate::commands::events::emit(&ctx.config.root, "image", "save", &id, &[("name", name)]);
+    }
+    Ok(())
 }
 
 /// The descriptors of a stored image.
