@@ -199,4 +199,7 @@ fn format_and_type_on_containers() {
     // `container inspect` does not find an image.
     let (_, err) = fails(&env, &["container", "inspect", "bb:1"]);
     assert!(err.contains("No such container: bb:1"), "{err}");
+    // Nor `image inspect` a container.
+    let (_, err) = fails(&env, &["image", "inspect", "f1"]);
+    assert!(err.contains("No such image: f1"), "{err}");
 }

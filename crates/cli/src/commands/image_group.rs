@@ -49,7 +49,11 @@ pub async fn run(args: ImageArgs) -> Result<()> {
     match args.command {
         ImageCommand::Ls(a) => images::images(a).await,
         ImageCommand::Rm(a) => images::rmi(a).await,
-        ImageCommand::Inspect(a) => images::inspect(a).await,
+        // `image inspect` looks at images only, as Docker's does.
+        ImageCommand::Inspect(mut a) => {
+            a.kind = Some("image".into());
+            images::inspect(a).await
+        }
         ImageCommand::History(a) => history::history(a).await,
         ImageCommand::Tag(a) => images::tag(a).await,
         ImageCommand::Pull(a) => pull::run(a).await,
