@@ -222,3 +222,37 @@ fn image_and_volume_operations_leave_events() {
         "{volumes}"
     );
 }
+
+#[test]
+fn pause_unpause_rename_and_stop_leave_events() {
+    if !needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    env.ok(&["run", "-d", "--name", "ev3", "bb:1", "sleep", "60"]);
+    env.ok(&["pause", "ev3"]);
+    env.ok(&["unpause", "ev3"]);
+    env.ok(&["rename", "ev3", "ev4"]);
+    // `sleep` as PID 1 ignores SIGTERM: SIGKILL follows after the timeout.
+    env.ok(&["stop", "-t", "1", "ev4"]);
+    let all = json_lines(&env.ok(&["events", "--filter", "type=container", "--format", "json"]));
+    let actions: Vec<&str> = all.iter().map(|e| e["Action"].as_str().unwrap()).collect();
+    assert_eq!(&actions[..5], ["create", "start", "pause", "unpause", "rename"], "{actions:?}");
+    assert_eq!(all[4]["Actor"]["Attributes"]["oldName"], "/ev3");
+    assert_eq!(all[4]["Actor"]["Attributes"]["name"], "ev4");
+    let mut rest: Vec<&str> = actions[5..].to_vec();
+    let kill = rest.iter().position(|a| *a == "kill").expect("a kill event");
+    let stop = rest.iter().position(|a| *a == "stop").expect("a stop event");
+    assert!(kill < stop, "{actions:?}");
+    assert_eq!(all[5 + kill]["Actor"]["Attributes"]["signal"], "15");
+    let kills: Vec<&str> = all[5..]
+        .iter()
+        .filter(|e| e["Action"] == "kill")
+        .map(|e| e["Actor"]["Attributes"]["signal"].as_str().unwrap())
+        .collect();
+    assert_eq!(kills, ["15", "9"], "TERM, then KILL after the timeout");
+    rest.sort();
+    assert_eq!(rest, ["die", "kill", "kill", "stop"], "{actions:?}");
+    env.ok(&["rm", "ev4"]);
+}

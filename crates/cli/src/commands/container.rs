@@ -376,14 +376,19 @@ pub async fn stop_one(ctx: &Context, c: &Container, time: Option<i64>) -> Result
         .unwrap_or(10);
     // A frozen container could not act on its stop signal: thawed first.
     super::pause::thaw_for_signal(ctx, c).await?;
-    signal(c, stop_signal(c)?)?;
+    let sig = stop_signal(c)?;
+    signal(c, sig)?;
+    super::events::emit_container(ctx, "kill", &c.id, &[("signal", sig.to_string())]).await;
     let deadline = u64::try_from(time)
         .ok()
         .map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t));
     if wait_exit(ctx, &c.id, deadline).await?.is_none() {
         signal(c, libc::SIGKILL)?;
+        super::events::emit_container(ctx, "kill", &c.id, &[("signal", libc::SIGKILL.to_string())])
+            .await;
         wait_exit(ctx, &c.id, None).await?;
     }
+    super::events::emit_container(ctx, "stop", &c.id, &[]).await;
     Ok(())
 }
 
@@ -412,6 +417,7 @@ pub async fn kill(args: KillArgs) -> Result<()> {
             ctx.store.container_stopped_by_user(&c.id, true).await?;
         }
         signal(&c, sig)?;
+        super::events::emit_container(ctx, "kill", &c.id, &[("signal", sig.to_string())]).await;
         // As Docker does: SIGKILL ends a paused container (thawed so that it can die); other
         // signals wait, pending, for `unpause`.
         if sig == libc::SIGKILL {

@@ -78,6 +78,7 @@ pub async fn pause(args: PauseArgs) -> Result<()> {
             let _ = set_frozen(&c.id, false).await;
             bail!("container {q} is not running");
         }
+        super::events::emit_container(ctx, "pause", &c.id, &[]).await;
         println!("{q}");
         Ok(())
     })
@@ -94,6 +95,7 @@ pub async fn unpause(args: UnpauseArgs) -> Result<()> {
         }
         set_frozen(&c.id, false).await?;
         ctx.store.container_unpause(&c.id).await?;
+        super::events::emit_container(ctx, "unpause", &c.id, &[]).await;
         println!("{q}");
         Ok(())
     })

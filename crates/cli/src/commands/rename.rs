@@ -52,8 +52,11 @@ pub async fn rename(args: RenameArgs) -> Result<()> {
                  that name."
             )
         }
-        other => Ok(other?),
+        other => other?,
     }
+    let old = format!("/{}", c.name);
+    super::events::emit_container(&ctx, "rename", &c.id, &[("oldName", old)]).await;
+    Ok(())
 }
 
 #[cfg(test)]
