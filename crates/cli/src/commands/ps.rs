@@ -46,7 +46,7 @@ pub struct PsArgs {
 }
 
 const FILTERS: &[&str] = &[
-    "id", "name", "status", "exited", "ancestor", "label", "before", "since",
+    "id", "name", "status", "exited", "ancestor", "label", "before", "since", "volume",
 ];
 const STATES: &[&str] = &[
     "created",
@@ -147,7 +147,19 @@ pub async fn ps(args: PsArgs) -> Result<()> {
                     && c.started_at.is_some()
                     && c.exit_code.unwrap_or(0).to_string() == v
             })
-            && (!filters.has("ancestor") || ancestors.contains(&c.image_id));
+            && (!filters.has("ancestor") || ancestors.contains(&c.image_id))
+            && (!filters.has("volume") || {
+                // A volume's name, or a mount's destination, as Docker matches them.
+                let names = super::volumes::used_by(c);
+                let config = super::container::config(c);
+                let dests: Vec<String> = config["spec"]["mounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m["target"].as_str().map(str::to_string))
+                    .collect();
+                filters.any("volume", |v| names.iter().any(|n| n == v) || dests.iter().any(|d| d == v))
+            });
         if !keep {
             continue;
         }
