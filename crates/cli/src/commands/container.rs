@@ -225,11 +225,6 @@ pub struct KillArgs {
 /// `berth wait`
 #[derive(clap::Args)]
 pub struct WaitArgs {
-    /// What to wait for, as the Engine API's `condition`: `not-running` (the default: now if
-    /// it is not running), `next-exit` (its next exit, after a start if it is not running) or
-    /// `removed` (until it is removed).
-    #[arg(long, default_value = "not-running", value_parser = ["not-running", "next-exit", "removed"])]
-    pub condition: String,
     /// Containers to wait for (name or id).
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -315,36 +310,6 @@ pub async fn wait_exit(
         }
         if deadline.is_some_and(|d| std::time::Instant::now() > d) {
             return Ok(None);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
-
-/// Wait until container `id` is running again, started after `before` (a start time).
-async fn wait_started_after(ctx: &Context, id: &str, before: Option<i64>) -> Result<()> {
-    loop {
-        match ctx.store.container(id).await? {
-            None => bail!("No such container: {id}"),
-            Some(c) if c.state == State::Running && c.started_at != before => return Ok(()),
-            Some(c) if c.started_at > before => return Ok(()),
-            _ => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-        }
-    }
-}
-
-/// Wait until container `id` is removed; its last exit code.
-async fn wait_removed(ctx: &Context, id: &str) -> Result<i64> {
-    let mut code = 0;
-    loop {
-        match ctx.store.container(id).await? {
-            None => return Ok(code),
-            Some(c) => {
-                if let Some(c) = liveness::reconcile(ctx, c).await?
-                    && c.state == State::Exited
-                {
-                    code = c.exit_code.unwrap_or(0);
-                }
-            }
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
@@ -467,19 +432,9 @@ pub async fn kill(args: KillArgs) -> Result<()> {
 /// Run `berth wait`.
 pub async fn wait(args: WaitArgs) -> Result<()> {
     let ctx = &Context::open().await?;
-    let condition = args.condition.as_str();
     each(&args.containers, |q| async move {
         let c = liveness::find(ctx, &q).await?;
-        let code = match condition {
-            "next-exit" => {
-                if c.state != State::Running {
-                    wait_started_after(ctx, &c.id, c.started_at).await?;
-                }
-                wait_exit(ctx, &c.id, None).await?.unwrap_or(0)
-            }
-            "removed" => wait_removed(ctx, &c.id).await?,
-            _ => wait_exit(ctx, &c.id, None).await?.unwrap_or(0),
-        };
+        let code = wait_exit(ctx, &c.id, None).await?.unwrap_or(0);
         println!("{code}");
         Ok(())
     })
