@@ -8,7 +8,6 @@ use std::process::Command;
 use common::auth::Dockerd;
 use common::{Registry, require_tool};
 
-
 #[test]
 fn docker_pushes_pulls_and_runs_through_berth() {
     if !require_tool("dockerd")

@@ -238,12 +238,22 @@ fn pause_unpause_rename_and_stop_leave_events() {
     env.ok(&["stop", "-t", "1", "ev4"]);
     let all = json_lines(&env.ok(&["events", "--filter", "type=container", "--format", "json"]));
     let actions: Vec<&str> = all.iter().map(|e| e["Action"].as_str().unwrap()).collect();
-    assert_eq!(&actions[..5], ["create", "start", "pause", "unpause", "rename"], "{actions:?}");
+    assert_eq!(
+        &actions[..5],
+        ["create", "start", "pause", "unpause", "rename"],
+        "{actions:?}"
+    );
     assert_eq!(all[4]["Actor"]["Attributes"]["oldName"], "/ev3");
     assert_eq!(all[4]["Actor"]["Attributes"]["name"], "ev4");
     let mut rest: Vec<&str> = actions[5..].to_vec();
-    let kill = rest.iter().position(|a| *a == "kill").expect("a kill event");
-    let stop = rest.iter().position(|a| *a == "stop").expect("a stop event");
+    let kill = rest
+        .iter()
+        .position(|a| *a == "kill")
+        .expect("a kill event");
+    let stop = rest
+        .iter()
+        .position(|a| *a == "stop")
+        .expect("a stop event");
     assert!(kill < stop, "{actions:?}");
     assert_eq!(all[5 + kill]["Actor"]["Attributes"]["signal"], "15");
     let kills: Vec<&str> = all[5..]

@@ -410,7 +410,12 @@ fn assert_quiet_on_broken_pipe(env: &Env, args: &[&str], read: usize) {
 #[test]
 fn broken_pipe_ends_quietly() {
     let env = Env::new("127.0.0.1:9");
-    for args in [&["ps", "-a"][..], &["images"], &["version"], &["volume", "ls"]] {
+    for args in [
+        &["ps", "-a"][..],
+        &["images"],
+        &["version"],
+        &["volume", "ls"],
+    ] {
         assert_quiet_on_broken_pipe(&env, args, 0);
     }
     if !needs_busybox() {

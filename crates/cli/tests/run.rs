@@ -966,7 +966,10 @@ fn hostname_home_and_path_in_the_environment() {
     );
     let has = |args: &[&str], var: &str| {
         let out = vars(args);
-        assert!(out.iter().any(|l| l == var), "{args:?}: {var} not in {out:?}");
+        assert!(
+            out.iter().any(|l| l == var),
+            "{args:?}: {var} not in {out:?}"
+        );
     };
     has(&["--rm", "bb:2"], "HOME=/root");
     has(&["--rm", "-u", "sailor", "bb:2"], "HOME=/home/sailor");
@@ -975,7 +978,11 @@ fn hostname_home_and_path_in_the_environment() {
     has(&["--rm", "-e", "HOSTNAME=h", "bb:2"], "HOSTNAME=h");
     has(&["--rm", "--hostname", "boxy", "bb:2"], "HOSTNAME=boxy");
     has(&["--rm", "-e", "PATH=/bin", "bb:2"], "PATH=/bin");
-    assert!(!vars(&["--rm", "bb:2"]).iter().any(|l| l.starts_with("TERM=")));
+    assert!(
+        !vars(&["--rm", "bb:2"])
+            .iter()
+            .any(|l| l.starts_with("TERM="))
+    );
     // A detached container's monitor gives the same environment.
     let id = env.ok(&["run", "-d", "-u", "sailor", "bb:2", "busybox", "env"]);
     env.ok(&["wait", id.trim()]);

@@ -93,7 +93,14 @@ impl EventFilter {
             Error::InvalidArgument(format!("bad format of filter (expected name=value): {arg}"))
         })?;
         const KEYS: [&str; 8] = [
-            "type", "event", "container", "image", "volume", "network", "label", "scope",
+            "type",
+            "event",
+            "container",
+            "image",
+            "volume",
+            "network",
+            "label",
+            "scope",
         ];
         if !KEYS.contains(&k) {
             return Err(Error::InvalidArgument(format!("invalid filter '{k}'")));
@@ -124,11 +131,13 @@ impl EventFilter {
                 },
                 "container" | "volume" | "network" => {
                     e.kind == *key
-                        && (name == Some(v.as_str()) || (!v.is_empty() && e.actor.id.starts_with(v.as_str())))
+                        && (name == Some(v.as_str())
+                            || (!v.is_empty() && e.actor.id.starts_with(v.as_str())))
                 }
                 "image" => {
                     let img = e.actor.attributes.get("image").map(String::as_str);
-                    img == Some(v.as_str()) || (e.kind == "image" && (e.actor.id == *v || name == Some(v.as_str())))
+                    img == Some(v.as_str())
+                        || (e.kind == "image" && (e.actor.id == *v || name == Some(v.as_str())))
                 }
                 _ => false,
             })
@@ -234,7 +243,10 @@ mod tests {
         Event {
             kind: kind.into(),
             action: action.into(),
-            actor: Actor { id: id.into(), attributes: attrs },
+            actor: Actor {
+                id: id.into(),
+                attributes: attrs,
+            },
             scope: "local".into(),
             time: nano / 1_000_000_000,
             time_nano: nano,
@@ -243,7 +255,13 @@ mod tests {
 
     #[test]
     fn docker_shape_on_the_wire() {
-        let e = ev("container", "start", "abc123", "web", 1_700_000_000_123_456_789);
+        let e = ev(
+            "container",
+            "start",
+            "abc123",
+            "web",
+            1_700_000_000_123_456_789,
+        );
         let v: serde_json::Value = serde_json::to_value(&e).unwrap();
         assert_eq!(v["Type"], "container");
         assert_eq!(v["Action"], "start");
@@ -263,21 +281,36 @@ mod tests {
         let pull = ev("image", "pull", "busybox:latest", "busybox:latest", 30);
         let exec = ev("container", "exec_start: sh -c true", "abc123", "web", 40);
         let f = |args: &[&str], since: Option<i64>, until: Option<i64>| {
-            let mut f = EventFilter { since_nano: since, until_nano: until, ..Default::default() };
+            let mut f = EventFilter {
+                since_nano: since,
+                until_nano: until,
+                ..Default::default()
+            };
             for a in args {
                 f.add(a).unwrap();
             }
-            [&start, &die, &pull, &exec].iter().filter(|e| f.matches(e)).map(|e| e.time_nano).collect::<Vec<_>>()
+            [&start, &die, &pull, &exec]
+                .iter()
+                .filter(|e| f.matches(e))
+                .map(|e| e.time_nano)
+                .collect::<Vec<_>>()
         };
         assert_eq!(f(&[], None, None), [10, 20, 30, 40]);
         assert_eq!(f(&["type=container"], None, None), [10, 20, 40]);
         assert_eq!(f(&["event=start", "event=die"], None, None), [10, 20]);
-        assert_eq!(f(&["event=exec_start"], None, None), [40], "exec_start matches its prefix");
+        assert_eq!(
+            f(&["event=exec_start"], None, None),
+            [40],
+            "exec_start matches its prefix"
+        );
         assert_eq!(f(&["container=web", "event=die"], None, None), [20]);
         assert_eq!(f(&["container=abc"], None, None), [10, 20, 40], "ID prefix");
         assert_eq!(f(&["image=busybox"], None, None), [10, 20, 40]);
         assert_eq!(f(&["image=busybox:latest"], None, None), [30]);
-        assert_eq!(f(&["label=com.example.team=a", "type=image"], None, None), [30]);
+        assert_eq!(
+            f(&["label=com.example.team=a", "type=image"], None, None),
+            [30]
+        );
         assert_eq!(f(&[], Some(20), Some(30)), [20, 30]);
         let mut bad = EventFilter::default();
         assert!(bad.add("colour=red").is_err());
@@ -289,18 +322,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::new(dir.path(), 2_000);
         for i in 0..100 {
-            j.append(&ev("container", "start", &format!("id{i}"), "web", i)).unwrap();
+            j.append(&ev("container", "start", &format!("id{i}"), "web", i))
+                .unwrap();
         }
         let all = j.read(&EventFilter::default()).unwrap();
         assert!(all.len() < 100, "old segments were dropped: {}", all.len());
         assert_eq!(all.last().unwrap().time_nano, 99, "the newest is kept");
         let times: Vec<i64> = all.iter().map(|e| e.time_nano).collect();
-        assert!(times.windows(2).all(|w| w[0] + 1 == w[1]), "contiguous and in order: {times:?}");
-        let size = |p: &str| std::fs::metadata(dir.path().join(p)).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            times.windows(2).all(|w| w[0] + 1 == w[1]),
+            "contiguous and in order: {times:?}"
+        );
+        let size = |p: &str| {
+            std::fs::metadata(dir.path().join(p))
+                .map(|m| m.len())
+                .unwrap_or(0)
+        };
         assert!(size("events.jsonl") + size("events.1.jsonl") <= 2 * 2_000 + 400);
 
         // A crash mid-write leaves a torn line: it is skipped, later appends still read.
-        let mut f = OpenOptions::new().append(true).open(dir.path().join("events.jsonl")).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("events.jsonl"))
+            .unwrap();
         f.write_all(b"{\"Type\":\"contai").unwrap();
         f.write_all(b"\n").unwrap();
         j.append(&ev("volume", "create", "v1", "v1", 100)).unwrap();
@@ -319,7 +363,14 @@ mod tests {
                 std::thread::spawn(move || {
                     let j = Journal::new(&path, SEGMENT_BYTES);
                     for i in 0..50 {
-                        j.append(&ev("container", "start", &format!("t{t}"), "web", t * 1000 + i)).unwrap();
+                        j.append(&ev(
+                            "container",
+                            "start",
+                            &format!("t{t}"),
+                            "web",
+                            t * 1000 + i,
+                        ))
+                        .unwrap();
                     }
                 })
             })
@@ -327,7 +378,9 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let all = Journal::new(&path, SEGMENT_BYTES).read(&EventFilter::default()).unwrap();
+        let all = Journal::new(&path, SEGMENT_BYTES)
+            .read(&EventFilter::default())
+            .unwrap();
         assert_eq!(all.len(), 200);
     }
 }

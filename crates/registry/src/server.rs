@@ -198,9 +198,7 @@ pub async fn serve_ops(
         let svc = TowerToHyperService::new(app.clone());
         let builder = builder.clone();
         tokio::spawn(async move {
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
         });
     }
 }

@@ -959,10 +959,18 @@ async fn cross_mount_without_pull_on_the_source_falls_back_to_an_upload() {
     let mut auto = Vec::new();
     for d in [layer, &missing] {
         let r = srv
-            .req("POST", &format!("/v2/team-a/app/blobs/uploads/?mount={d}"), &auth, b"")
+            .req(
+                "POST",
+                &format!("/v2/team-a/app/blobs/uploads/?mount={d}"),
+                &auth,
+                b"",
+            )
             .await;
         assert_eq!(r.status, 202, "{d}: {}", r.text());
-        assert!(r.header("docker-content-digest").is_none(), "no hint about {d}");
+        assert!(
+            r.header("docker-content-digest").is_none(),
+            "no hint about {d}"
+        );
         auto.push((r.status, r.body.clone()));
     }
     assert_eq!(auto[0], auto[1]);
@@ -1391,10 +1399,18 @@ async fn a_refused_write_is_audited_with_who_tried() {
     srv.user("rita", "rita-password", Some((Role::Reader, "team-a/*")))
         .await;
     let t = srv
-        .token(Some(("rita", "rita-password")), &[&scope("team-a/app", "pull")])
+        .token(
+            Some(("rita", "rita-password")),
+            &[&scope("team-a/app", "pull")],
+        )
         .await;
     let r = srv
-        .req("DELETE", "/v2/team-a/app/manifests/v1", &[("authorization", &bearer(&t))], b"")
+        .req(
+            "DELETE",
+            "/v2/team-a/app/manifests/v1",
+            &[("authorization", &bearer(&t))],
+            b"",
+        )
         .await;
     assert_eq!(r.status, 403, "{}", r.text());
     let audit = srv.admin().audit(&Default::default()).await.unwrap();
@@ -1977,12 +1993,20 @@ async fn without_access_control_the_admin_api_is_closed() {
     let srv = start(|_| {}).await;
     let body = br#"{"name":"mallory","password":"mallory-password","admin":true}"#;
     let r = srv
-        .req("POST", "/berth/api/v1/users", &[("content-type", "application/json")], body)
+        .req(
+            "POST",
+            "/berth/api/v1/users",
+            &[("content-type", "application/json")],
+            body,
+        )
         .await;
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(r.code(), "DENIED");
     assert!(r.text().contains("berth registry user add"), "{}", r.text());
-    assert!(srv.admin().users().await.unwrap().is_empty(), "no user was created");
+    assert!(
+        srv.admin().users().await.unwrap().is_empty(),
+        "no user was created"
+    );
     // The registry itself stays open in that mode.
     assert_eq!(srv.get("/v2/", None).await.status, 200);
 }

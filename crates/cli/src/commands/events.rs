@@ -72,7 +72,13 @@ fn line(e: &Event) -> String {
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    format!("{time} {} {} {} ({})", e.kind, e.action, e.actor.id, attrs.join(", "))
+    format!(
+        "{time} {} {} {} ({})",
+        e.kind,
+        e.action,
+        e.actor.id,
+        attrs.join(", ")
+    )
 }
 
 /// Run `berth events`.

@@ -158,7 +158,9 @@ pub async fn ps(args: PsArgs) -> Result<()> {
                     .flatten()
                     .filter_map(|m| m["target"].as_str().map(str::to_string))
                     .collect();
-                filters.any("volume", |v| names.iter().any(|n| n == v) || dests.iter().any(|d| d == v))
+                filters.any("volume", |v| {
+                    names.iter().any(|n| n == v) || dests.iter().any(|d| d == v)
+                })
             });
         if !keep {
             continue;

@@ -188,7 +188,10 @@ fn end10_delete_blob_referenced_by_a_manifest_is_refused_until_the_manifest_goes
     let r = reg.delete(&blob_path(&img.layers[0].digest));
     assert_error(&r, &[409], "DENIED");
     let text = String::from_utf8_lossy(&r.body).to_string();
-    assert!(text.contains(&img.manifest.digest), "the error names the manifest: {text}");
+    assert!(
+        text.contains(&img.manifest.digest),
+        "the error names the manifest: {text}"
+    );
     reg.get(&blob_path(&img.layers[0].digest)).must(200);
     reg.delete(&manifest_path(&img.manifest.digest)).must(202);
     reg.delete(&blob_path(&img.config.digest)).must(202);

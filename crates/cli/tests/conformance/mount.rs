@@ -90,7 +90,11 @@ fn end11_mount_without_from_mounts_automatically_201() {
     let data = unique(99);
     let d = reg.push_blob("conf/source", &data);
     let r = mount(&reg, "conf/target", &d, None).must(201);
-    assert_eq!(path_of(&reg, &r.location()), format!("/v2/conf/target/blobs/{d}"), "\n{r}");
+    assert_eq!(
+        path_of(&reg, &r.location()),
+        format!("/v2/conf/target/blobs/{d}"),
+        "\n{r}"
+    );
     assert!(reg.get(&r.location()).must(200).body == data);
     // Mounting again what the target already holds is 201 too.
     mount(&reg, "conf/target", &d, None).must(201);

@@ -39,7 +39,11 @@ impl Actor {
         let user = std::env::var("USER")
             .ok()
             .filter(|u| !u.is_empty())
-            .or_else(|| std::fs::metadata("/proc/self").ok().map(|m| m.uid().to_string()))
+            .or_else(|| {
+                std::fs::metadata("/proc/self")
+                    .ok()
+                    .map(|m| m.uid().to_string())
+            })
             .unwrap_or_else(|| "unknown".into());
         Actor {
             name: Some(format!("local:{user}")),
@@ -173,7 +177,9 @@ fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let t = s.get(r)?;
-        t.bytes().all(|c| c.is_ascii_digit()).then(|| t.parse().ok())?
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
     };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
@@ -225,7 +231,9 @@ fn check_password(p: &str) -> Result<()> {
         )));
     }
     if p.chars().any(char::is_control) {
-        return Err(Error::Invalid("the password contains control characters".into()));
+        return Err(Error::Invalid(
+            "the password contains control characters".into(),
+        ));
     }
     Ok(())
 }
@@ -319,7 +327,13 @@ impl Admin {
     // ---- users ----
 
     /// Add a user; with `admin`, also grant them the admin role on `*`.
-    pub async fn user_add(&self, actor: &Actor, name: &str, password: &str, admin: bool) -> Result<()> {
+    pub async fn user_add(
+        &self,
+        actor: &Actor,
+        name: &str,
+        password: &str,
+        admin: bool,
+    ) -> Result<()> {
         check_name(name)?;
         check_password(password)?;
         let hash = hash(password).await?;
@@ -337,7 +351,8 @@ impl Admin {
         }
         .await;
         let detail = admin.then(|| "with the admin role on *".to_string());
-        self.record(actor, "user.add", name.to_string(), detail, &r).await;
+        self.record(actor, "user.add", name.to_string(), detail, &r)
+            .await;
         r
     }
 
@@ -351,7 +366,8 @@ impl Admin {
             Ok(false) => Err(Error::NotFound(format!("user {name}"))),
             Err(e) => Err(e),
         };
-        self.record(actor, "user.passwd", name.to_string(), None, &r).await;
+        self.record(actor, "user.passwd", name.to_string(), None, &r)
+            .await;
         r
     }
 
@@ -363,7 +379,8 @@ impl Admin {
             Ok(false) => Err(Error::NotFound(format!("user {name}"))),
             Err(e) => Err(e),
         };
-        self.record(actor, "user.rm", name.to_string(), None, &r).await;
+        self.record(actor, "user.rm", name.to_string(), None, &r)
+            .await;
         r
     }
 
@@ -408,7 +425,8 @@ impl Admin {
     pub async fn team_add(&self, actor: &Actor, name: &str) -> Result<()> {
         check_name(name)?;
         let r = self.db.add_team(name).await;
-        self.record(actor, "team.add", format!("@{name}"), None, &r).await;
+        self.record(actor, "team.add", format!("@{name}"), None, &r)
+            .await;
         r
     }
 
@@ -420,7 +438,8 @@ impl Admin {
             Ok(false) => Err(Error::NotFound(format!("team {name}"))),
             Err(e) => Err(e),
         };
-        self.record(actor, "team.rm", format!("@{name}"), None, &r).await;
+        self.record(actor, "team.rm", format!("@{name}"), None, &r)
+            .await;
         r
     }
 
@@ -443,7 +462,14 @@ impl Admin {
         check_name(team)?;
         check_name(user)?;
         let r = self.db.add_member(team, user).await;
-        self.record(actor, "team.member.add", format!("@{team} {user}"), None, &r).await;
+        self.record(
+            actor,
+            "team.member.add",
+            format!("@{team} {user}"),
+            None,
+            &r,
+        )
+        .await;
         r
     }
 
@@ -456,14 +482,21 @@ impl Admin {
             Ok(false) => Err(Error::NotFound(format!("member {user} of team {team}"))),
             Err(e) => Err(e),
         };
-        self.record(actor, "team.member.rm", format!("@{team} {user}"), None, &r).await;
+        self.record(actor, "team.member.rm", format!("@{team} {user}"), None, &r)
+            .await;
         r
     }
 
     // ---- grants and public scopes ----
 
     /// Grant `role` on `scope` to `subject` (idempotent).
-    pub async fn grant(&self, actor: &Actor, subject: Subject, role: Role, scope: &str) -> Result<()> {
+    pub async fn grant(
+        &self,
+        actor: &Actor,
+        subject: Subject,
+        role: Role,
+        scope: &str,
+    ) -> Result<()> {
         check_scope(scope)?;
         let target = format!("{subject} {role} {scope}");
         let g = Grant {
@@ -501,7 +534,9 @@ impl Admin {
         let role_text = role.map_or("any role".to_string(), |r| r.to_string());
         let target = format!("{subject} {role_text} {scope}");
         let r = match self.db.revoke(&subject, role, scope).await {
-            Ok(0) => Err(Error::NotFound(format!("grant of {role_text} on {scope} to {subject}"))),
+            Ok(0) => Err(Error::NotFound(format!(
+                "grant of {role_text} on {scope} to {subject}"
+            ))),
             other => other,
         };
         let detail = r.as_ref().ok().map(|n| format!("{n} removed"));
@@ -530,7 +565,8 @@ impl Admin {
         let r = self.db.set_public(scope, on).await;
         let action = if on { "public.on" } else { "public.off" };
         let detail = matches!(r, Ok(false)).then(|| "unchanged".to_string());
-        self.record(actor, action, scope.to_string(), detail, &r).await;
+        self.record(actor, action, scope.to_string(), detail, &r)
+            .await;
         r
     }
 
@@ -566,7 +602,9 @@ impl Admin {
             }
         }
         if expires.is_some_and(|d| d.as_secs() == 0) {
-            return Err(Error::Invalid("the expiry must be at least one second".into()));
+            return Err(Error::Invalid(
+                "the expiry must be at least one second".into(),
+            ));
         }
         let now = now_secs();
         let (id, secret) = password::new_robot_secret();
@@ -577,7 +615,8 @@ impl Admin {
             secret_hash: password::secret_hash(&secret),
             scopes,
             created_at: now,
-            expires_at: expires.map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
+            expires_at: expires
+                .map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
             revoked_at: None,
             last_used_at: None,
         };
@@ -594,8 +633,14 @@ impl Admin {
             view.scopes.join(" "),
             view.expires.as_deref().unwrap_or("never")
         );
-        self.record(actor, "robot.create", format!("{user}/{label}"), Some(detail), &r)
-            .await;
+        self.record(
+            actor,
+            "robot.create",
+            format!("{user}/{label}"),
+            Some(detail),
+            &r,
+        )
+        .await;
         r.map(|()| (view, secret))
     }
 
@@ -612,12 +657,19 @@ impl Admin {
     }
 
     /// Revoke a robot token by ID, or by label (of `user` when given).
-    pub async fn token_revoke(&self, actor: &Actor, user: Option<&str>, id_or_label: &str) -> Result<()> {
+    pub async fn token_revoke(
+        &self,
+        actor: &Actor,
+        user: Option<&str>,
+        id_or_label: &str,
+    ) -> Result<()> {
         if let Some(u) = user {
             check_name(u)?;
         }
         if id_or_label.is_empty() {
-            return Err(Error::Invalid("name the token to revoke (its ID or name)".into()));
+            return Err(Error::Invalid(
+                "name the token to revoke (its ID or name)".into(),
+            ));
         }
         let target = match user {
             Some(u) => format!("{u}/{id_or_label}"),

@@ -152,7 +152,12 @@ impl Auth {
                 .map(|g| AccessClaim {
                     kind: g.kind().to_string(),
                     name: g.name().to_string(),
-                    actions: g.actions.list().iter().map(|a| a.as_str().to_string()).collect(),
+                    actions: g
+                        .actions
+                        .list()
+                        .iter()
+                        .map(|a| a.as_str().to_string())
+                        .collect(),
                 })
                 .collect(),
             robot: robot.clone(),
@@ -182,7 +187,11 @@ impl Auth {
                 success: true,
                 actor: who.actor(),
                 client,
-                detail: Some(if scope.is_empty() { "no access".into() } else { scope.clone() }),
+                detail: Some(if scope.is_empty() {
+                    "no access".into()
+                } else {
+                    scope.clone()
+                }),
                 ..Default::default()
             })
             .await;

@@ -105,8 +105,14 @@ mod tests {
         assert_eq!(l.check(&keys), Err(1));
         // Another user from the same address is refused too; the same user elsewhere as well.
         assert!(l.check(&["a:10.0.0.1".to_string()]).is_err());
-        assert!(l.check(&["u:ann".to_string(), "a:10.0.0.2".to_string()]).is_err());
-        assert!(l.check(&["u:bob".to_string(), "a:10.0.0.2".to_string()]).is_ok());
+        assert!(
+            l.check(&["u:ann".to_string(), "a:10.0.0.2".to_string()])
+                .is_err()
+        );
+        assert!(
+            l.check(&["u:bob".to_string(), "a:10.0.0.2".to_string()])
+                .is_ok()
+        );
         std::thread::sleep(Duration::from_millis(250));
         assert!(l.check(&keys).is_ok());
         // One more failure doubles the wait.

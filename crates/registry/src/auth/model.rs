@@ -289,9 +289,9 @@ pub struct ScopedActions {
 impl FromStr for ScopedActions {
     type Err = String;
     fn from_str(s: &str) -> Result<ScopedActions, String> {
-        let (scope, actions) = s
-            .rsplit_once(':')
-            .ok_or_else(|| format!("invalid scope {s:?}: expected SCOPE:ACTIONS, e.g. 'team-a/*:pull,push'"))?;
+        let (scope, actions) = s.rsplit_once(':').ok_or_else(|| {
+            format!("invalid scope {s:?}: expected SCOPE:ACTIONS, e.g. 'team-a/*:pull,push'")
+        })?;
         crate::auth::scope::check_pattern(scope)?;
         let actions = Actions::parse(actions)?;
         if actions.is_empty() {
@@ -390,9 +390,15 @@ mod tests {
 
     #[test]
     fn parsing() {
-        assert_eq!(Actions::parse("push, pull").unwrap().to_string(), "pull,push");
+        assert_eq!(
+            Actions::parse("push, pull").unwrap().to_string(),
+            "pull,push"
+        );
         assert!(Actions::parse("pull,steal").is_err());
-        assert_eq!("@ops".parse::<Subject>().unwrap(), Subject::Team("ops".into()));
+        assert_eq!(
+            "@ops".parse::<Subject>().unwrap(),
+            Subject::Team("ops".into())
+        );
         assert!("a:b".parse::<Subject>().is_err());
         assert!("".parse::<Subject>().is_err());
         let s: ScopedActions = "team-a/*:pull,push".parse().unwrap();

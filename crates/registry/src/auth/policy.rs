@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::db::AuthData;
-use super::model::{Action, Actions, Role, RobotToken, Subject, User};
+use super::model::{Action, Actions, RobotToken, Role, Subject, User};
 use super::scope;
 
 /// Who a request acts as.
@@ -68,7 +68,10 @@ impl Policy {
             }
         }
         for g in data.grants {
-            p.grants.entry(g.subject).or_default().push((g.role, g.scope));
+            p.grants
+                .entry(g.subject)
+                .or_default()
+                .push((g.role, g.scope));
         }
         p.public = data.public;
         for r in data.robots {
@@ -189,12 +192,21 @@ mod tests {
         }
     }
 
-    fn robot(id: &str, user: &str, scopes: &[&str], revoked: bool, expires: Option<i64>) -> RobotToken {
+    fn robot(
+        id: &str,
+        user: &str,
+        scopes: &[&str],
+        revoked: bool,
+        expires: Option<i64>,
+    ) -> RobotToken {
         RobotToken {
             id: id.into(),
             user: user.into(),
             label: id.into(),
-            scopes: scopes.iter().map(|s| s.parse::<ScopedActions>().unwrap()).collect(),
+            scopes: scopes
+                .iter()
+                .map(|s| s.parse::<ScopedActions>().unwrap())
+                .collect(),
             secret_hash: String::new(),
             created_at: 0,
             expires_at: expires,
@@ -232,14 +244,24 @@ mod tests {
         let p = policy();
         let ann = Who::User("ann".into());
         assert_eq!(p.allowed(&ann, "team-a/x", 0).to_string(), "pull");
-        assert_eq!(p.allowed(&ann, "team-a/ann", 0).to_string(), "pull,push,delete");
+        assert_eq!(
+            p.allowed(&ann, "team-a/ann", 0).to_string(),
+            "pull,push,delete"
+        );
         assert!(p.allowed(&ann, "team-b/x", 0).is_empty());
         assert!(p.allowed(&ann, "team-a/x/y", 0).is_empty());
         let bob = Who::User("bob".into());
         assert_eq!(p.allowed(&bob, "team-a/x/y", 0).to_string(), "pull,push");
-        assert!(p.allowed(&Who::User("nobody".into()), "team-a/x", 0).is_empty());
+        assert!(
+            p.allowed(&Who::User("nobody".into()), "team-a/x", 0)
+                .is_empty()
+        );
         assert!(p.allowed(&Who::Anonymous, "team-a/x", 0).is_empty());
-        assert_eq!(p.allowed(&Who::Anonymous, "library/hello-world", 0).to_string(), "pull");
+        assert_eq!(
+            p.allowed(&Who::Anonymous, "library/hello-world", 0)
+                .to_string(),
+            "pull"
+        );
         assert!(p.allowed(&Who::Anonymous, "library/a/b", 0).is_empty());
     }
 
@@ -251,12 +273,27 @@ mod tests {
             id: id.into(),
         };
         // Scope allows delete, but bob (writer through devs) may not delete.
-        assert_eq!(p.allowed(&r("r1", "bob"), "team-a/app", 0).to_string(), "pull,push");
+        assert_eq!(
+            p.allowed(&r("r1", "bob"), "team-a/app", 0).to_string(),
+            "pull,push"
+        );
         assert!(p.allowed(&r("r1", "bob"), "team-a/other", 0).is_empty());
-        assert!(p.allowed(&r("r1", "ann"), "team-a/app", 0).is_empty(), "wrong user");
-        assert!(p.allowed(&r("r2", "bob"), "team-a/app", 0).is_empty(), "revoked");
-        assert_eq!(p.allowed(&r("r3", "bob"), "team-a/app", 99).to_string(), "pull");
-        assert!(p.allowed(&r("r3", "bob"), "team-a/app", 100).is_empty(), "expired");
+        assert!(
+            p.allowed(&r("r1", "ann"), "team-a/app", 0).is_empty(),
+            "wrong user"
+        );
+        assert!(
+            p.allowed(&r("r2", "bob"), "team-a/app", 0).is_empty(),
+            "revoked"
+        );
+        assert_eq!(
+            p.allowed(&r("r3", "bob"), "team-a/app", 99).to_string(),
+            "pull"
+        );
+        assert!(
+            p.allowed(&r("r3", "bob"), "team-a/app", 100).is_empty(),
+            "expired"
+        );
         assert!(p.allowed(&r("nope", "bob"), "team-a/app", 0).is_empty());
         // A robot of an admin never administers.
         assert!(!p.allowed(&r("r4", "root"), "x", 0).contains(Action::Admin));
@@ -267,8 +304,14 @@ mod tests {
     fn admins() {
         let p = policy();
         assert!(p.is_admin(&Who::User("root".into())));
-        assert!(!p.is_admin(&Who::User("cid".into())), "admin of a namespace only");
+        assert!(
+            !p.is_admin(&Who::User("cid".into())),
+            "admin of a namespace only"
+        );
         assert!(!p.is_admin(&Who::Anonymous));
-        assert!(p.allowed(&Who::User("cid".into()), "team-c/x", 0).contains(Action::Admin));
+        assert!(
+            p.allowed(&Who::User("cid".into()), "team-c/x", 0)
+                .contains(Action::Admin)
+        );
     }
 }

@@ -14,7 +14,9 @@ pub fn check_pattern(pattern: &str) -> Result<(), String> {
         && pattern.split('/').all(|c| {
             !c.is_empty()
                 && c.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-' | b'*')
+                    b.is_ascii_lowercase()
+                        || b.is_ascii_digit()
+                        || matches!(b, b'.' | b'_' | b'-' | b'*')
                 })
         });
     if ok {
@@ -199,7 +201,10 @@ mod tests {
         assert_eq!(c.resource, Resource::Catalog);
         assert!(ResourceScope::parse("repository:UPPER:pull").is_none());
         assert!(ResourceScope::parse("nonsense").is_none());
-        let many = ResourceScope::parse_list(["repository:a:pull repository:b:push", "registry:catalog:*"]);
+        let many = ResourceScope::parse_list([
+            "repository:a:pull repository:b:push",
+            "registry:catalog:*",
+        ]);
         assert_eq!(many.len(), 3);
     }
 }

@@ -210,7 +210,11 @@ pub fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, Strin
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => return Err(format!("invalid duration {s:?}: unit must be ms, s, m, h or d")),
+        _ => {
+            return Err(format!(
+                "invalid duration {s:?}: unit must be ms, s, m, h or d"
+            ));
+        }
     };
     Ok(std::time::Duration::from_millis(n.saturating_mul(ms)))
 }
@@ -234,9 +238,14 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
         "MiB" => 1 << 20,
         "GiB" => 1 << 30,
         "TiB" => 1 << 40,
-        _ => return Err(format!("invalid size {s:?}: unit must be B, KB, MB, GB, TB, KiB, MiB, GiB or TiB")),
+        _ => {
+            return Err(format!(
+                "invalid size {s:?}: unit must be B, KB, MB, GB, TB, KiB, MiB, GiB or TiB"
+            ));
+        }
     };
-    n.checked_mul(mul).ok_or_else(|| format!("size {s:?} is too large"))
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("size {s:?} is too large"))
 }
 
 impl Config {
@@ -289,7 +298,8 @@ mod tests {
 
     #[test]
     fn auth_section() {
-        let c = Config::from_toml("[auth]\nmode = \"basic\"\nhtpasswd = \"/etc/htpasswd\"\n").unwrap();
+        let c =
+            Config::from_toml("[auth]\nmode = \"basic\"\nhtpasswd = \"/etc/htpasswd\"\n").unwrap();
         assert_eq!(c.auth.mode, Some(AuthMode::Basic));
         assert_eq!(c.auth.service, "berth-registry");
         assert!(Config::from_toml("[auth]\nmode = \"open\"\n").is_err());

@@ -62,10 +62,9 @@ pub fn need(method: &Method, route: &Route) -> Need {
         }
         (&Method::PUT, Route::Manifest(r, _))
         | (&Method::POST, Route::UploadStart(r))
-        | (
-            &Method::GET | &Method::PATCH | &Method::PUT | &Method::DELETE,
-            Route::Upload(r, _),
-        ) => repo_scope(r, &[Pull, Push]),
+        | (&Method::GET | &Method::PATCH | &Method::PUT | &Method::DELETE, Route::Upload(r, _)) => {
+            repo_scope(r, &[Pull, Push])
+        }
         (&Method::DELETE, Route::Manifest(r, _) | Route::Blob(r, _)) => repo_scope(r, &[Delete]),
         _ => Need::Nothing,
     }
@@ -86,8 +85,10 @@ pub fn authorize<'a>(
         && let Some(from) = query(req, "from")
         && berth_oci::validate_repository(&from).is_ok()
     {
-        info.also
-            .push(ResourceScope::repository(&from, Actions::NONE.with(Action::Pull)));
+        info.also.push(ResourceScope::repository(
+            &from,
+            Actions::NONE.with(Action::Pull),
+        ));
     }
     decide(reg, method, route, need, info)
 }

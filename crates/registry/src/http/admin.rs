@@ -297,7 +297,11 @@ fn parse_role(s: &str) -> Result<Role> {
 async fn body<T: DeserializeOwned>(req: Request) -> Result<T> {
     let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
         .await
-        .map_err(|_| Error::Invalid(format!("the request body must be JSON of at most {MAX_BODY} bytes")))?;
+        .map_err(|_| {
+            Error::Invalid(format!(
+                "the request body must be JSON of at most {MAX_BODY} bytes"
+            ))
+        })?;
     serde_json::from_slice(&bytes).map_err(|e| {
         let msg = e.to_string();
         if msg.starts_with("missing field") || msg.starts_with("unknown field") {
@@ -334,11 +338,11 @@ fn no_content() -> Result<Response> {
 }
 
 fn not_allowed(method: &Method, allow: &'static str) -> Result<Response> {
-    let mut resp =
-        Error::Unsupported(format!("method {method} is not allowed here (allowed: {allow})"))
-            .into_response();
+    let mut resp = Error::Unsupported(format!(
+        "method {method} is not allowed here (allowed: {allow})"
+    ))
+    .into_response();
     resp.headers_mut()
         .insert("allow", HeaderValue::from_static(allow));
     Ok(resp)
 }
-

@@ -6,9 +6,9 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 
 use super::access::audit_write;
-use crate::auth::guard::RequestInfo;
 use super::header;
 use crate::auth::Principal;
+use crate::auth::guard::RequestInfo;
 use crate::error::Result;
 use crate::service::{Registry, check_name, parse_digest};
 

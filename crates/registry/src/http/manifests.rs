@@ -10,9 +10,9 @@ use axum::response::Response;
 use futures_util::StreamExt;
 
 use super::access::{audit_write, request_info};
-use crate::auth::guard::RequestInfo;
 use super::header;
 use crate::auth::Principal;
+use crate::auth::guard::RequestInfo;
 
 /// How much of an oversized manifest body is read and dropped before answering 413.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;

@@ -207,7 +207,11 @@ async fn dispatch(State(reg): State<Arc<Registry>>, req: Request) -> Response {
         && let Err(e) = crate::service::check_name(repo)
     {
         let resp = e.into_response();
-        return if method == Method::HEAD { response::strip_body(resp) } else { resp };
+        return if method == Method::HEAD {
+            response::strip_body(resp)
+        } else {
+            resp
+        };
     }
     let principal = match access::authorize(&reg, &method, &route, &req)
         .await

@@ -30,8 +30,7 @@ impl IntoResponse for Error {
             }
             _ => {}
         }
-        b
-            .header("content-type", "application/json")
+        b.header("content-type", "application/json")
             .header("content-length", body.len())
             .body(Body::from(body))
             .expect("error response")

@@ -57,7 +57,9 @@ pub async fn handle(reg: &Registry, req: Request) -> Response {
     let result = match *req.method() {
         Method::GET => get(reg, req).await,
         Method::POST => post(reg, req).await,
-        ref m => Err(Error::Unsupported(format!("method {m} is not allowed here"))),
+        ref m => Err(Error::Unsupported(format!(
+            "method {m} is not allowed here"
+        ))),
     };
     match result {
         Ok(body) => Response::builder()
@@ -85,7 +87,8 @@ async fn get(reg: &Registry, req: Request) -> Result<String> {
         None => Credentials::Anonymous,
     };
     // `account` names the user the client logs in as: it must be the one of the credentials.
-    if let (Some(account), Credentials::Password { user, .. }) = (first(&q, "account"), &credentials)
+    if let (Some(account), Credentials::Password { user, .. }) =
+        (first(&q, "account"), &credentials)
         && !account.is_empty()
         && account != *user
     {
@@ -109,7 +112,9 @@ async fn post(reg: &Registry, req: Request) -> Result<String> {
     let client = request_info(&req).client;
     let body = axum::body::to_bytes(req.into_body(), FORM_LIMIT)
         .await
-        .map_err(|_| Error::TooLarge(format!("token requests are limited to {FORM_LIMIT} bytes")))?;
+        .map_err(|_| {
+            Error::TooLarge(format!("token requests are limited to {FORM_LIMIT} bytes"))
+        })?;
     let form = pairs(&String::from_utf8_lossy(&body));
     let credentials = match first(&form, "grant_type").as_deref() {
         Some("password") => Credentials::Password {
@@ -145,9 +150,15 @@ mod tests {
     fn query_pairs() {
         let p = pairs("service=reg&scope=repository%3Aa%3Apull&scope=registry:catalog:*&x");
         assert_eq!(first(&p, "service").as_deref(), Some("reg"));
-        assert_eq!(all(&p, "scope"), vec!["repository:a:pull", "registry:catalog:*"]);
+        assert_eq!(
+            all(&p, "scope"),
+            vec!["repository:a:pull", "registry:catalog:*"]
+        );
         assert_eq!(first(&p, "x").as_deref(), Some(""));
         let f = pairs("scope=repository:a:pull+repository:b:push");
-        assert_eq!(first(&f, "scope").as_deref(), Some("repository:a:pull repository:b:push"));
+        assert_eq!(
+            first(&f, "scope").as_deref(),
+            Some("repository:a:pull repository:b:push")
+        );
     }
 }

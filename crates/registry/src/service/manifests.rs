@@ -75,8 +75,9 @@ fn push_tags(reference: &ManifestRef, extra: &[String]) -> Result<Vec<String>> {
         tags.push(t.clone());
     }
     for t in extra {
-        berth_oci::validate_tag(t)
-            .map_err(|_| Error::ManifestInvalid(format!("invalid tag {t:?} in the tag parameter")))?;
+        berth_oci::validate_tag(t).map_err(|_| {
+            Error::ManifestInvalid(format!("invalid tag {t:?} in the tag parameter"))
+        })?;
         if !tags.contains(t) {
             tags.push(t.clone());
         }

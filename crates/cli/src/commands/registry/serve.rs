@@ -169,7 +169,11 @@ pub(super) fn serve(args: ServeArgs) -> Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {addr} ([metrics] addr)"))?;
             tracing::info!(addr = %ops.local_addr()?, "metrics listening");
-            tokio::spawn(server::serve_ops(registry.clone(), ops, std::future::pending()));
+            tokio::spawn(server::serve_ops(
+                registry.clone(),
+                ops,
+                std::future::pending(),
+            ));
         }
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(addr = %local, root = %config.root.display(), "registry ready");

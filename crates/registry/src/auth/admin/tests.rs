@@ -27,12 +27,28 @@ fn scopes(s: &[&str]) -> Vec<ScopedActions> {
 #[tokio::test]
 async fn users_lifecycle() {
     let (_dir, a) = setup(None).await;
-    a.user_add(&me(), "alice", "correct horse", true).await.unwrap();
-    a.user_add(&me(), "bob", "battery staple", false).await.unwrap();
-    assert!(matches!(a.user_add(&me(), "bob", "another one", false).await, Err(Error::Conflict(_))));
-    assert!(matches!(a.user_add(&me(), "carol", "short", false).await, Err(Error::Invalid(_))));
-    assert!(matches!(a.user_add(&me(), "a:b", "long enough", false).await, Err(Error::Invalid(_))));
-    assert!(matches!(a.user_add(&me(), "@ops", "long enough", false).await, Err(Error::Invalid(_))));
+    a.user_add(&me(), "alice", "correct horse", true)
+        .await
+        .unwrap();
+    a.user_add(&me(), "bob", "battery staple", false)
+        .await
+        .unwrap();
+    assert!(matches!(
+        a.user_add(&me(), "bob", "another one", false).await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        a.user_add(&me(), "carol", "short", false).await,
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        a.user_add(&me(), "a:b", "long enough", false).await,
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        a.user_add(&me(), "@ops", "long enough", false).await,
+        Err(Error::Invalid(_))
+    ));
 
     let users = a.users().await.unwrap();
     let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
@@ -51,8 +67,14 @@ async fn users_lifecycle() {
     );
 
     a.user_passwd(&me(), "bob", "new password!").await.unwrap();
-    assert!(matches!(a.user_passwd(&me(), "nobody", "new password!").await, Err(Error::NotFound(_))));
-    assert!(matches!(a.user_passwd(&me(), "bob", "short").await, Err(Error::Invalid(_))));
+    assert!(matches!(
+        a.user_passwd(&me(), "nobody", "new password!").await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        a.user_passwd(&me(), "bob", "short").await,
+        Err(Error::Invalid(_))
+    ));
     a.user_rm(&me(), "bob").await.unwrap();
     let e = a.user_rm(&me(), "bob").await.unwrap_err();
     assert_eq!(e.to_string(), "user bob not found");
@@ -62,14 +84,25 @@ async fn users_lifecycle() {
 #[tokio::test]
 async fn teams_grants_and_public_scopes() {
     let (_dir, a) = setup(None).await;
-    a.user_add(&me(), "alice", "password-a", false).await.unwrap();
+    a.user_add(&me(), "alice", "password-a", false)
+        .await
+        .unwrap();
     a.user_add(&me(), "bob", "password-b", false).await.unwrap();
     a.team_add(&me(), "ops").await.unwrap();
-    assert!(matches!(a.team_add(&me(), "ops").await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        a.team_add(&me(), "ops").await,
+        Err(Error::Conflict(_))
+    ));
     a.member_add(&me(), "ops", "bob").await.unwrap();
     a.member_add(&me(), "ops", "bob").await.unwrap();
-    assert!(matches!(a.member_add(&me(), "ops", "nobody").await, Err(Error::NotFound(_))));
-    assert!(matches!(a.member_add(&me(), "devs", "bob").await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        a.member_add(&me(), "ops", "nobody").await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        a.member_add(&me(), "devs", "bob").await,
+        Err(Error::NotFound(_))
+    ));
     assert_eq!(
         a.teams().await.unwrap(),
         [TeamView {
@@ -79,15 +112,33 @@ async fn teams_grants_and_public_scopes() {
     );
 
     // A team's admin grant on ** makes its members admins.
-    a.grant(&me(), Subject::Team("ops".into()), Role::Admin, "**").await.unwrap();
-    a.grant(&me(), Subject::User("alice".into()), Role::Writer, "team-a/*").await.unwrap();
-    a.grant(&me(), Subject::User("alice".into()), Role::Reader, "team-a/*").await.unwrap();
+    a.grant(&me(), Subject::Team("ops".into()), Role::Admin, "**")
+        .await
+        .unwrap();
+    a.grant(
+        &me(),
+        Subject::User("alice".into()),
+        Role::Writer,
+        "team-a/*",
+    )
+    .await
+    .unwrap();
+    a.grant(
+        &me(),
+        Subject::User("alice".into()),
+        Role::Reader,
+        "team-a/*",
+    )
+    .await
+    .unwrap();
     assert!(matches!(
-        a.grant(&me(), Subject::User("alice".into()), Role::Reader, "Team-A").await,
+        a.grant(&me(), Subject::User("alice".into()), Role::Reader, "Team-A")
+            .await,
         Err(Error::Invalid(_))
     ));
     assert!(matches!(
-        a.grant(&me(), Subject::User("nobody".into()), Role::Reader, "x").await,
+        a.grant(&me(), Subject::User("nobody".into()), Role::Reader, "x")
+            .await,
         Err(Error::NotFound(_))
     ));
     let users = a.users().await.unwrap();
@@ -96,19 +147,33 @@ async fn teams_grants_and_public_scopes() {
     assert_eq!(a.grants().await.unwrap().len(), 3);
 
     let alice = || Subject::User("alice".into());
-    assert_eq!(a.revoke(&me(), alice(), Some(Role::Reader), "team-a/*").await.unwrap(), 1);
+    assert_eq!(
+        a.revoke(&me(), alice(), Some(Role::Reader), "team-a/*")
+            .await
+            .unwrap(),
+        1
+    );
     assert!(matches!(
-        a.revoke(&me(), alice(), Some(Role::Reader), "team-a/*").await,
+        a.revoke(&me(), alice(), Some(Role::Reader), "team-a/*")
+            .await,
         Err(Error::NotFound(_))
     ));
-    a.grant(&me(), alice(), Role::Reader, "team-a/*").await.unwrap();
+    a.grant(&me(), alice(), Role::Reader, "team-a/*")
+        .await
+        .unwrap();
     assert_eq!(a.revoke(&me(), alice(), None, "team-a/*").await.unwrap(), 2);
 
     a.member_rm(&me(), "ops", "bob").await.unwrap();
-    assert!(matches!(a.member_rm(&me(), "ops", "bob").await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        a.member_rm(&me(), "ops", "bob").await,
+        Err(Error::NotFound(_))
+    ));
     assert!(!a.users().await.unwrap()[1].admin);
     a.team_rm(&me(), "ops").await.unwrap();
-    assert!(matches!(a.team_rm(&me(), "ops").await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        a.team_rm(&me(), "ops").await,
+        Err(Error::NotFound(_))
+    ));
     assert!(a.grants().await.unwrap().is_empty());
 
     assert!(a.set_public(&me(), "library/*", true).await.unwrap());
@@ -116,25 +181,36 @@ async fn teams_grants_and_public_scopes() {
     assert_eq!(a.public_scopes().await.unwrap(), ["library/*"]);
     assert!(a.set_public(&me(), "library/*", false).await.unwrap());
     assert!(a.public_scopes().await.unwrap().is_empty());
-    assert!(matches!(a.set_public(&me(), "", true).await, Err(Error::Invalid(_))));
+    assert!(matches!(
+        a.set_public(&me(), "", true).await,
+        Err(Error::Invalid(_))
+    ));
 }
 
 #[tokio::test]
 async fn robot_tokens() {
     let (_dir, a) = setup(None).await;
-    a.user_add(&me(), "alice", "password-a", false).await.unwrap();
+    a.user_add(&me(), "alice", "password-a", false)
+        .await
+        .unwrap();
     let s = scopes(&["team-a/*:pull,push"]);
     assert!(matches!(
         a.token_create(&me(), "nobody", "ci", s.clone(), None).await,
         Err(Error::NotFound(_))
     ));
-    assert!(matches!(a.token_create(&me(), "alice", "ci", vec![], None).await, Err(Error::Invalid(_))));
+    assert!(matches!(
+        a.token_create(&me(), "alice", "ci", vec![], None).await,
+        Err(Error::Invalid(_))
+    ));
     assert!(matches!(
         a.token_create(&me(), "alice", "c i", s.clone(), None).await,
         Err(Error::Invalid(_))
     ));
     let day = Some(Duration::from_secs(86_400));
-    let (view, secret) = a.token_create(&me(), "alice", "ci", s.clone(), day).await.unwrap();
+    let (view, secret) = a
+        .token_create(&me(), "alice", "ci", s.clone(), day)
+        .await
+        .unwrap();
     assert!(secret.starts_with("berth_"), "{secret}");
     assert_eq!(password::robot_id(&secret), Some(view.id.as_str()));
     assert_eq!((view.user.as_str(), view.label.as_str()), ("alice", "ci"));
@@ -145,7 +221,10 @@ async fn robot_tokens() {
         a.token_create(&me(), "alice", "ci", s.clone(), None).await,
         Err(Error::Conflict(_))
     ));
-    let (other, _) = a.token_create(&me(), "alice", "deploy", s.clone(), None).await.unwrap();
+    let (other, _) = a
+        .token_create(&me(), "alice", "deploy", s.clone(), None)
+        .await
+        .unwrap();
     assert!(other.expires.is_none());
 
     let all = a.token_ls(None).await.unwrap();
@@ -156,10 +235,16 @@ async fn robot_tokens() {
     assert!(json.contains("\"name\":\"ci\"") && !json.contains(&secret));
 
     a.token_revoke(&me(), Some("alice"), "ci").await.unwrap();
-    assert!(matches!(a.token_revoke(&me(), Some("alice"), "ci").await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        a.token_revoke(&me(), Some("alice"), "ci").await,
+        Err(Error::NotFound(_))
+    ));
     a.token_revoke(&me(), None, &other.id).await.unwrap();
     let all = a.token_ls(None).await.unwrap();
-    assert!(all.iter().all(|t| t.state == "revoked" && t.revoked.is_some()));
+    assert!(
+        all.iter()
+            .all(|t| t.state == "revoked" && t.revoked.is_some())
+    );
 
     // Removing the user removes their tokens.
     a.user_rm(&me(), "alice").await.unwrap();
@@ -204,13 +289,23 @@ async fn audit_records_every_change_and_no_secret() {
         client: Some("192.0.2.7".into()),
     };
     let before = now_ms();
-    a.user_add(&actor, "alice", "sup3r-secret-pw", true).await.unwrap();
-    a.user_passwd(&actor, "alice", "an0ther-secret-pw").await.unwrap();
-    a.user_add(&actor, "alice", "third-secret-pw", false).await.unwrap_err();
+    a.user_add(&actor, "alice", "sup3r-secret-pw", true)
+        .await
+        .unwrap();
+    a.user_passwd(&actor, "alice", "an0ther-secret-pw")
+        .await
+        .unwrap();
+    a.user_add(&actor, "alice", "third-secret-pw", false)
+        .await
+        .unwrap_err();
     a.team_add(&actor, "ops").await.unwrap();
     a.member_add(&actor, "ops", "alice").await.unwrap();
-    a.grant(&actor, Subject::Team("ops".into()), Role::Reader, "x/*").await.unwrap();
-    a.revoke(&actor, Subject::Team("ops".into()), None, "x/*").await.unwrap();
+    a.grant(&actor, Subject::Team("ops".into()), Role::Reader, "x/*")
+        .await
+        .unwrap();
+    a.revoke(&actor, Subject::Team("ops".into()), None, "x/*")
+        .await
+        .unwrap();
     a.set_public(&actor, "library/*", true).await.unwrap();
     let (t, secret) = a
         .token_create(&actor, "alice", "ci", scopes(&["x/*:pull"]), None)
@@ -253,7 +348,10 @@ async fn audit_records_every_change_and_no_secret() {
     assert!(first.event.time_ms >= before);
     assert!(first.time.ends_with('Z'));
     assert_eq!(events[5].event.target.as_deref(), Some("@ops reader x/*"));
-    assert_eq!(events[2].event.detail.as_deref(), Some("user alice already exists"));
+    assert_eq!(
+        events[2].event.detail.as_deref(),
+        Some("user alice already exists")
+    );
 
     let limited = a
         .audit(&AuditFilter {
@@ -267,7 +365,12 @@ async fn audit_records_every_change_and_no_secret() {
 
     let text = serde_json::to_string(&events).unwrap() + &std::fs::read_to_string(&log).unwrap();
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 14);
-    for secret in ["sup3r-secret-pw", "an0ther-secret-pw", "third-secret-pw", secret.as_str()] {
+    for secret in [
+        "sup3r-secret-pw",
+        "an0ther-secret-pw",
+        "third-secret-pw",
+        secret.as_str(),
+    ] {
         assert!(!text.contains(secret), "{secret} leaked");
     }
     assert!(!text.contains("$argon2"));
@@ -279,10 +382,19 @@ fn since() {
     let now = 1_700_000_000_000;
     assert_eq!(parse_since("1h", now).unwrap(), now - 3_600_000);
     assert_eq!(parse_since("2023-11-14T22:13:20Z", now).unwrap(), now);
-    assert_eq!(parse_since("2023-11-14T22:13:20.5Z", now).unwrap(), now + 500);
+    assert_eq!(
+        parse_since("2023-11-14T22:13:20.5Z", now).unwrap(),
+        now + 500
+    );
     assert_eq!(parse_since("2023-11-15T00:13:20+02:00", now).unwrap(), now);
-    assert_eq!(parse_since("2000-02-29T00:00:00Z", 0).unwrap(), 951_782_400_000);
-    assert!(matches!(parse_since("yesterday", now), Err(Error::Invalid(_))));
+    assert_eq!(
+        parse_since("2000-02-29T00:00:00Z", 0).unwrap(),
+        951_782_400_000
+    );
+    assert!(matches!(
+        parse_since("yesterday", now),
+        Err(Error::Invalid(_))
+    ));
     assert!(parse_since("2023-13-01T00:00:00Z", now).is_err());
     assert_eq!(rfc3339_ms(now + 7), "2023-11-14T22:13:20.007Z");
 }

@@ -115,9 +115,9 @@ impl Auth {
                         "a bearer token from the realm is needed",
                     ));
                 };
-                let v = self.verify_access_token(token, policy).map_err(|e| {
-                    self.challenge(snap.mode, req, need, Some("invalid_token"), &e)
-                })?;
+                let v = self
+                    .verify_access_token(token, policy)
+                    .map_err(|e| self.challenge(snap.mode, req, need, Some("invalid_token"), &e))?;
                 let ours = self.signer.is_some();
                 let principal = Principal {
                     who: v.who.clone(),
@@ -150,7 +150,9 @@ impl Auth {
                     && req.also.iter().any(|s| {
                         !claims_cover(&v.access, &s.resource, s.actions)
                             && match &s.resource {
-                                Resource::Repository(r) => policy.allowed(&v.who, r, now).covers(s.actions),
+                                Resource::Repository(r) => {
+                                    policy.allowed(&v.who, r, now).covers(s.actions)
+                                }
                                 Resource::Catalog => false,
                             }
                     });
@@ -223,7 +225,9 @@ impl Auth {
         if snap.policy.is_admin(&who) {
             Ok(who)
         } else {
-            Err(Error::Denied("the admin API needs the admin role on '*'".into()))
+            Err(Error::Denied(
+                "the admin API needs the admin role on '*'".into(),
+            ))
         }
     }
 }

@@ -88,7 +88,10 @@ impl Auth {
                 if creds.len() >= CRED_CACHE {
                     creds.clear();
                 }
-                creds.insert(key, (who.clone(), Instant::now() + self.lifetimes.credentials));
+                creds.insert(
+                    key,
+                    (who.clone(), Instant::now() + self.lifetimes.credentials),
+                );
                 Ok(who)
             }
             None => {

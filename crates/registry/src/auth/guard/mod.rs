@@ -123,12 +123,14 @@ impl Principal {
     pub fn may_list(&self, repo: &str) -> bool {
         match &self.grants {
             Grants::All => true,
-            Grants::Live(p) | Grants::Claims(_, Some(p)) => {
-                p.allowed(&self.who, repo, now_secs()).contains(Action::Pull)
-            }
-            Grants::Claims(c, None) => {
-                claims_cover(c, &Resource::Repository(repo.into()), Actions::NONE.with(Action::Pull))
-            }
+            Grants::Live(p) | Grants::Claims(_, Some(p)) => p
+                .allowed(&self.who, repo, now_secs())
+                .contains(Action::Pull),
+            Grants::Claims(c, None) => claims_cover(
+                c,
+                &Resource::Repository(repo.into()),
+                Actions::NONE.with(Action::Pull),
+            ),
         }
     }
 
@@ -334,11 +336,16 @@ impl Auth {
     async fn reload_now(&self) -> Result<Arc<Snapshot>> {
         let _one = self.reload.lock().await;
         let stamp = self.db.stamp();
-        let htpasswd_changed = self.htpasswd.as_ref().is_some_and(|h| {
-            h.lock().unwrap_or_else(|p| p.into_inner()).refresh()
-        });
+        let htpasswd_changed = self
+            .htpasswd
+            .as_ref()
+            .is_some_and(|h| h.lock().unwrap_or_else(|p| p.into_inner()).refresh());
         {
-            let cur = self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone();
+            let cur = self
+                .snapshot
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
             if cur.stamp == stamp && !htpasswd_changed && stamp != Stamp::default() {
                 return Ok(cur);
             }
@@ -359,14 +366,21 @@ impl Auth {
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snap.clone();
         // A changed password, user or robot must not keep working from memory.
         self.creds.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        self.tokens.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.tokens
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         tracing::debug!(mode = mode.as_str(), "access control loaded");
         Ok(snap)
     }
 
     /// The current snapshot, reloaded first if the database or the htpasswd file changed.
     async fn current(&self) -> Result<Arc<Snapshot>> {
-        let cur = self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let cur = self
+            .snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let htpasswd_changed = self.htpasswd.as_ref().is_some_and(|h| {
             // Only a stat; the file is read again only when it changed.
             h.lock().unwrap_or_else(|p| p.into_inner()).refresh()

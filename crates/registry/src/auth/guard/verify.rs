@@ -107,7 +107,11 @@ impl Auth {
         Ok(v)
     }
 
-    pub(crate) fn check_live(&self, v: &Verified, policy: &Policy) -> std::result::Result<(), String> {
+    pub(crate) fn check_live(
+        &self,
+        v: &Verified,
+        policy: &Policy,
+    ) -> std::result::Result<(), String> {
         let now = now_secs();
         match &v.who {
             Who::Anonymous => Ok(()),

@@ -249,14 +249,17 @@ fn read_private_key(pem: &str, path: &Path) -> Result<Vec<u8>> {
 
 /// Parse a P-256 PKCS#8 key: the signing key and its public point.
 fn parse_pkcs8(pkcs8: &[u8], path: &Path) -> Result<(EcdsaKeyPair, Vec<u8>)> {
-    let key_pair =
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &SystemRandom::new())
-            .map_err(|e| {
-                Error::Config(format!(
-                    "{}: not a usable EC P-256 private key ({e})",
-                    path.display()
-                ))
-            })?;
+    let key_pair = EcdsaKeyPair::from_pkcs8(
+        &ECDSA_P256_SHA256_FIXED_SIGNING,
+        pkcs8,
+        &SystemRandom::new(),
+    )
+    .map_err(|e| {
+        Error::Config(format!(
+            "{}: not a usable EC P-256 private key ({e})",
+            path.display()
+        ))
+    })?;
     let point = key_pair.public_key().as_ref().to_vec();
     Ok((key_pair, point))
 }
@@ -324,10 +327,7 @@ fn ensure_private_dir(dir: &Path) -> Result<()> {
             return Ok(());
         }
         Ok(_) => {
-            return Err(Error::Config(format!(
-                "{}: not a directory",
-                dir.display()
-            )));
+            return Err(Error::Config(format!("{}: not a directory", dir.display())));
         }
         Err(e) if e.kind() == IoErrorKind::NotFound => {}
         Err(e) => return Err(Error::io(dir, e)),

@@ -61,7 +61,9 @@ impl PublicKey {
             None => 0,
         };
         if !(2048..=8192).contains(&bits) {
-            return Err(format!("RSA modulus of {bits} bits (2048 to 8192 accepted)"));
+            return Err(format!(
+                "RSA modulus of {bits} bits (2048 to 8192 accepted)"
+            ));
         }
         if e.is_empty() {
             return Err("RSA exponent is zero".into());
@@ -112,8 +114,7 @@ impl PublicKey {
                 .concat(),
             ),
             PublicKey::Rsa { n, e } => {
-                let rsa_public_key =
-                    der(TAG_SEQUENCE, &[der_uint(n), der_uint(e)].concat());
+                let rsa_public_key = der(TAG_SEQUENCE, &[der_uint(n), der_uint(e)].concat());
                 der(
                     TAG_SEQUENCE,
                     &[

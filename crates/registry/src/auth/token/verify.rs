@@ -132,8 +132,7 @@ impl Verifier {
         let mut added = 0;
         let mut skipped = Vec::new();
         for item in rustls_pemfile::read_all(&mut pem.as_bytes()) {
-            let item =
-                item.map_err(|e| Error::Config(format!("trusted keys: bad PEM: {e}")))?;
+            let item = item.map_err(|e| Error::Config(format!("trusted keys: bad PEM: {e}")))?;
             let parsed = match &item {
                 Item::X509Certificate(der) => certificate_spki(der)
                     .and_then(parse_spki)
@@ -142,7 +141,8 @@ impl Verifier {
                     parse_spki(der.as_ref()).map_err(|e| format!("public key: {e}"))
                 }
                 Item::Pkcs1Key(_) | Item::Pkcs8Key(_) | Item::Sec1Key(_) => {
-                    skipped.push("a private key (only public keys and certificates are read)".into());
+                    skipped
+                        .push("a private key (only public keys and certificates are read)".into());
                     continue;
                 }
                 _ => continue,
