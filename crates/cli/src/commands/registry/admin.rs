@@ -19,7 +19,7 @@ use berth_registry::config::Config;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::Location;
+use super::{Location, runtime};
 use crate::commands::format::tabwrite;
 
 /// `berth registry user ...`
@@ -245,13 +245,6 @@ pub enum AuthCommand {
         #[command(flatten)]
         at: Location,
     },
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
 }
 
 /// The operations on the data root `at` names.

@@ -9,7 +9,8 @@ mod serve;
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
+use berth_registry::Registry;
 use berth_registry::config::Config;
 use clap::{Args, Subcommand};
 
@@ -88,6 +89,27 @@ impl Location {
         }
         Ok(c)
     }
+}
+
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// The registry of the data root `at` names (which must hold one).
+pub(super) async fn open_registry(at: &Location) -> Result<Registry> {
+    let config = at.load()?;
+    if !config.root.join("v1").join("metadata.db").exists() {
+        bail!(
+            "no registry data in {}: pass the --root (or --config) the server uses",
+            config.root.display()
+        );
+    }
+    Registry::open(config.clone())
+        .await
+        .with_context(|| format!("cannot open the registry at {}", config.root.display()))
 }
 
 /// Run `berth registry ...`.

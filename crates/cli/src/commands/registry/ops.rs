@@ -5,14 +5,13 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use berth_registry::Registry;
+use anyhow::{Result, bail};
 use berth_registry::config::{LogFormat, parse_duration};
 use berth_registry::error::human_bytes;
 use berth_registry::service::{GcOptions, GcReport, HEAD_REFRESH, ScrubReport};
 use clap::Args;
 
-use super::Location;
+use super::{Location, open_registry as open, runtime};
 
 /// `berth registry gc`
 #[derive(Args)]
@@ -50,27 +49,6 @@ pub struct ScrubArgs {
     json: bool,
     #[command(flatten)]
     at: Location,
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
-/// The registry of the data root `at` names (which must hold one).
-async fn open(at: &Location) -> Result<Registry> {
-    let config = at.load()?;
-    if !config.root.join("v1").join("metadata.db").exists() {
-        bail!(
-            "no registry data in {}: pass the --root (or --config) the server uses",
-            config.root.display()
-        );
-    }
-    Registry::open(config.clone())
-        .await
-        .with_context(|| format!("cannot open the registry at {}", config.root.display()))
 }
 
 /// Run `berth registry gc`.

@@ -5,13 +5,12 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
-use berth_registry::Registry;
+use anyhow::{Result, bail};
 use berth_registry::service::{RetentionReport, UsageReport};
 use clap::Args;
 use serde::Serialize;
 
-use super::Location;
+use super::{Location, open_registry as open, runtime};
 use crate::commands::context::{human_ago, human_size};
 use crate::commands::format::tabwrite;
 
@@ -50,27 +49,6 @@ pub struct TagsArgs {
     json: bool,
     #[command(flatten)]
     at: Location,
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
-/// The registry of the data root `at` names (which must hold one).
-async fn open(at: &Location) -> Result<Registry> {
-    let config = at.load()?;
-    if !config.root.join("v1").join("metadata.db").exists() {
-        bail!(
-            "no registry data in {}: pass the --root (or --config) the server uses",
-            config.root.display()
-        );
-    }
-    Registry::open(config.clone())
-        .await
-        .with_context(|| format!("cannot open the registry at {}", config.root.display()))
 }
 
 fn now() -> i64 {
