@@ -1,10 +1,9 @@
 //! Changes to a container record besides its lifecycle: its name (`berth rename`), whether its
 //! processes are frozen (`berth pause`/`unpause`) and its restart bookkeeping (`run --restart`).
 //! A paused container keeps its running state, as in Docker (`Running` and `Paused` are both
-//! true); the pause is a row of its own (`container_pauses`), dropped whenever the container
-//! starts, exits or is removed. The restart bookkeeping (`container_restarts`) is a row too:
-//! the restart count, whether the user stopped the container and whether its monitor waits to
-//! restart it; `berth start` and removal drop it.
+//! true); the pause (`paused_at`) is cleared whenever the container starts or exits. The
+//! restart bookkeeping is the restart count, whether the user stopped the container and
+//! whether its monitor waits to restart it; `berth start` clears it.
 
 use crate::containers::now;
 use crate::error::{Error, Result};
@@ -33,8 +32,8 @@ impl Store {
     /// or is paused already.
     pub async fn container_pause(&self, id: &str) -> Result<bool> {
         let r = sqlx::query(
-            "INSERT INTO container_pauses (id, paused_at) SELECT id, ? FROM containers \
-             WHERE id = ? AND state = 'running' ON CONFLICT (id) DO NOTHING",
+            "UPDATE containers SET paused_at = ? \
+             WHERE id = ? AND state = 'running' AND paused_at IS NULL",
         )
         .bind(now())
         .bind(id)
@@ -45,16 +44,13 @@ impl Store {
 
     /// Record container `id` as no longer paused. False when it was not paused.
     pub async fn container_unpause(&self, id: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM container_pauses WHERE id = ?")
-            .bind(id)
-            .execute(self.db())
-            .await?;
+        let r = sqlx::query(
+            "UPDATE containers SET paused_at = NULL WHERE id = ? AND paused_at IS NOT NULL",
+        )
+        .bind(id)
+        .execute(self.db())
+        .await?;
         Ok(r.rows_affected() > 0)
-    }
-
-    /// Forget any pause of container `id` (it started, exited or went).
-    pub(crate) async fn clear_pause(&self, id: &str) -> Result<()> {
-        self.container_unpause(id).await.map(drop)
     }
 }
 
@@ -62,27 +58,21 @@ impl Store {
     /// Record that the user stopped container `id` (or not): a stopped one is not restarted.
     /// Call before signalling it, so that its monitor sees the mark when it exits.
     pub async fn container_stopped_by_user(&self, id: &str, stopped: bool) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO container_restarts (id, stopped_by_user) VALUES (?, ?) \
-             ON CONFLICT (id) DO UPDATE SET stopped_by_user = excluded.stopped_by_user",
-        )
-        .bind(id)
-        .bind(stopped)
-        .execute(self.db())
-        .await?;
+        sqlx::query("UPDATE containers SET stopped_by_user = ? WHERE id = ?")
+            .bind(stopped)
+            .bind(id)
+            .execute(self.db())
+            .await?;
         Ok(())
     }
 
     /// Record whether container `id`'s monitor waits to restart it (`ps`: `Restarting`).
     pub async fn container_restarting(&self, id: &str, restarting: bool) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO container_restarts (id, restarting) VALUES (?, ?) \
-             ON CONFLICT (id) DO UPDATE SET restarting = excluded.restarting",
-        )
-        .bind(id)
-        .bind(restarting)
-        .execute(self.db())
-        .await?;
+        sqlx::query("UPDATE containers SET restarting = ? WHERE id = ?")
+            .bind(restarting)
+            .bind(id)
+            .execute(self.db())
+            .await?;
         Ok(())
     }
 
@@ -90,7 +80,7 @@ impl Store {
     /// no longer waits to restart). One statement, so a `stop` is either seen or comes after.
     pub async fn container_restart_begin(&self, id: &str) -> Result<bool> {
         let r = sqlx::query(
-            "UPDATE container_restarts SET restart_count = restart_count + 1 \
+            "UPDATE containers SET restart_count = restart_count + 1 \
              WHERE id = ? AND stopped_by_user = 0",
         )
         .bind(id)
@@ -105,10 +95,13 @@ impl Store {
     /// Forget container `id`'s restart bookkeeping (started by the user, or removed): no
     /// restarts, not stopped.
     pub async fn container_restarts_clear(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM container_restarts WHERE id = ?")
-            .bind(id)
-            .execute(self.db())
-            .await?;
+        sqlx::query(
+            "UPDATE containers SET restart_count = 0, stopped_by_user = 0, restarting = 0 \
+             WHERE id = ?",
+        )
+        .bind(id)
+        .execute(self.db())
+        .await?;
         Ok(())
     }
 }
@@ -203,10 +196,5 @@ mod tests {
         assert_eq!((c.restart_count, c.stopped_by_user), (0, false));
         store.container_stopped_by_user(&a, true).await.unwrap();
         assert!(store.remove_container(&a).await.unwrap());
-        let left: (i64,) = sqlx::query_as("SELECT count(*) FROM container_restarts")
-            .fetch_one(store.db())
-            .await
-            .unwrap();
-        assert_eq!(left.0, 0);
     }
 }

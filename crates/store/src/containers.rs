@@ -194,13 +194,10 @@ fn from_row(r: Row) -> Result<Container> {
 }
 
 const COLUMNS: &str = "SELECT c.id, c.name, c.image, c.image_id, c.command, c.created_at, c.state, c.pid, \
-                       c.exit_code, c.started_at, c.finished_at, c.config, p.pid_identity, \
-                       p.monitor_pid, p.monitor_identity, z.id IS NOT NULL, \
-                       coalesce(r.restart_count, 0), coalesce(r.stopped_by_user, 0) != 0, \
-                       coalesce(r.restarting, 0) != 0 \
-                       FROM containers c LEFT JOIN container_processes p ON p.id = c.id \
-                       LEFT JOIN container_pauses z ON z.id = c.id \
-                       LEFT JOIN container_restarts r ON r.id = c.id";
+                       c.exit_code, c.started_at, c.finished_at, c.config, c.pid_identity, \
+                       c.monitor_pid, c.monitor_identity, c.paused_at IS NOT NULL, \
+                       c.restart_count, c.stopped_by_user != 0, c.restarting != 0 \
+                       FROM containers c";
 
 impl Store {
     /// Record a new container. `Error::NameInUse` when the name is taken.
@@ -242,35 +239,29 @@ impl Store {
     /// Mark a container running with `pid` (0 when the runtime does not tell), remembering the
     /// process's identity.
     pub async fn container_started(&self, id: &str, pid: i64) -> Result<()> {
-        sqlx::query("UPDATE containers SET state = 'running', pid = ?, started_at = ?, exit_code = NULL, finished_at = NULL WHERE id = ?")
-            .bind(pid)
-            .bind(now())
-            .bind(id)
-            .execute(self.db())
-            .await?;
         sqlx::query(
-            "INSERT INTO container_processes (id, pid_identity) VALUES (?, ?) \
-             ON CONFLICT (id) DO UPDATE SET pid_identity = excluded.pid_identity",
+            "UPDATE containers SET state = 'running', pid = ?, pid_identity = ?, started_at = ?, \
+             exit_code = NULL, finished_at = NULL, restarting = 0, paused_at = NULL WHERE id = ?",
         )
-        .bind(id)
+        .bind(pid)
         .bind(process_identity(pid))
+        .bind(now())
+        .bind(id)
         .execute(self.db())
         .await?;
-        self.container_restarting(id, false).await?;
-        self.clear_pause(id).await
+        Ok(())
     }
 
     /// Record `pid` as the process supervising the container's next run (it records the start
     /// and the exit); call before the run starts.
     pub async fn container_monitor(&self, id: &str, pid: i64) -> Result<()> {
         sqlx::query(
-            "INSERT INTO container_processes (id, pid_identity, monitor_pid, monitor_identity) \
-             VALUES (?, NULL, ?, ?) ON CONFLICT (id) DO UPDATE SET pid_identity = NULL, \
-             monitor_pid = excluded.monitor_pid, monitor_identity = excluded.monitor_identity",
+            "UPDATE containers SET pid_identity = NULL, monitor_pid = ?, monitor_identity = ? \
+             WHERE id = ?",
         )
-        .bind(id)
         .bind(pid)
         .bind(process_identity(pid))
+        .bind(id)
         .execute(self.db())
         .await?;
         Ok(())
@@ -294,31 +285,30 @@ impl Store {
     /// meanwhile: it exited properly, was removed, or a new supervisor took it over.
     pub async fn container_lost(&self, id: &str, monitor_identity: Option<&str>) -> Result<bool> {
         let r = sqlx::query(
-            "UPDATE containers SET state = 'exited', pid = NULL, exit_code = 255, finished_at = ? \
-             WHERE id = ? AND state = 'running' AND coalesce((SELECT monitor_identity FROM \
-             container_processes WHERE id = ?), '') = ?",
+            "UPDATE containers SET state = 'exited', pid = NULL, exit_code = 255, finished_at = ?, \
+             paused_at = NULL WHERE id = ? AND state = 'running' \
+             AND coalesce(monitor_identity, '') = ?",
         )
         .bind(now())
-        .bind(id)
         .bind(id)
         .bind(monitor_identity.unwrap_or_default())
         .execute(self.db())
         .await?;
-        if r.rows_affected() > 0 {
-            self.clear_pause(id).await?;
-        }
         Ok(r.rows_affected() > 0)
     }
 
     /// Mark a container exited with `code`.
     pub async fn container_exited(&self, id: &str, code: i64) -> Result<()> {
-        sqlx::query("UPDATE containers SET state = 'exited', pid = NULL, exit_code = ?, finished_at = ? WHERE id = ?")
-            .bind(code)
-            .bind(now())
-            .bind(id)
-            .execute(self.db())
-            .await?;
-        self.clear_pause(id).await
+        sqlx::query(
+            "UPDATE containers SET state = 'exited', pid = NULL, exit_code = ?, finished_at = ?, \
+             paused_at = NULL WHERE id = ?",
+        )
+        .bind(code)
+        .bind(now())
+        .bind(id)
+        .execute(self.db())
+        .await?;
+        Ok(())
     }
 
     /// One container by full id.
@@ -371,12 +361,6 @@ impl Store {
             .bind(id)
             .execute(self.db())
             .await?;
-        sqlx::query("DELETE FROM container_processes WHERE id = ?")
-            .bind(id)
-            .execute(self.db())
-            .await?;
-        self.clear_pause(id).await?;
-        self.container_restarts_clear(id).await?;
         Ok(r.rows_affected() > 0)
     }
 
@@ -450,7 +434,7 @@ mod tests {
         assert!(store.find_container(&id[..6]).await.unwrap().is_alive());
         // A supervisor that has gone (its identity no longer matches): not alive, and lost
         // only while the identity recorded is still the one seen.
-        sqlx::query("UPDATE container_processes SET monitor_identity = 'gone:1' WHERE id = ?")
+        sqlx::query("UPDATE containers SET monitor_identity = 'gone:1' WHERE id = ?")
             .bind(&id)
             .execute(store.db())
             .await
@@ -473,11 +457,7 @@ mod tests {
         store.container_started(&id, 0).await.unwrap();
         assert!(!store.container_reset(&id).await.unwrap(), "running");
         assert!(store.remove_container(&id).await.unwrap());
-        let left: (i64,) = sqlx::query_as("SELECT count(*) FROM container_processes")
-            .fetch_one(store.db())
-            .await
-            .unwrap();
-        assert_eq!(left.0, 0);
+        assert!(store.container(&id).await.unwrap().is_none());
     }
 
     #[test]

@@ -15,8 +15,6 @@ use crate::blobs::BlobDir;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 
-const SCHEMA: &str = include_str!("schema.sql");
-
 /// An image to record after its blobs are in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewImage {
@@ -105,8 +103,16 @@ impl Store {
             .max_connections(2)
             .connect_with(opts)
             .await?;
-        sqlx::raw_sql(SCHEMA).execute(&db).await?;
-        Ok(Store { layout, blobs, db })
+        let store = Store { layout, blobs, db };
+        {
+            // Waited for off the async threads: another task of this process may hold it.
+            let p = store.layout.store_lock();
+            let _lock = tokio::task::spawn_blocking(move || lock_file(p))
+                .await
+                .map_err(|e| Error::Corrupt(format!("store lock: {e}")))??;
+            crate::migrate::migrate(&store.db).await?;
+        }
+        Ok(store)
     }
 
     /// The database pool (for the other record kinds of this crate).
@@ -125,20 +131,26 @@ impl Store {
     }
 
     fn lock(&self) -> Result<StoreLock> {
-        let p = self.layout.store_lock();
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .map_err(|e| Error::io(&p, e))?;
-        // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(Error::io(&p, std::io::Error::last_os_error()));
-        }
-        Ok(StoreLock(f))
+        lock_file(self.layout.store_lock())
     }
+}
 
+/// Take the store's exclusive lock at `p`, waiting for it.
+fn lock_file(p: std::path::PathBuf) -> Result<StoreLock> {
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(|e| Error::io(&p, e))?;
+    // SAFETY: flock on an fd we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(Error::io(&p, std::io::Error::last_os_error()));
+    }
+    Ok(StoreLock(f))
+}
+
+impl Store {
     /// Record `image` (its blobs must all be present), naming it `name:tag` and remembering the
     /// registry digest it came by. A name already pointing elsewhere moves to this image.
     pub async fn add_image(

@@ -14,6 +14,7 @@ pub mod containers;
 pub mod error;
 pub mod images;
 pub mod layout;
+pub mod migrate;
 
 pub use blobs::Ingest;
 pub use containers::{Container, State};

@@ -6,7 +6,8 @@
 //! native engine in `engine::cgroups`, runc through the OCI `cgroupsPath`), so they are found
 //! by id alone: `/sys/fs/cgroup/<controllers>/berth/<id>` for each v1 hierarchy, and
 //! `/sys/fs/cgroup/berth/<id>` (pure v2) or `/sys/fs/cgroup/unified/berth/<id>` (hybrid) for
-//! v2. Only the filesystem is used: this module calls nothing else of the crate.
+//! v2. A container run with a `cgroup_parent` of its own (`--cgroup-parent`) is under that
+//! parent instead, and not found here. Only the filesystem is used: this module calls nothing else of the crate.
 
 pub mod stats;
 

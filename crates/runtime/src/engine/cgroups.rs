@@ -1,8 +1,10 @@
-//! Per-container cgroups for the native engine: memory, cpu and pids limits.
+//! Per-container cgroups for the native engine: the limits [`super::cgroup_limits`] works out
+//! (memory, cpu, cpuset, pids, block I/O, devices).
 //!
-//! Each container gets a directory `berth/<id>` at the root of the hierarchy of every controller
-//! its limits need, plus those `berth stats` and `berth pause` read or write even without a
-//! limit (memory, pids, cpuacct, blkio and the v1 freezer, where the host has them): under
+//! Each container gets a directory `<parent>/<id>` (`berth/<id>` unless `cgroup_parent` says
+//! otherwise) below the root of the hierarchy of every controller its limits need, plus those
+//! `berth stats` and `berth pause` read or write even without a limit (memory, pids, cpuacct,
+//! blkio and the v1 freezer, where the host has them): under
 //! `/sys/fs/cgroup/<controller>` on v1 and hybrid hosts, under the v2 root `/sys/fs/cgroup` when
 //! it is a pure v2 host (its `cgroup.controllers` lists the controller; `cgroup.freeze` and
 //! `cpu.stat` are in every v2 directory).
@@ -14,10 +16,12 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tracing::debug;
+use tracing::{debug, warn};
 
+use super::cgroup_limits::{File, Wanted, limits};
 use crate::error::{Error, Result};
-use crate::spec::{CPU_PERIOD_US, ContainerSpec};
+use crate::spec::ContainerSpec;
+use crate::spec::resources::cgroup_parent;
 
 const ROOT: &str = "/sys/fs/cgroup";
 
@@ -25,86 +29,52 @@ const ROOT: &str = "/sys/fs/cgroup";
 #[derive(Debug, Default)]
 pub(super) struct Cgroups {
     id: String,
+    /// The parent cgroup, relative (`berth`).
+    parent: String,
     /// Directories created, in creation order.
     dirs: Vec<PathBuf>,
 }
 
-/// A controller and the files to write in it: `(controller, v1 files, v2 files)`, each file
-/// `(name, value)`; a name ending in `?` is skipped when the kernel lacks it.
-type Wanted = (
-    &'static str,
-    Vec<(&'static str, String)>,
-    Vec<(&'static str, String)>,
-);
-
 /// Whether `/sys/fs/cgroup` is a v2 hierarchy with `controller` available.
 fn v2_has(controller: &str) -> bool {
-    std::fs::read_to_string(Path::new(ROOT).join("cgroup.controllers"))
-        .map(|s| s.split_whitespace().any(|c| c == controller))
-        .unwrap_or(false)
+    !controller.is_empty()
+        && std::fs::read_to_string(Path::new(ROOT).join("cgroup.controllers"))
+            .map(|s| s.split_whitespace().any(|c| c == controller))
+            .unwrap_or(false)
 }
 
 impl Cgroups {
     /// Create the container's cgroups with `spec`'s limits, and the accounting and freezer ones
     /// the host has (skipped, unlike the limits, when the host lacks their controller).
     pub(super) fn create(spec: &ContainerSpec) -> Result<Cgroups> {
+        let parent = cgroup_parent(spec);
         let mut cgroups = Cgroups {
             id: spec.id.clone(),
+            parent: parent.clone(),
             dirs: Vec::new(),
         };
-        let pids = spec.pids_limit.map(|n| {
-            if n > 0 {
-                n.to_string()
-            } else {
-                "max".to_string()
-            }
-        });
-        let quota = spec
-            .cpus
-            .map(|cpus| (cpus * CPU_PERIOD_US as f64).round() as u64);
-        let mut wanted: Vec<Wanted> = Vec::new();
-        if let Some(bytes) = spec.memory {
-            wanted.push((
-                "memory",
-                vec![
-                    ("memory.limit_in_bytes", bytes.to_string()),
-                    // Optional (needs swap accounting); written after the limit it may not undercut.
-                    ("memory.memsw.limit_in_bytes?", bytes.to_string()),
-                ],
-                vec![
-                    ("memory.max", bytes.to_string()),
-                    ("memory.swap.max?", "0".to_string()),
-                ],
-            ));
-        }
-        if let Some(max) = pids {
-            wanted.push((
-                "pids",
-                vec![("pids.max", max.clone())],
-                vec![("pids.max", max)],
-            ));
-        }
-        if let Some(quota) = quota {
-            wanted.push((
-                "cpu",
-                vec![
-                    ("cpu.cfs_period_us", CPU_PERIOD_US.to_string()),
-                    ("cpu.cfs_quota_us", quota.to_string()),
-                ],
-                vec![("cpu.max", format!("{quota} {CPU_PERIOD_US}"))],
-            ));
-        }
+        let mut wanted = limits(spec)?;
         // Accounting and freezing only: no files to write, and optional.
         let limited = wanted.len();
         for controller in ["memory", "pids", "cpuacct", "blkio", "freezer"] {
-            if !wanted.iter().any(|w| w.0 == controller) {
-                wanted.push((controller, Vec::new(), Vec::new()));
+            if !wanted.iter().any(|w| w.v1 == controller) {
+                let v2 = if controller == "memory" || controller == "pids" {
+                    controller
+                } else {
+                    ""
+                };
+                wanted.push(Wanted {
+                    v1: controller,
+                    v2,
+                    ..Wanted::default()
+                });
             }
         }
-        let v2_dir = Path::new(ROOT).join("berth").join(&spec.id);
+        let v2_dir = Path::new(ROOT).join(&parent).join(&spec.id);
         let pure_v2 = Path::new(ROOT).join("cgroup.controllers").exists();
-        for (n, (controller, v1_files, v2_files)) in wanted.into_iter().enumerate() {
+        for (n, w) in wanted.into_iter().enumerate() {
             let optional = n >= limited;
+            let controller = w.v1;
             if optional && controller == "freezer" && pure_v2 {
                 // v2 freezes any directory (`cgroup.freeze`): no controller to enable.
                 cgroups.v2_parent()?;
@@ -113,8 +83,8 @@ impl Cgroups {
                 }
                 continue;
             }
-            let (dir, files) = if v2_has(controller) {
-                match cgroups.v2_enable(controller) {
+            let (dir, files) = if v2_has(w.v2) {
+                match cgroups.v2_enable(w.v2) {
                     Ok(()) => {}
                     Err(e) if optional => {
                         debug!(id = %spec.id, error = %e, "no {controller} accounting");
@@ -125,12 +95,15 @@ impl Cgroups {
                 if !cgroups.dirs.contains(&v2_dir) {
                     cgroups.mkdir(&v2_dir)?;
                 }
-                (v2_dir.clone(), v2_files)
+                (v2_dir.clone(), w.v2_files)
             } else {
                 // Resolved, as `cpuacct` may be a link to `cpu,cpuacct` that `cpu` shares.
                 let base = Path::new(ROOT).join(controller);
                 let base = std::fs::canonicalize(&base).unwrap_or(base);
-                if cgroups.dirs.contains(&base.join("berth").join(&spec.id)) {
+                let dir = base.join(&parent).join(&spec.id);
+                if cgroups.dirs.contains(&dir) {
+                    // A hierarchy shared with a controller done before: just its files.
+                    cgroups.write_files(&dir, w.v1_files)?;
                     continue;
                 }
                 if optional && (pure_v2 || !base.join("cgroup.procs").exists()) {
@@ -145,36 +118,76 @@ impl Cgroups {
                         ),
                     ));
                 }
-                let parent = base.join("berth");
-                if let Err(e) = std::fs::create_dir(&parent)
-                    && e.kind() != ErrorKind::AlreadyExists
-                {
-                    return Err(cgroups.error(&parent, e));
-                }
-                let dir = parent.join(&spec.id);
+                let parent_dir = base.join(&parent);
+                std::fs::create_dir_all(&parent_dir).map_err(|e| cgroups.error(&parent_dir, e))?;
                 cgroups.mkdir(&dir)?;
-                (dir, v1_files)
-            };
-            for (file, value) in files {
-                let (file, optional) = match file.strip_suffix('?') {
-                    Some(f) => (f, true),
-                    None => (file, false),
-                };
-                let path = dir.join(file);
-                if optional && !path.exists() {
-                    continue;
+                if controller == "cpuset" {
+                    cgroups.cpuset_inherit(&base, &dir)?;
                 }
-                std::fs::write(&path, &value).map_err(|e| cgroups.error(&path, e))?;
-            }
+                (dir, w.v1_files)
+            };
+            cgroups.write_files(&dir, files)?;
         }
         debug!(id = %spec.id, dirs = ?cgroups.dirs, "cgroups created");
         Ok(cgroups)
     }
 
-    /// Enable `controller` for `/sys/fs/cgroup/berth`'s children (v2).
+    /// Write `files` (see [`super::cgroup_limits::File`]) in `dir`, in order.
+    fn write_files(&self, dir: &Path, files: Vec<File>) -> Result<()> {
+        for (file, value) in files {
+            let (file, optional) = match file.strip_suffix('?') {
+                Some(f) => (f, true),
+                None => (file, false),
+            };
+            let mut names = file.split('|');
+            let first = dir.join(names.next().unwrap_or(file));
+            let path = std::iter::once(first.clone())
+                .chain(names.map(|n| dir.join(n)))
+                .find(|p| p.exists());
+            let path = match path {
+                Some(path) => path,
+                None if optional => {
+                    warn!(id = %self.id, file, "the kernel lacks this cgroup file: not set");
+                    continue;
+                }
+                None => first,
+            };
+            std::fs::write(&path, &value).map_err(|e| self.error(&path, e))?;
+        }
+        Ok(())
+    }
+
+    /// A v1 cpuset directory starts with no CPUs and memory nodes: give `dir` and every new
+    /// directory between it and `base` their parent's.
+    fn cpuset_inherit(&self, base: &Path, dir: &Path) -> Result<()> {
+        let rel = dir.strip_prefix(base).unwrap_or(dir);
+        let mut at = base.to_path_buf();
+        for part in rel.components() {
+            let parent = at.clone();
+            at.push(part);
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                let path = at.join(file);
+                let have = std::fs::read_to_string(&path).map_err(|e| self.error(&path, e))?;
+                if have.trim().is_empty() {
+                    let from = parent.join(file);
+                    let value = std::fs::read_to_string(&from).map_err(|e| self.error(&from, e))?;
+                    std::fs::write(&path, value.trim()).map_err(|e| self.error(&path, e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Enable `controller` for the parent cgroup's children (v2), and so in every cgroup
+    /// above it.
     fn v2_enable(&mut self, controller: &str) -> Result<()> {
-        let parent = self.v2_parent()?;
-        for dir in [Path::new(ROOT), parent.as_path()] {
+        self.v2_parent()?;
+        let mut dir = PathBuf::from(ROOT);
+        let parts = std::iter::once(None).chain(self.parent.split('/').map(Some));
+        for part in parts {
+            if let Some(part) = part {
+                dir.push(part);
+            }
             let control = dir.join("cgroup.subtree_control");
             let enabled = std::fs::read_to_string(&control).unwrap_or_default();
             if !enabled.split_whitespace().any(|c| c == controller) {
@@ -185,14 +198,10 @@ impl Cgroups {
         Ok(())
     }
 
-    /// `/sys/fs/cgroup/berth` (v2), created if need be.
+    /// The parent cgroup (v2, `/sys/fs/cgroup/berth` by default), created if need be.
     fn v2_parent(&self) -> Result<PathBuf> {
-        let parent = Path::new(ROOT).join("berth");
-        if let Err(e) = std::fs::create_dir(&parent)
-            && e.kind() != ErrorKind::AlreadyExists
-        {
-            return Err(self.error(&parent, e));
-        }
+        let parent = Path::new(ROOT).join(&self.parent);
+        std::fs::create_dir_all(&parent).map_err(|e| self.error(&parent, e))?;
         Ok(parent)
     }
 

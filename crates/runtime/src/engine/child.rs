@@ -10,20 +10,21 @@
 use std::ffi::CStr;
 use std::ptr::null;
 
+use super::child_tty::{console, init};
 use super::plan::{Op, Plan};
 
 /// `linux/capability.h`: `_LINUX_CAPABILITY_VERSION_3`, two 32-bit words per set.
 const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
-type SysResult = Result<(), i32>;
+pub(super) type SysResult = Result<(), i32>;
 
-fn errno() -> i32 {
+pub(super) fn errno() -> i32 {
     std::io::Error::last_os_error()
         .raw_os_error()
         .unwrap_or(libc::EIO)
 }
 
-fn check(ret: libc::c_long) -> SysResult {
+pub(super) fn check(ret: libc::c_long) -> SysResult {
     if ret < 0 { Err(errno()) } else { Ok(()) }
 }
 
@@ -123,6 +124,21 @@ fn run_op(op: &Op, error_fd: i32) -> SysResult {
                 check(libc::sethostname(name.as_ptr(), name.to_bytes().len()) as _)
             }
             Op::LoopbackUp => loopback_up(),
+            Op::WriteFile { path, data } => write_file(path, data),
+            Op::Setrlimit {
+                resource,
+                soft,
+                hard,
+            } => {
+                let limit = [*soft, *hard]; // struct rlimit64
+                check(libc::syscall(
+                    libc::SYS_prlimit64,
+                    0,
+                    *resource,
+                    limit.as_ptr(),
+                    null::<u64>(),
+                ))
+            }
             Op::Chdir { path } => check(libc::chdir(path.as_ptr()) as _),
             Op::DropBounding { keep } => {
                 for cap in 0..64u64 {
@@ -273,6 +289,29 @@ unsafe fn pivot_root(new_root: &CStr) -> SysResult {
     }
 }
 
+/// See [`Op::WriteFile`].
+unsafe fn write_file(path: &CStr, data: &CStr) -> SysResult {
+    // SAFETY: open, write and close on a plan-owned path and buffer.
+    unsafe {
+        let fd = libc::open(
+            path.as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+        );
+        check(fd as _)?;
+        let bytes = data.to_bytes();
+        let written = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+        let result = if written < 0 {
+            Err(errno())
+        } else if written as usize != bytes.len() {
+            Err(libc::EIO)
+        } else {
+            Ok(())
+        };
+        libc::close(fd);
+        result
+    }
+}
+
 unsafe fn mask(path: &CStr) -> SysResult {
     match mount(c"/dev/null".as_ptr(), path, null(), libc::MS_BIND, null()) {
         Err(libc::ENOENT) => Ok(()),
@@ -371,55 +410,6 @@ unsafe fn capset(keep: u64) -> SysResult {
     }
 }
 
-/// See [`Op::Console`].
-unsafe fn console(socket: i32, rows: u16, cols: u16) -> SysResult {
-    // SAFETY: pty ioctls and sendmsg on descriptors this function opens, with stack buffers.
-    unsafe {
-        let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
-        let master = libc::open(c"/dev/pts/ptmx".as_ptr(), flags);
-        check(master as _)?;
-        let unlock: libc::c_int = 0;
-        check(libc::ioctl(master, libc::TIOCSPTLCK, &unlock) as _)?;
-        let size = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        if rows > 0 && cols > 0 {
-            check(libc::ioctl(master, libc::TIOCSWINSZ, &size) as _)?;
-        }
-        let peer = libc::ioctl(master, libc::TIOCGPTPEER, flags);
-        check(peer as _)?;
-        // One byte of data carrying the master in an SCM_RIGHTS control message.
-        let mut byte = [0u8; 1];
-        let mut iov = libc::iovec {
-            iov_base: byte.as_mut_ptr().cast(),
-            iov_len: 1,
-        };
-        let mut control = [0u64; 4]; // CMSG_SPACE(sizeof(int)) is 24 bytes, 8-aligned
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) as _;
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<i32>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>(), master);
-        check(libc::sendmsg(socket, &msg, libc::MSG_NOSIGNAL) as _)?;
-        libc::close(master);
-        libc::close(socket);
-        for fd in 0..3 {
-            check(libc::dup2(peer, fd) as _)?;
-        }
-        libc::close(peer);
-        check(libc::setsid() as _)?;
-        check(libc::ioctl(0, libc::TIOCSCTTY, 0) as _)
-    }
-}
-
 unsafe fn stdio(fds: &[Option<i32>; 3], keep: i32, error_fd: i32) -> SysResult {
     // SAFETY: dup2/fcntl/close_range on descriptors handed to us by the parent.
     unsafe {
@@ -451,75 +441,5 @@ unsafe fn stdio(fds: &[Option<i32>; 3], keep: i32, error_fd: i32) -> SysResult {
         }
         close(next, u32::MAX);
         Ok(())
-    }
-}
-
-/// `--init`: fork; the child returns (to exec the program), the parent becomes the container's
-/// init and never returns. Signals are blocked before the fork so none is lost in between.
-unsafe fn init(error_fd: i32) -> SysResult {
-    let all = !0u64;
-    let none = 0u64;
-    // SAFETY: raw signal-mask calls on stack words; a raw fork-like clone (this process has
-    // one thread); raw prctl, close, wait4, kill and rt_sigtimedwait on stack buffers.
-    unsafe {
-        let mask = |set: &u64| {
-            libc::syscall(
-                libc::SYS_rt_sigprocmask,
-                libc::SIG_SETMASK,
-                set as *const u64,
-                null::<u64>(),
-                8,
-            )
-        };
-        check(mask(&all))?;
-        let child = libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0);
-        if child < 0 {
-            let e = errno();
-            mask(&none);
-            return Err(e);
-        }
-        if child == 0 {
-            // The program: signals as the plan reset them.
-            return check(mask(&none));
-        }
-        let child = child as libc::pid_t;
-        // Only the program reports through the error pipe; its exec closes the pipe's last
-        // write end. The name shows in `ps` (the command line stays the parent's).
-        libc::close(error_fd);
-        libc::prctl(libc::PR_SET_NAME, c"init".as_ptr(), 0, 0, 0);
-        let mut info = [0u64; 16]; // siginfo_t, 128 bytes
-        loop {
-            let signal = libc::syscall(
-                libc::SYS_rt_sigtimedwait,
-                &all as *const u64,
-                info.as_mut_ptr(),
-                null::<libc::timespec>(),
-                8,
-            );
-            if signal < 0 {
-                continue; // EINTR
-            }
-            let signal = signal as i32;
-            if signal != libc::SIGCHLD {
-                libc::kill(child, signal);
-                continue;
-            }
-            // Reap every zombie (orphans are re-parented to us); leave with the program.
-            loop {
-                let mut status = 0;
-                let pid = libc::wait4(-1, &mut status, libc::WNOHANG, std::ptr::null_mut());
-                if pid <= 0 {
-                    break;
-                }
-                if pid == child {
-                    let code = if libc::WIFSIGNALED(status) {
-                        128 + libc::WTERMSIG(status)
-                    } else {
-                        libc::WEXITSTATUS(status)
-                    };
-                    libc::_exit(code);
-                }
-            }
-        }
     }
 }

@@ -24,8 +24,10 @@
 //! the CLI. The seam is blocking: a container's life is a blocking wait, so async callers use
 //! `spawn_blocking`.
 
+mod cgroup_limits;
 mod cgroups;
 mod child;
+mod child_tty;
 mod console;
 mod exec;
 mod fake;

@@ -1,6 +1,7 @@
 //! [`NativeRuntime`]: berth's own in-process engine. The parent builds the
 //! [`Plan`](super::plan::Plan), `clone3`s the container's first process straight into new
-//! mount, pid, uts, ipc, net and cgroup namespaces (so it is pid 1 there), waits on a
+//! mount, pid, uts, ipc, net and cgroup namespaces (so it is pid 1 there; those the spec shares
+//! with the host, `--pid/--ipc/--uts/--network/--cgroupns host`, are kept), waits on a
 //! close-on-exec error pipe for set-up to succeed or fail, then waits for the exit status.
 //!
 //! Clean-up is the kernel's: every mount lives in the container's own mount namespace, which
@@ -17,8 +18,10 @@ use super::{ExecTarget, ExitStatus, OnStart, ProcessSpec, Runtime, Stdio};
 use crate::error::{Error, Result};
 use crate::spec::ContainerSpec;
 
-/// Namespaces every container gets at clone (but the network one with `host_network`). No
-/// user namespace yet: the engine runs as real root. The cgroup namespace comes later, from the child itself, once it is in its cgroups.
+/// Namespaces every container gets at clone (but those it shares with the host: `host_network`,
+/// `pid_host`, `ipc_host`, `uts_host`). No
+/// user namespace yet: the engine runs as real root. The cgroup namespace comes later, from the
+/// child itself, once it is in its cgroups (not with `cgroupns_host`).
 const NAMESPACES: u64 = (libc::CLONE_NEWNS
     | libc::CLONE_NEWPID
     | libc::CLONE_NEWUTS
@@ -223,11 +226,16 @@ impl NativeRuntime {
         )?;
         let (read_end, write_end) = pipe().map_err(clone_error)?;
         debug!(id = %id, rootfs = %spec.rootfs.display(), "clone3 into new namespaces");
-        let flags = if spec.host_network {
-            NAMESPACES & !(libc::CLONE_NEWNET as u64)
-        } else {
-            NAMESPACES
-        };
+        let shared = [
+            (spec.host_network, libc::CLONE_NEWNET),
+            (spec.pid_host, libc::CLONE_NEWPID),
+            (spec.ipc_host, libc::CLONE_NEWIPC),
+            (spec.uts_host, libc::CLONE_NEWUTS),
+        ];
+        let flags = shared
+            .iter()
+            .filter(|(host, _)| *host)
+            .fold(NAMESPACES, |flags, (_, ns)| flags & !(*ns as u64));
         let pid = clone_into_namespaces(flags).map_err(clone_error)?;
         if pid == 0 {
             super::child::run(&plan, write_end.as_raw_fd());

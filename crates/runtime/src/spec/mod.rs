@@ -10,12 +10,19 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 
+mod caps;
+mod defaults;
 mod devices;
 mod oci;
+mod oci_resources;
+pub(crate) mod resources;
 mod seccomp;
 
-pub use devices::{HostDevice, host_devices};
+pub use caps::{capability_name, capability_number};
+pub use defaults::{DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, SECCOMP_BLOCKED};
+pub use devices::{DeviceMapping, DeviceRule, HostDevice, host_devices};
 pub use oci::{oci_spec, write_bundle};
+pub use resources::{DEFAULT_SHM_SIZE, Rlimit, cpu_shares_to_weight, rlimit_resource};
 pub use seccomp::{SeccompAction, SeccompArg, SeccompOp, SeccompProfile, SeccompRule};
 
 /// The CFS period berth uses with `--cpus` (Docker's), in microseconds.
@@ -23,170 +30,6 @@ pub const CPU_PERIOD_US: u64 = 100_000;
 
 /// `PATH` when the image sets none (Docker's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// The capabilities Docker grants a container by default.
-pub const DEFAULT_CAPABILITIES: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-
-/// Paths hidden from the container (Docker's list): files get `/dev/null` bound over them,
-/// directories an empty read-only tmpfs.
-pub const MASKED_PATHS: &[&str] = &[
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/interrupts",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-];
-
-/// Paths the container sees read-only (Docker's list).
-pub const READONLY_PATHS: &[&str] = &[
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
-
-/// System calls Docker's default seccomp profile refuses (EPERM) to a container without extra
-/// capabilities; everything else is allowed. Names missing on the running architecture (the
-/// x86-only ones on aarch64) are skipped. `ptrace` is allowed, as in Docker on kernels >= 4.8;
-/// `personality` (refused for some arguments only) is not filtered.
-pub const SECCOMP_BLOCKED: &[&str] = &[
-    "_sysctl",
-    "acct",
-    "add_key",
-    "bpf",
-    "clock_adjtime",
-    "clock_settime",
-    "create_module",
-    "delete_module",
-    "finit_module",
-    "fsconfig",
-    "fsmount",
-    "fsopen",
-    "fspick",
-    "get_kernel_syms",
-    "get_mempolicy",
-    "init_module",
-    "ioperm",
-    "iopl",
-    "kcmp",
-    "kexec_file_load",
-    "kexec_load",
-    "keyctl",
-    "lookup_dcookie",
-    "mbind",
-    "mount",
-    "mount_setattr",
-    "move_mount",
-    "move_pages",
-    "name_to_handle_at",
-    "nfsservctl",
-    "open_by_handle_at",
-    "open_tree",
-    "perf_event_open",
-    "pivot_root",
-    "process_vm_readv",
-    "process_vm_writev",
-    "query_module",
-    "quotactl",
-    "quotactl_fd",
-    "reboot",
-    "request_key",
-    "set_mempolicy",
-    "setns",
-    "settimeofday",
-    "swapoff",
-    "swapon",
-    "sysfs",
-    "umount2",
-    "unshare",
-    "uselib",
-    "userfaultfd",
-    "ustat",
-];
-
-/// Linux capability names and numbers (`linux/capability.h`), up to CAP_CHECKPOINT_RESTORE.
-const CAPABILITIES: &[(&str, u32)] = &[
-    ("CAP_CHOWN", 0),
-    ("CAP_DAC_OVERRIDE", 1),
-    ("CAP_DAC_READ_SEARCH", 2),
-    ("CAP_FOWNER", 3),
-    ("CAP_FSETID", 4),
-    ("CAP_KILL", 5),
-    ("CAP_SETGID", 6),
-    ("CAP_SETUID", 7),
-    ("CAP_SETPCAP", 8),
-    ("CAP_LINUX_IMMUTABLE", 9),
-    ("CAP_NET_BIND_SERVICE", 10),
-    ("CAP_NET_BROADCAST", 11),
-    ("CAP_NET_ADMIN", 12),
-    ("CAP_NET_RAW", 13),
-    ("CAP_IPC_LOCK", 14),
-    ("CAP_IPC_OWNER", 15),
-    ("CAP_SYS_MODULE", 16),
-    ("CAP_SYS_RAWIO", 17),
-    ("CAP_SYS_CHROOT", 18),
-    ("CAP_SYS_PTRACE", 19),
-    ("CAP_SYS_PACCT", 20),
-    ("CAP_SYS_ADMIN", 21),
-    ("CAP_SYS_BOOT", 22),
-    ("CAP_SYS_NICE", 23),
-    ("CAP_SYS_RESOURCE", 24),
-    ("CAP_SYS_TIME", 25),
-    ("CAP_SYS_TTY_CONFIG", 26),
-    ("CAP_MKNOD", 27),
-    ("CAP_LEASE", 28),
-    ("CAP_AUDIT_WRITE", 29),
-    ("CAP_AUDIT_CONTROL", 30),
-    ("CAP_SETFCAP", 31),
-    ("CAP_MAC_OVERRIDE", 32),
-    ("CAP_MAC_ADMIN", 33),
-    ("CAP_SYSLOG", 34),
-    ("CAP_WAKE_ALARM", 35),
-    ("CAP_BLOCK_SUSPEND", 36),
-    ("CAP_AUDIT_READ", 37),
-    ("CAP_PERFMON", 38),
-    ("CAP_BPF", 39),
-    ("CAP_CHECKPOINT_RESTORE", 40),
-];
-
-/// The number of a capability named as Docker and OCI name it (`CAP_CHOWN`), or `None`.
-pub fn capability_number(name: &str) -> Option<u32> {
-    CAPABILITIES
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|&(_, number)| number)
-}
-
-/// The name of capability `number` (`CAP_CHOWN` for 0), or `None` past the table.
-pub fn capability_name(number: u32) -> Option<&'static str> {
-    CAPABILITIES
-        .iter()
-        .find(|&&(_, n)| n == number)
-        .map(|&(name, _)| name)
-}
 
 /// What an extra mount puts at its target.
 #[derive(Debug, Clone, PartialEq)]
@@ -258,8 +101,9 @@ pub struct ContainerSpec {
     /// A custom profile (`--security-opt seccomp=PROFILE.json`) used instead of the default
     /// one when `seccomp` is on; ignored when it is off or the container is privileged.
     pub seccomp_profile: Option<SeccompProfile>,
-    /// Memory limit in bytes (`--memory`); swap is limited to the same total, so swapping
-    /// cannot hide the limit. `None`: unlimited.
+    /// Memory limit in bytes (`--memory`); swap is limited to the same total (unless
+    /// [`Self::memory_swap`] says otherwise), so swapping cannot hide the limit. `None`:
+    /// unlimited.
     pub memory: Option<u64>,
     /// CPU limit in CPUs (`--cpus 0.5`: half of one CPU per 100 ms period). `None`: unlimited.
     pub cpus: Option<f64>,
@@ -274,6 +118,92 @@ pub struct ContainerSpec {
     /// `--init`: a minimal init is the container's pid 1; it forwards signals to the program
     /// and reaps zombies.
     pub init: bool,
+    /// `--ulimit KIND=SOFT[:HARD]`: resource limits set on the program before it starts, in
+    /// order; limits not listed are inherited from berth. See [`Rlimit`].
+    pub rlimits: Vec<Rlimit>,
+    /// `--sysctl KEY=VALUE`: kernel parameters written to `/proc/sys/KEY` (dots or slashes
+    /// separate its parts) inside the container before `/proc/sys` is made read-only. Only
+    /// Docker's namespaced ones: `kernel.msgmax`, `kernel.msgmnb`, `kernel.msgmni`,
+    /// `kernel.sem`, `kernel.shmall`, `kernel.shmmax`, `kernel.shmmni`,
+    /// `kernel.shm_rmid_forced` and `fs.mqueue.*` (not with [`Self::ipc_host`]), `net.*` (not
+    /// with [`Self::host_network`]), `kernel.domainname` and `kernel.hostname` (not with
+    /// [`Self::uts_host`]).
+    pub sysctls: Vec<(String, String)>,
+    /// `--shm-size`: size of the container's `/dev/shm` tmpfs in bytes (at least 4096, rounded
+    /// down to KiB); `None`: Docker's [`DEFAULT_SHM_SIZE`] (64 MiB). Not allowed with
+    /// [`Self::ipc_host`], where `/dev/shm` is the host's, bound in.
+    pub shm_size: Option<u64>,
+    /// `--pid host`: share the host's pid namespace (the program is not pid 1 and sees every
+    /// host process) instead of a new one.
+    pub pid_host: bool,
+    /// `--ipc host`: share the host's IPC namespace, and bind the host's `/dev/shm`.
+    pub ipc_host: bool,
+    /// `--uts host`: share the host's hostname and domain name; [`Self::hostname`] is then
+    /// ignored (not set).
+    pub uts_host: bool,
+    /// `--cgroupns host`: see the host's cgroup tree instead of a private cgroup namespace
+    /// rooted at the container's cgroup (the default, as Docker's on cgroup v2).
+    pub cgroupns_host: bool,
+    /// `--cpu-shares`: relative CPU weight (Docker's default is 1024); `None` or `Some(0)`:
+    /// the default. Values are clamped to 2..=262144 as the kernel does; cgroup v1
+    /// `cpu.shares`, v2 `cpu.weight` by [`cpu_shares_to_weight`] (runc's conversion).
+    pub cpu_shares: Option<u64>,
+    /// `--cpu-period`: the CFS period in microseconds (1000..=1000000); not with
+    /// [`Self::cpus`]. With no [`Self::cpu_quota`] it sets the period only.
+    pub cpu_period: Option<u64>,
+    /// `--cpu-quota`: CFS run time allowed per period, in microseconds (at least 1000, or -1
+    /// or 0 for no quota); the period is [`Self::cpu_period`] or [`CPU_PERIOD_US`]; not with
+    /// [`Self::cpus`].
+    pub cpu_quota: Option<i64>,
+    /// `--cpuset-cpus`: the CPUs the container may run on, a list such as `0-2,4`.
+    pub cpuset_cpus: Option<String>,
+    /// `--cpuset-mems`: the memory nodes it may allocate from, same syntax.
+    pub cpuset_mems: Option<String>,
+    /// `--memory-reservation`: soft memory limit in bytes (v1 `memory.soft_limit_in_bytes`,
+    /// v2 `memory.low`); at most [`Self::memory`] when both are set.
+    pub memory_reservation: Option<u64>,
+    /// `--memory-swap`, Docker's meaning: the memory **plus swap** total in bytes, at least
+    /// [`Self::memory`] (which it needs), or -1 for unlimited swap. `None`: the total equals
+    /// the memory limit (no swap), as [`Self::memory`] documents. v1
+    /// `memory.memsw.limit_in_bytes`, v2 `memory.swap.max` = total - memory (both skipped
+    /// when the kernel has no swap accounting).
+    pub memory_swap: Option<i64>,
+    /// `--memory-swappiness` (0..=100): v1 `memory.swappiness`. Cgroup v2 has no per-cgroup
+    /// swappiness: accepted and ignored there (Docker warns and ignores it too).
+    pub memory_swappiness: Option<u64>,
+    /// `--oom-kill-disable`: v1 `memory.oom_control` = 1. Cgroup v2 cannot disable the OOM
+    /// killer: accepted and ignored there, as Docker does.
+    pub oom_kill_disable: bool,
+    /// `--oom-score-adj` (-1000..=1000): written to the program's `/proc/self/oom_score_adj`
+    /// before it starts. Lowering it below berth's own needs CAP_SYS_RESOURCE.
+    pub oom_score_adj: Option<i32>,
+    /// `--blkio-weight` (10..=1000): v1 `blkio.weight` or `blkio.bfq.weight`, v2 `io.weight`
+    /// or `io.bfq.weight`, the first the kernel has; skipped (with a warning) when it has none.
+    pub blkio_weight: Option<u16>,
+    /// `--device-read-bps PATH:RATE`: read bytes per second from a block device (the host path
+    /// of its node; major:minor are taken from it). v1 `blkio.throttle.read_bps_device`, v2
+    /// `io.max` `rbps=`.
+    pub device_read_bps: Vec<(PathBuf, u64)>,
+    /// `--device-write-bps`: as [`Self::device_read_bps`], writes (`wbps=`).
+    pub device_write_bps: Vec<(PathBuf, u64)>,
+    /// `--device-read-iops`: read operations per second (`riops=`).
+    pub device_read_iops: Vec<(PathBuf, u64)>,
+    /// `--device-write-iops`: write operations per second (`wiops=`).
+    pub device_write_iops: Vec<(PathBuf, u64)>,
+    /// `--cgroup-parent`: the cgroup (a path below each hierarchy's root, such as `/mygroup`
+    /// or `a/b`) the container's cgroup `<parent>/<id>` is made in; `None`: `/berth`.
+    /// Missing parents are created and left in place. [`crate::cgroupfs`] (stats, pause) only
+    /// finds containers under the default parent.
+    pub cgroup_parent: Option<String>,
+    /// `--device HOST[:CONTAINER[:PERMS]]`: host device nodes made in the container, and
+    /// allowed in its device cgroup. See [`DeviceMapping`].
+    pub devices: Vec<DeviceMapping>,
+    /// `--device-cgroup-rule 'TYPE MAJOR:MINOR ACCESS'` (`c 1:3 mr`, `a *:* rwm`; see
+    /// [`DeviceRule::parse`]): extra devices the container may use, added to Docker's default
+    /// allow list. Enforced by the native engine on cgroup v1 (`devices.allow`); on cgroup v2
+    /// the native engine has no eBPF device filter (no device is denied there, so these
+    /// allowances change nothing); external runtimes get them in `linux.resources.devices`.
+    pub device_cgroup_rules: Vec<String>,
 }
 
 impl ContainerSpec {
@@ -305,6 +235,31 @@ impl ContainerSpec {
             terminal: false,
             privileged: false,
             init: false,
+            rlimits: Vec::new(),
+            sysctls: Vec::new(),
+            shm_size: None,
+            pid_host: false,
+            ipc_host: false,
+            uts_host: false,
+            cgroupns_host: false,
+            cpu_shares: None,
+            cpu_period: None,
+            cpu_quota: None,
+            cpuset_cpus: None,
+            cpuset_mems: None,
+            memory_reservation: None,
+            memory_swap: None,
+            memory_swappiness: None,
+            oom_kill_disable: false,
+            oom_score_adj: None,
+            blkio_weight: None,
+            device_read_bps: Vec::new(),
+            device_write_bps: Vec::new(),
+            device_read_iops: Vec::new(),
+            device_write_iops: Vec::new(),
+            cgroup_parent: None,
+            devices: Vec::new(),
+            device_cgroup_rules: Vec::new(),
         }
     }
 
@@ -390,7 +345,7 @@ impl ContainerSpec {
         {
             return bad(format!("cpus {cpus} must be at least 0.01"));
         }
-        Ok(())
+        resources::validate(self).or_else(bad)
     }
 
     /// The `PATH` the program is looked up in: the spec's own, or [`DEFAULT_PATH`].

@@ -13,9 +13,10 @@ use super::*;
 use crate::error::{Error, Result};
 
 /// The OCI runtime spec (`config.json`) that makes runc or crun run `spec` as berth's own engine
-/// would: the same namespaces (mount, pid, uts, ipc, net, cgroup), mounts, masked and read-only
-/// paths, user and capabilities. `root.path` is the absolute rootfs, so the bundle directory
-/// needs nothing but the `config.json`.
+/// would: the same namespaces (mount, pid, uts, ipc, net, cgroup, less those shared with the
+/// host), mounts, masked and read-only paths, user, capabilities, rlimits, sysctls, OOM score,
+/// devices and cgroup resources (see `oci_resources`). `root.path` is the absolute rootfs, so
+/// the bundle directory needs nothing but the `config.json`.
 pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
     spec.validate()?;
     let oci_err = |source| Error::OciSpec {
@@ -63,7 +64,14 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         LinuxNamespaceType::Cgroup,
     ]
     .into_iter()
-    .filter(|typ| !(spec.host_network && *typ == LinuxNamespaceType::Network))
+    .filter(|typ| match typ {
+        LinuxNamespaceType::Network => !spec.host_network,
+        LinuxNamespaceType::Pid => !spec.pid_host,
+        LinuxNamespaceType::Ipc => !spec.ipc_host,
+        LinuxNamespaceType::Uts => !spec.uts_host,
+        LinuxNamespaceType::Cgroup => !spec.cgroupns_host,
+        _ => true,
+    })
     .map(|typ| {
         let mut ns = LinuxNamespace::default();
         ns.set_typ(typ);
@@ -81,57 +89,19 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         .masked_paths(masked)
         .readonly_paths(readonly)
         // Where the native engine puts its cgroups, so both are found and cleaned up alike.
-        .cgroups_path(PathBuf::from(format!("/berth/{}", spec.id)))
+        .cgroups_path(PathBuf::from(oci_resources::cgroups_path(spec)))
         .build()
         .map_err(oci_err)?;
-    let mut resources = serde_json::Map::new();
-    if let Some(bytes) = spec.memory {
-        // Swap is the memory+swap total: equal to the limit, the container gets no swap (as
-        // the native engine has it).
-        resources.insert(
-            "memory".into(),
-            serde_json::json!({ "limit": bytes, "swap": bytes }),
-        );
-    }
-    if let Some(cpus) = spec.cpus {
-        let quota = (cpus * CPU_PERIOD_US as f64).round() as i64;
-        resources.insert(
-            "cpu".into(),
-            serde_json::json!({ "quota": quota, "period": CPU_PERIOD_US }),
-        );
-    }
-    if let Some(n) = spec.pids_limit {
-        // 0 or less: no limit, as Docker has it (-1 is "max" to runc and crun).
-        resources.insert(
-            "pids".into(),
-            serde_json::json!({ "limit": if n > 0 { n } else { -1 } }),
-        );
-    }
-    if spec.privileged {
-        // Every host device, and the devices cgroup allowing them all (as Docker asks runc).
-        let devices = host_devices()
-            .into_iter()
-            .map(|d| {
-                serde_json::json!({
-                    "path": format!("/dev/{}", d.path), "type": d.kind.to_string(),
-                    "major": d.major, "minor": d.minor, "fileMode": d.mode,
-                    "uid": d.uid, "gid": d.gid,
-                })
-            })
-            .collect::<Vec<_>>();
-        resources.insert(
-            "devices".into(),
-            serde_json::json!([{ "allow": true, "access": "rwm" }]),
-        );
-        let privileged: oci_spec::runtime::Linux =
+    let resources = oci_resources::resources(spec)?;
+    let resources = serde_json::from_value(serde_json::Value::Object(resources))
+        .map_err(|e| Error::invalid(&spec.id, format!("resources: {e}")))?;
+    linux.set_resources(Some(resources));
+    let devices = oci_resources::linux_devices(spec)?;
+    if !devices.is_empty() {
+        let devices: oci_spec::runtime::Linux =
             serde_json::from_value(serde_json::json!({ "devices": devices }))
-                .map_err(|e| Error::invalid(&spec.id, format!("privileged devices: {e}")))?;
-        linux.set_devices(privileged.devices().clone());
-    }
-    if !resources.is_empty() {
-        let resources = serde_json::from_value(serde_json::Value::Object(resources))
-            .map_err(|e| Error::invalid(&spec.id, format!("resources: {e}")))?;
-        linux.set_resources(Some(resources));
+                .map_err(|e| Error::invalid(&spec.id, format!("devices: {e}")))?;
+        linux.set_devices(devices.devices().clone());
     }
     if spec.seccomp && !spec.privileged {
         let seccomp =
@@ -150,7 +120,7 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         .readonly(spec.readonly_rootfs)
         .build()
         .map_err(oci_err)?;
-    SpecBuilder::default()
+    let built = SpecBuilder::default()
         .version("1.0.2")
         .root(root)
         .hostname(&spec.hostname)
@@ -158,7 +128,11 @@ pub fn oci_spec(spec: &ContainerSpec) -> Result<Spec> {
         .process(process)
         .linux(linux)
         .build()
-        .map_err(oci_err)
+        .map_err(oci_err)?;
+    let json_err = |e: serde_json::Error| Error::invalid(&spec.id, format!("OCI config: {e}"));
+    let mut config = serde_json::to_value(&built).map_err(json_err)?;
+    oci_resources::apply(spec, &mut config);
+    serde_json::from_value(config).map_err(json_err)
 }
 
 /// runc's default mounts (`/sys` read-write when privileged), then the spec's own.

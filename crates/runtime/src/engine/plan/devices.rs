@@ -1,8 +1,10 @@
-//! The plan's `/dev`: host devices bound in, the standard symlinks, and for a privileged
-//! container a node of its own for each of the host's devices.
+//! The plan's `/dev`: host devices bound in, the standard symlinks, a node for each `--device`,
+//! and for a privileged container a node of its own for each of the host's devices.
 
 use super::{Op, Steps, cstr, under};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::safepath::{self, Kind};
+use crate::spec::resources::device_node;
 use crate::spec::{ContainerSpec, host_devices};
 
 /// Host devices bind-mounted into the container's `/dev` (bind, not mknod, so the same code
@@ -43,6 +45,7 @@ pub(super) fn dev(s: &mut Steps, spec: &ContainerSpec) -> Result<()> {
             },
         );
     }
+    mapped(s, spec)?;
     if !spec.privileged {
         return Ok(());
     }
@@ -78,6 +81,58 @@ pub(super) fn dev(s: &mut Steps, spec: &ContainerSpec) -> Result<()> {
                 dev: libc::makedev(dev.major, dev.minor),
                 uid: dev.uid,
                 gid: dev.gid,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Each `--device`: a node of its own at its container path, copying the host node's type,
+/// numbers, mode and owner. Under `/dev` (the container's tmpfs, mounted by then) its
+/// directories are made by the child; elsewhere in the rootfs here, where a symlink in the
+/// image is refused rather than followed.
+fn mapped(s: &mut Steps, spec: &ContainerSpec) -> Result<()> {
+    let id = s.id;
+    let root = spec.rootfs.as_path();
+    for d in &spec.devices {
+        let node = device_node(&d.host).map_err(|e| Error::invalid(id, e))?;
+        let rel = d.container.trim_start_matches('/');
+        let (dir, _) = rel.rsplit_once('/').unwrap_or(("", rel));
+        if let Some(in_dev) = dir
+            .strip_prefix("dev")
+            .filter(|r| r.is_empty() || r.starts_with('/'))
+        {
+            let mut prefix = "dev".to_string();
+            for part in in_dev.split('/').filter(|p| !p.is_empty()) {
+                prefix = format!("{prefix}/{part}");
+                s.push(
+                    format!("create /{prefix}"),
+                    Op::Mkdir {
+                        path: under(id, root, &prefix)?,
+                    },
+                );
+            }
+        } else if !dir.is_empty() {
+            safepath::prepare(root, &format!("/{dir}"), Kind::Dir).map_err(|e| {
+                Error::invalid(
+                    id,
+                    format!("cannot create the directory of {}: {e}", d.container),
+                )
+            })?;
+        }
+        let kind = if node.kind == 'b' {
+            libc::S_IFBLK
+        } else {
+            libc::S_IFCHR
+        };
+        s.push(
+            format!("create device {}", d.container),
+            Op::Mknod {
+                path: under(id, root, rel)?,
+                mode: kind | node.mode,
+                dev: libc::makedev(node.major, node.minor),
+                uid: node.uid,
+                gid: node.gid,
             },
         );
     }

@@ -58,6 +58,11 @@ pub(super) enum Op {
     Mask { path: CString },
     /// Bind a path over itself and remount it read-only; a missing path is fine.
     ReadOnly { path: CString },
+    /// Open `path` (write-only, the last component not followed), write `data`, close it:
+    /// a sysctl under `/proc/sys`, or `/proc/self/oom_score_adj`.
+    WriteFile { path: CString, data: CString },
+    /// Raw `prlimit64(0, resource, {soft, hard})`: one `--ulimit`.
+    Setrlimit { resource: i32, soft: u64, hard: u64 },
     /// `sethostname(2)`.
     Hostname { name: CString },
     /// Bring the new network namespace's `lo` up (as `--network none` has it).
@@ -195,7 +200,9 @@ impl Plan {
             s.push("wait to be placed in the cgroups", Op::WaitForParent { fd });
         }
         // After the cgroups are joined, so the namespace's root is the container's cgroup.
-        s.push("create the cgroup namespace", Op::UnshareCgroup);
+        if !spec.cgroupns_host {
+            s.push("create the cgroup namespace", Op::UnshareCgroup);
+        }
         // First, so the parent's other descriptors (a file another thread is writing, say) are
         // closed microseconds after clone rather than at exec.
         let keep = console.map_or(-1, |(socket, _, _)| socket);
@@ -209,6 +216,21 @@ impl Plan {
         );
         if let Some((socket, rows, cols)) = console {
             s.push("create the terminal", Op::Console { socket, rows, cols });
+        }
+        // Before /proc/sys is made read-only.
+        for (key, value) in &spec.sysctls {
+            let path = if key.contains('/') {
+                key.clone()
+            } else {
+                key.replace('.', "/")
+            };
+            s.push(
+                format!("set sysctl {key}"),
+                Op::WriteFile {
+                    path: cstr(id, format!("/proc/sys/{path}"))?,
+                    data: cstr(id, value.as_str())?,
+                },
+            );
         }
         // Privileged containers see /proc and /sys as they are.
         let (masked, readonly) = if spec.privileged {
@@ -232,12 +254,14 @@ impl Plan {
                 },
             );
         }
-        s.push(
-            "set the hostname",
-            Op::Hostname {
-                name: cstr(id, spec.hostname.as_str())?,
-            },
-        );
+        if !spec.uts_host {
+            s.push(
+                "set the hostname",
+                Op::Hostname {
+                    name: cstr(id, spec.hostname.as_str())?,
+                },
+            );
+        }
         if !spec.host_network {
             s.push("bring lo up", Op::LoopbackUp);
         }
@@ -362,6 +386,35 @@ mod tests {
         assert!(!plan.steps.iter().any(|s| s.what == "bring lo up"));
         assert!(root.join("data/in").is_dir() && root.join("scratch").is_dir());
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn kernel_features_have_their_steps_in_order() {
+        let mut spec = ContainerSpec::new("p7", "/tmp", vec!["/bin/true".into()]);
+        spec.sysctls = vec![("net.ipv4.ip_forward".into(), "1".into())];
+        spec.rlimits = vec![crate::spec::Rlimit {
+            kind: "nofile".into(),
+            soft: 10,
+            hard: 20,
+        }];
+        spec.oom_score_adj = Some(100);
+        let plan = Plan::new(&spec, [None, None, None], None, None).unwrap();
+        let position = |what: &str| plan.steps.iter().position(|s| s.what == what);
+        let sysctl = position("set sysctl net.ipv4.ip_forward").unwrap();
+        assert!(position("pivot_root into /tmp").unwrap() < sysctl);
+        assert!(sysctl < position("make /proc/sys read-only").unwrap());
+        let rlimit = position("set ulimit nofile=10:20").unwrap();
+        let oom = position("set the OOM score adjustment").unwrap();
+        let capset = position("set capabilities").unwrap();
+        assert!(rlimit < capset && oom < capset);
+        assert!(position("set the hostname").is_some());
+        assert!(position("create the cgroup namespace").is_some());
+        spec.uts_host = true;
+        spec.cgroupns_host = true;
+        let plan = Plan::new(&spec, [None, None, None], None, None).unwrap();
+        let position = |what: &str| plan.steps.iter().position(|s| s.what == what);
+        assert!(position("set the hostname").is_none());
+        assert!(position("create the cgroup namespace").is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::ffi::CString;
 use super::{Op, Steps, cstr, under};
 use crate::error::{Error, Result};
 use crate::safepath::{self, Kind};
-use crate::spec::{ContainerSpec, MountKind};
+use crate::spec::{ContainerSpec, DEFAULT_SHM_SIZE, MountKind};
 
 /// Make `/` a recursive slave, bind the rootfs onto itself and mount the kernel filesystems
 /// in it; returns the rootfs path (for `pivot_root`).
@@ -27,6 +27,8 @@ pub(super) fn root_and_filesystems(s: &mut Steps, spec: &ContainerSpec) -> Resul
         None,
     )?;
     s.push(format!("bind {} onto itself", root.display()), op);
+    let shm_size = spec.shm_size.unwrap_or(DEFAULT_SHM_SIZE) / 1024;
+    let shm = format!("mode=1777,size={shm_size}k");
     // (target in the rootfs, fstype, flags, data): the kernel filesystems every container has.
     let filesystems: &[(&str, &str, libc::c_ulong, Option<&str>)] = &[
         ("proc", "proc", nosuid | nodev | noexec, None),
@@ -49,12 +51,7 @@ pub(super) fn root_and_filesystems(s: &mut Steps, spec: &ContainerSpec) -> Resul
             nosuid | noexec,
             Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
         ),
-        (
-            "dev/shm",
-            "tmpfs",
-            nosuid | nodev | noexec,
-            Some("mode=1777,size=65536k"),
-        ),
+        ("dev/shm", "tmpfs", nosuid | nodev | noexec, Some(&shm)),
         ("dev/mqueue", "mqueue", nosuid | nodev | noexec, None),
     ];
     for &(rel, fstype, flags, data) in filesystems {
@@ -65,6 +62,18 @@ pub(super) fn root_and_filesystems(s: &mut Steps, spec: &ContainerSpec) -> Resul
                 path: target.clone(),
             },
         );
+        if rel == "dev/shm" && spec.ipc_host {
+            // The host's IPC namespace comes with the host's /dev/shm (as Docker binds it).
+            let op = s.mount(
+                Some("/dev/shm"),
+                target,
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None,
+            )?;
+            s.push("bind /dev/shm", op);
+            continue;
+        }
         let op = s.mount(Some(fstype), target, Some(fstype), flags, data)?;
         s.push(format!("mount {fstype} on /{rel}"), op);
     }

@@ -6,7 +6,7 @@ use std::ffi::CString;
 
 use super::{Op, Step, Steps, cstr};
 use crate::error::{Error, Result};
-use crate::spec::{ContainerSpec, capability_number};
+use crate::spec::{ContainerSpec, capability_number, rlimit_resource};
 
 /// Add the steps from the working directory to the `execve`; returns the strings the exec
 /// op points into.
@@ -39,6 +39,29 @@ pub(super) fn confine_and_exec(s: &mut Steps, spec: &ContainerSpec) -> Result<Ve
             None,
         )?;
         s.push("make the root filesystem read-only", op);
+    }
+    // While still root with every capability berth has (raising a hard limit or lowering
+    // the OOM score needs CAP_SYS_RESOURCE).
+    for r in &spec.rlimits {
+        let resource = rlimit_resource(&r.kind)
+            .ok_or_else(|| Error::invalid(id, format!("unknown ulimit {:?}", r.kind)))?;
+        s.push(
+            format!("set ulimit {}={}:{}", r.kind, r.soft, r.hard),
+            Op::Setrlimit {
+                resource: resource as i32,
+                soft: r.soft,
+                hard: r.hard,
+            },
+        );
+    }
+    if let Some(score) = spec.oom_score_adj {
+        s.push(
+            "set the OOM score adjustment",
+            Op::WriteFile {
+                path: cstr(id, "/proc/self/oom_score_adj")?,
+                data: cstr(id, score.to_string())?,
+            },
+        );
     }
     let keep = capability_mask(&spec.capabilities);
     if spec.no_new_privileges {

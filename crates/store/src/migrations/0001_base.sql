@@ -1,4 +1,4 @@
--- berth local image store, schema version 1.
+-- berth local image store: the schema of the first release (migration 1). Never edit: add a migration.
 CREATE TABLE IF NOT EXISTS images (
     id TEXT PRIMARY KEY,            -- config digest: the image ID
     manifest TEXT NOT NULL,         -- digest of the platform manifest
