@@ -86,6 +86,66 @@ impl Error {
     }
 }
 
+impl From<berth_store::Error> for Error {
+    fn from(e: berth_store::Error) -> Error {
+        match e {
+            berth_store::Error::ContainerUnknown(name) => Error::NotFound {
+                what: "container",
+                name,
+            },
+            berth_store::Error::ImageUnknown(name) => Error::NotFound {
+                what: "image",
+                name,
+            },
+            e @ berth_store::Error::NameInUse(_) => Error::Conflict(e.to_string()),
+            e @ berth_store::Error::Ambiguous(_) => Error::InvalidArgument(e.to_string()),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<berth_runtime::error::Error> for Error {
+    fn from(e: berth_runtime::error::Error) -> Error {
+        Error::Internal(e.to_string())
+    }
+}
+
+impl From<berth_runtime::rootfs::RootfsError> for Error {
+    fn from(e: berth_runtime::rootfs::RootfsError) -> Error {
+        Error::Internal(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        Error::Internal(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Error {
+        Error::Internal(e.to_string())
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Error {
+        Error::Internal(format!("a background task failed: {e}"))
+    }
+}
+
+/// Word a lower-level failure for people: `context: cause`.
+pub trait Context<T> {
+    /// The error as [`Error::Internal`] with `what` before it.
+    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: std::fmt::Display> Context<T> for std::result::Result<T, E> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::Internal(format!("{}: {e}", what())))
+    }
+}
+
 /// The engine's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

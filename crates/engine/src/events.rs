@@ -229,6 +229,29 @@ impl Journal {
     }
 }
 
+/// The journal of data root `root`.
+pub fn journal(root: &std::path::Path) -> Journal {
+    Journal::new(&berth_store::Layout::new(root).events(), SEGMENT_BYTES)
+}
+
+/// Record an event in `root`'s journal; a failure to record is logged, never fatal to the
+/// operation.
+pub fn emit(
+    root: &std::path::Path,
+    kind: &str,
+    action: &str,
+    id: &str,
+    attributes: &[(&str, String)],
+) {
+    let attrs: BTreeMap<String, String> = attributes
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    if let Err(e) = journal(root).append(&Event::now(kind, action, id, attrs)) {
+        tracing::warn!(error = %e, "cannot record the {kind} {action} event");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,8 +11,14 @@
 
 #![deny(missing_docs)]
 
+pub mod containers;
+pub mod engine;
 pub mod error;
 pub mod events;
+pub mod model;
+pub mod util;
+pub mod volumes;
 
+pub use engine::{Engine, host_platform, parse_platform};
 pub use error::{Error, ErrorKind, Result};
 pub use events::{Event, EventFilter, Journal};

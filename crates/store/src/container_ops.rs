@@ -28,6 +28,18 @@ impl Store {
         }
     }
 
+    /// Replace container `id`'s configuration (its record's JSON), when it is still `old`:
+    /// false when it changed meanwhile or the container is gone.
+    pub async fn replace_container_config(&self, id: &str, old: &str, new: &str) -> Result<bool> {
+        let r = sqlx::query("UPDATE containers SET config = ? WHERE id = ? AND config = ?")
+            .bind(new)
+            .bind(id)
+            .bind(old)
+            .execute(self.db())
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
     /// Record running container `id` as paused. False (nothing recorded) when it is not running
     /// or is paused already.
     pub async fn container_pause(&self, id: &str) -> Result<bool> {

@@ -355,6 +355,18 @@ impl Store {
         rows.into_iter().map(from_row).collect()
     }
 
+    /// The containers whose configuration does not start with `prefix` (records in an older
+    /// format), oldest first.
+    pub async fn containers_config_without(&self, prefix: &str) -> Result<Vec<Container>> {
+        let rows: Vec<Row> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{COLUMNS} WHERE substr(c.config, 1, length(?1)) != ?1 ORDER BY c.created_at, c.rowid"
+        )))
+        .bind(prefix)
+        .fetch_all(self.db())
+        .await?;
+        rows.into_iter().map(from_row).collect()
+    }
+
     /// Forget a container record.
     pub async fn remove_container(&self, id: &str) -> Result<bool> {
         let r = sqlx::query("DELETE FROM containers WHERE id = ?")

@@ -12,7 +12,7 @@ use berth_oci::Digest;
 use serde_json::{Value, json};
 
 use super::context::{Context, format_rfc3339};
-use super::run::{spec_from_config, strings};
+use super::run::{record, spec_of, strings};
 
 /// `berth commit`
 #[derive(clap::Args)]
@@ -59,8 +59,7 @@ fn upper_and_mounts(
     if !upper.is_dir() {
         bail!("container {} has no file system left", c.name);
     }
-    let config: Value = serde_json::from_str(&c.config).unwrap_or(Value::Null);
-    let spec = spec_from_config(&c.id, PathBuf::new(), &config);
+    let spec = spec_of(&record(c)?, &c.id, PathBuf::new())?;
     let mut mounts: Vec<String> = MOUNT_POINTS.iter().map(|s| s.to_string()).collect();
     mounts.extend(spec.mounts.iter().map(|m| m.target.clone()));
     Ok((upper, mounts))
@@ -93,8 +92,8 @@ pub async fn commit(args: CommitArgs) -> Result<()> {
     let created = format_rfc3339(std::time::SystemTime::now());
 
     // The container's process as the image's config, as Docker commits it.
-    let config: Value = serde_json::from_str(&c.config).unwrap_or(Value::Null);
-    let spec = spec_from_config(&c.id, PathBuf::new(), &config);
+    let record = record(&c)?;
+    let spec = spec_of(&record, &c.id, PathBuf::new())?;
     let entrypoint = strings(state.config["config"].get("Entrypoint"));
     let cfg = state.container_config();
     if spec.args.starts_with(&entrypoint) {
@@ -107,7 +106,7 @@ pub async fn commit(args: CommitArgs) -> Result<()> {
     if spec.cwd != "/" {
         cfg.insert("WorkingDir".into(), json!(spec.cwd));
     }
-    if let Some(user) = config["user"].as_str().filter(|u| !u.is_empty()) {
+    if let Some(user) = Some(&record.config.user).filter(|u| !u.is_empty()) {
         cfg.insert("User".into(), json!(user));
     }
     for change in &args.change {

@@ -1,109 +1,8 @@
-//! What the image commands share: configuration, the local store, the registry client, how
-//! references are resolved against the default registry, and docker-style formatting.
+//! What the commands share: the engine (as `Context`) and docker-style formatting of sizes,
+//! times and tables.
 
-use anyhow::{Context as _, Result, bail};
-use berth_client::config::Config;
-use berth_client::credentials::CredentialStore;
-use berth_client::registry::Client;
-use berth_oci::Reference;
-use berth_store::{Image, Layout, Store};
-
-/// Configuration, store and client, opened once per command.
-pub struct Context {
-    /// Client configuration.
-    pub config: Config,
-    /// The local image store.
-    pub store: Store,
-}
-
-impl Context {
-    /// Load the configuration and open the store.
-    pub async fn open() -> Result<Context> {
-        let config = Config::load()?;
-        let store = Store::open(&config.root).await.with_context(|| {
-            format!(
-                "cannot open the image store under {}",
-                config.root.display()
-            )
-        })?;
-        Ok(Context { config, store })
-    }
-
-    /// The paths of the data root.
-    pub fn layout(&self) -> &Layout {
-        self.store.layout()
-    }
-
-    /// A registry client with the user's credentials.
-    pub fn client(&self) -> Result<Client> {
-        Ok(Client::new(&self.config, CredentialStore::from_env())?)
-    }
-
-    /// Parse a reference the way Docker does, against the configured default registry.
-    pub fn reference(&self, s: &str) -> Result<Reference> {
-        Reference::parse_with_default(s, &self.config.default_registry)
-            .map_err(|e| anyhow::anyhow!("{e}"))
-    }
-
-    /// `name[:tag]` for display (default registry and `library/` dropped).
-    pub fn familiar(&self, name: &str, tag: &str) -> String {
-        format!("{}:{tag}", self.familiar_name(name))
-    }
-
-    /// A full repository name for display.
-    pub fn familiar_name(&self, name: &str) -> String {
-        match self.reference(name) {
-            Ok(r) => r.familiar_name(&self.config.default_registry),
-            Err(_) => name.to_string(),
-        }
-    }
-
-    /// Find a local image by `name[:tag]`, `name@digest`, or (short) image id.
-    pub async fn find_image(&self, query: &str) -> Result<Image> {
-        if let Some(img) = self.store.by_id_prefix(query).await? {
-            return Ok(img);
-        }
-        if let Ok(r) = self.reference(query) {
-            let found = match &r.digest {
-                Some(d) => self.store.by_repo_digest(&r.name(), d).await?,
-                None => self.store.by_name(&r.name(), r.tag_or_latest()).await?,
-            };
-            if let Some(img) = found {
-                return Ok(img);
-            }
-        }
-        bail!("No such image: {query}")
-    }
-}
-
-/// The host's platform as OCI names it: (os, architecture, variant).
-pub fn host_platform() -> (String, String, Option<String>) {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "arm" => "arm",
-        "powerpc64" => "ppc64le",
-        "s390x" => "s390x",
-        "riscv64" => "riscv64",
-        other => other,
-    };
-    ("linux".into(), arch.into(), None)
-}
-
-/// Parse `os/arch[/variant]`.
-pub fn parse_platform(s: &str) -> Result<(String, String, Option<String>)> {
-    let parts: Vec<&str> = s.split('/').collect();
-    match parts.as_slice() {
-        [os, arch] if !os.is_empty() && !arch.is_empty() => {
-            Ok((os.to_string(), arch.to_string(), None))
-        }
-        [os, arch, v] if !os.is_empty() && !arch.is_empty() && !v.is_empty() => {
-            Ok((os.to_string(), arch.to_string(), Some(v.to_string())))
-        }
-        _ => bail!("invalid platform {s:?}: expected os/arch[/variant], e.g. linux/amd64"),
-    }
-}
+pub use berth_engine::Engine as Context;
+pub use berth_engine::{host_platform, parse_platform};
 
 /// Docker's short image id: the first 12 hex digits.
 pub fn short_id(d: &berth_oci::Digest) -> String {
@@ -200,11 +99,7 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(days * 86400 + h * 3600 + mi * 60 + se - offset)
 }
 
-/// `t` as RFC 3339 in UTC with nanoseconds, as Docker writes `created`.
-pub fn format_rfc3339(t: std::time::SystemTime) -> String {
-    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    berth_oci::time::rfc3339(d.as_secs() as i64, Some(d.subsec_nanos()))
-}
+pub use berth_engine::util::format_rfc3339;
 
 /// Print rows as left-aligned columns separated by three spaces (Docker's table style).
 pub fn print_table(rows: &[Vec<String>]) {
@@ -259,15 +154,5 @@ mod tests {
             Some(1_735_689_600)
         );
         assert_eq!(parse_rfc3339("yesterday"), None);
-    }
-
-    #[test]
-    fn platforms() {
-        assert_eq!(
-            parse_platform("linux/arm64/v8").unwrap().2.as_deref(),
-            Some("v8")
-        );
-        assert!(parse_platform("linux").is_err());
-        assert_eq!(host_platform().0, "linux");
     }
 }

@@ -3,11 +3,8 @@
 //! `--until` it prints past events and stops (berth has no daemon whose stream it could follow).
 //! Also the emitters the container commands call until they move into the engine.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
 use anyhow::Result;
-use berth_engine::events::{Event, EventFilter, Journal, SEGMENT_BYTES};
+use berth_engine::events::{Event, EventFilter};
 
 /// `berth events`
 #[derive(clap::Args)]
@@ -26,25 +23,7 @@ pub struct EventsArgs {
     format: Option<String>,
 }
 
-/// The journal under a data root.
-pub fn journal(root: &Path) -> Journal {
-    Journal::new(&journal_dir(root), SEGMENT_BYTES)
-}
-
-fn journal_dir(root: &Path) -> PathBuf {
-    berth_store::Layout::new(root).events()
-}
-
-/// Record an event; a failure to record is logged, never fatal to the operation.
-pub fn emit(root: &Path, kind: &str, action: &str, id: &str, attributes: &[(&str, String)]) {
-    let attrs: BTreeMap<String, String> = attributes
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    if let Err(e) = journal(root).append(&Event::now(kind, action, id, attrs)) {
-        tracing::warn!(error = %e, "cannot record the {kind} {action} event");
-    }
-}
+pub use berth_engine::events::{emit, journal};
 
 /// Record a container event with its `name` and `image` attributes (and `extra` ones).
 pub async fn emit_container(
@@ -53,12 +32,7 @@ pub async fn emit_container(
     id: &str,
     extra: &[(&str, String)],
 ) {
-    let mut attrs: Vec<(&str, String)> = match ctx.store.container(id).await {
-        Ok(Some(c)) => vec![("name", c.name), ("image", c.image)],
-        _ => vec![],
-    };
-    attrs.extend(extra.iter().cloned());
-    emit(&ctx.config.root, "container", action, id, &attrs);
+    ctx.emit_container(action, id, extra).await
 }
 
 /// Docker's line: `TIME TYPE ACTION ID (k=v, …)`.

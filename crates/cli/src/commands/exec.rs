@@ -12,7 +12,7 @@ use berth_store::State;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::context::Context;
-use super::run::{ContainerExit, engine, spec_from_config};
+use super::run::{ContainerExit, engine, record, runtime_path, spec_of};
 
 /// `berth exec`
 #[derive(clap::Args)]
@@ -71,8 +71,8 @@ pub async fn exec(args: ExecArgs) -> Result<()> {
             args.container
         );
     }
-    let config: serde_json::Value = serde_json::from_str(&c.config)?;
-    let runtime = config["runtime"].as_str().map(PathBuf::from);
+    let record = record(&c)?;
+    let runtime = runtime_path(&record);
     let pid = c.pid.unwrap_or(0).max(0) as u32;
     let (root, spec_root) = if runtime.is_some() {
         let merged = ctx.layout().container_merged(&c.id);
@@ -86,7 +86,7 @@ pub async fn exec(args: ExecArgs) -> Result<()> {
             PathBuf::from("/"),
         )
     };
-    let spec = spec_from_config(&c.id, spec_root, &config);
+    let spec = spec_of(&record, &c.id, spec_root)?;
     let mut process = ProcessSpec::from_container(&spec, args.command.clone());
     for e in &args.env {
         match e.split_once('=') {
@@ -106,7 +106,7 @@ pub async fn exec(args: ExecArgs) -> Result<()> {
     }
     let user = match &args.user {
         Some(u) => u.clone(),
-        None => config["user"].as_str().unwrap_or_default().to_string(),
+        None => record.config.user.clone(),
     };
     let user = if user.is_empty() {
         "0".to_string()
@@ -116,7 +116,7 @@ pub async fn exec(args: ExecArgs) -> Result<()> {
     let resolved = berth_runtime::user::resolve(&root, &user)
         .map_err(|e| anyhow::anyhow!("user {user:?}: {e}"))?;
     (process.uid, process.gid, process.groups) = (resolved.uid, resolved.gid, resolved.groups);
-    if args.privileged || config["spec"]["privileged"].as_bool() == Some(true) {
+    if args.privileged || record.host_config.privileged {
         process.capabilities = (0..64)
             .filter_map(berth_runtime::spec::capability_name)
             .map(str::to_string)

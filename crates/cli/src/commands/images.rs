@@ -365,7 +365,11 @@ pub async fn inspect(args: InspectArgs) -> Result<()> {
     let mut missing = vec![];
     for q in &args.images {
         let found = match kind {
-            Some("image") => ctx.find_image(q).await.map(|img| inspect_json(&ctx, &img)),
+            Some("image") => ctx
+                .find_image(q)
+                .await
+                .map(|img| inspect_json(&ctx, &img))
+                .map_err(Into::into),
             Some("container") => ctx
                 .store
                 .find_container(q)

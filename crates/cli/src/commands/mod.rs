@@ -17,7 +17,7 @@ pub mod history;
 pub mod image_group;
 pub mod images;
 pub mod info;
-pub mod liveness;
+pub use berth_engine::containers::liveness;
 pub mod login;
 pub mod logs;
 pub mod monitor;
@@ -36,7 +36,7 @@ pub mod template;
 pub mod top;
 pub mod tty;
 pub mod volume;
-pub mod volumes;
+pub use berth_engine::volumes;
 
 use std::io::IsTerminal;
 

@@ -7,7 +7,7 @@
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::fd::{FromRawFd as _, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -17,9 +17,7 @@ use berth_runtime::rootfs;
 
 use super::context::Context;
 use super::logs::{log_path, timestamp};
-use super::run::{
-    Backoff, RestartPolicy, complete_spec, finish, spec_from_config, strings, supervise,
-};
+use super::run::{Backoff, complete_spec, finish, supervise};
 
 /// `berth container-monitor`
 #[derive(clap::Args)]
@@ -71,22 +69,19 @@ fn copy(from: OwnedFd, stream: &'static str, log: Arc<Mutex<std::fs::File>>) {
 async fn run_once(
     ctx: &Context,
     c: &berth_store::Container,
-    config: &serde_json::Value,
+    record: &berth_engine::model::Record,
     dir: &Path,
     first: bool,
     log: &Arc<Mutex<std::fs::File>>,
 ) -> i32 {
-    let layers: Vec<PathBuf> = strings(config.get("layers"))
-        .into_iter()
-        .map(PathBuf::from)
-        .collect();
-    let runtime = config["runtime"].as_str().map(PathBuf::from);
+    let layers = &record.layers;
+    let runtime = super::run::runtime_path(record);
     let result = async {
         // A run whose supervisor was lost may have left its overlay mounted: never stack one.
         rootfs::unmount(dir)?;
-        let fs = rootfs::mount(&ctx.config.root, &c.id, &layers)?;
-        let mut spec = spec_from_config(&c.id, fs.merged, config);
-        complete_spec(&mut spec, dir, config["user"].as_str().unwrap_or_default())?;
+        let fs = rootfs::mount(&ctx.config.root, &c.id, layers)?;
+        let mut spec = super::run::spec_of(record, &c.id, fs.merged)?;
+        complete_spec(&mut spec, dir, &record.config.user)?;
         // Docker fills new volumes when the container is created: on its first start only.
         if first {
             super::volumes::populate_mounts(&ctx.config.root, &spec)?;
@@ -154,9 +149,9 @@ pub async fn run(args: MonitorArgs) -> Result<()> {
         .container(&args.id)
         .await?
         .with_context(|| format!("no such container: {}", args.id))?;
-    let config: serde_json::Value = serde_json::from_str(&c.config)?;
-    let rm = config["rm"].as_bool().unwrap_or(false);
-    let policy = RestartPolicy::from_config(&config);
+    let record = super::run::record(&c)?;
+    let rm = record.host_config.auto_remove;
+    let policy = record.host_config.restart_policy.clone();
     let dir = ctx.layout().container(&c.id);
     std::fs::create_dir_all(&dir)?;
     // Named as the run's supervisor first: were this process killed, readers would see it.
@@ -172,7 +167,7 @@ pub async fn run(args: MonitorArgs) -> Result<()> {
     let (mut first, mut backoff) = (c.started_at.is_none(), Backoff::default());
     loop {
         let began = Instant::now();
-        let code = run_once(&ctx, &c, &config, &dir, first, &log).await;
+        let code = run_once(&ctx, &c, &record, &dir, first, &log).await;
         first = false;
         ctx.store.container_exited(&c.id, i64::from(code)).await?;
         let Some(now) = ctx.store.container(&c.id).await? else {

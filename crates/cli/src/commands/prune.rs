@@ -5,7 +5,6 @@
 //! blobs they were unpacked from.
 
 use std::io::{BufRead as _, Write as _};
-use std::path::Path;
 
 use anyhow::Result;
 use berth_oci::Digest;
@@ -45,18 +44,7 @@ pub struct Pruned {
     bytes: u64,
 }
 
-/// Bytes of the regular files under `path` (its symlinks and mounts not followed).
-pub fn disk_usage(path: &Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return 0;
-    };
-    if !meta.is_dir() {
-        return if meta.is_file() { meta.len() } else { 0 };
-    }
-    std::fs::read_dir(path)
-        .map(|entries| entries.flatten().map(|e| disk_usage(&e.path())).sum())
-        .unwrap_or(0)
-}
+pub use berth_engine::util::disk_usage;
 
 /// Whether the user answers yes to `question` on stdin.
 pub(crate) fn confirm(question: &str) -> bool {

@@ -10,7 +10,7 @@ use anyhow::Result;
 use berth_store::{Container, State};
 use serde_json::Value;
 
-use super::container::{config, state_name, status};
+use super::container::{state_name, status};
 use super::context::{Context, human_ago, human_size, print_table};
 use super::filter::{Filters, label_matches, labels_of};
 use super::format::{Format, PS_FIELDS, Row, ellipsis, go_time};
@@ -150,13 +150,12 @@ pub async fn ps(args: PsArgs) -> Result<()> {
             && (!filters.has("ancestor") || ancestors.contains(&c.image_id))
             && (!filters.has("volume") || {
                 // A volume's name, or a mount's destination, as Docker matches them.
-                let names = super::volumes::used_by(c);
-                let config = super::container::config(c);
-                let dests: Vec<String> = config["spec"]["mounts"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|m| m["target"].as_str().map(str::to_string))
+                let record = super::run::record(c).unwrap_or_default();
+                let names = record.volumes();
+                let dests: Vec<String> = record
+                    .mount_points
+                    .iter()
+                    .map(|m| m.destination.clone())
                     .collect();
                 filters.any("volume", |v| {
                     names.iter().any(|n| n == v) || dests.iter().any(|d| d == v)
@@ -197,7 +196,7 @@ pub async fn ps(args: PsArgs) -> Result<()> {
             } else {
                 String::new()
             };
-            let spec = &config(c)["spec"];
+            let record = super::run::record(c).unwrap_or_default();
             let mut row = Row::new();
             for (k, v) in [
                 ("ID", id(c)),
@@ -217,15 +216,13 @@ pub async fn ps(args: PsArgs) -> Result<()> {
                         .collect::<Vec<_>>()
                         .join(","),
                 ),
-                ("Mounts", mounts(spec, !args.no_trunc)),
+                ("Mounts", mounts(&record, !args.no_trunc)),
                 (
                     "Networks",
-                    if spec["host_network"].as_bool() == Some(true) {
-                        "host"
-                    } else {
-                        "none"
-                    }
-                    .into(),
+                    match record.host_config.network_mode {
+                        berth_engine::model::NetworkMode::Default => "none".to_string(),
+                        ref mode => mode.to_string(),
+                    },
                 ),
             ] {
                 row.insert(k.into(), Value::String(v));
@@ -281,14 +278,17 @@ fn command(c: &Container, trunc: bool) -> String {
 }
 
 /// Docker's `Mounts` column: each volume's name, else the bind source, cut to 15 characters.
-fn mounts(spec: &Value, trunc: bool) -> String {
-    spec["mounts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["bind"].as_str())
-        .map(|source| {
-            let name = super::volumes::name_of(Path::new(source)).unwrap_or(source);
+fn mounts(record: &berth_engine::model::Record, trunc: bool) -> String {
+    record
+        .mount_points
+        .iter()
+        .filter(|m| !m.source.is_empty())
+        .map(|m| {
+            let name = if m.name.is_empty() {
+                &m.source
+            } else {
+                &m.name
+            };
             if trunc {
                 ellipsis(name, 15)
             } else {

@@ -92,11 +92,7 @@ pub async fn cp(args: CpArgs) -> Result<()> {
             identity: c.pid_identity.clone(),
         },
         _ => {
-            let config: serde_json::Value = serde_json::from_str(&c.config).unwrap_or_default();
-            let layers = super::run::strings(config.get("layers"))
-                .into_iter()
-                .map(PathBuf::from)
-                .collect();
+            let layers = super::run::record(&c)?.layers;
             Reach::Stopped {
                 root: ctx.config.root.clone(),
                 id: c.id.clone(),

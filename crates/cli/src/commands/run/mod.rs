@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
+use berth_engine::model::{ContainerConfig, HostConfig, RECORD_VERSION, Record, RestartPolicyName};
 use berth_oci::ParsedManifest;
 use berth_runtime::engine::Stdio;
 use berth_runtime::rootfs::{self, LayerCache};
@@ -21,9 +22,8 @@ mod supervise;
 
 use options::{image_volumes, parse_bytes, parse_tmpfs, parse_volume, security_options};
 pub(crate) use record::random_hex;
-use record::spec_json;
-pub use record::{complete_spec, spec_from_config, strings};
-pub use supervise::{Backoff, RestartPolicy, detach, engine, finish, supervise};
+pub use record::{complete_spec, record, runtime_path, spec_of, strings};
+pub use supervise::{Backoff, detach, engine, finish, supervise};
 
 /// `berth run`
 #[derive(clap::Args)]
@@ -135,8 +135,9 @@ impl std::error::Error for ContainerExit {}
 
 pub async fn run(args: RunArgs) -> Result<()> {
     let security = security_options(&args.security_opt)?;
-    let restart = RestartPolicy::parse(&args.restart)?;
-    if args.rm && restart.name != "no" {
+    let restart =
+        berth_engine::model::RestartPolicy::parse(&args.restart).map_err(anyhow::Error::msg)?;
+    if args.rm && restart.name != RestartPolicyName::No {
         bail!("Conflicting options: --restart and --rm");
     }
     let ctx = Context::open().await?;
@@ -195,25 +196,50 @@ pub async fn run(args: RunArgs) -> Result<()> {
     }
 
     let id = random_hex(32);
-    let mut spec = ContainerSpec::new(id.clone(), PathBuf::new(), argv.clone());
-    spec.env = strings(c.and_then(|c| c.get("Env")));
+    // Docker's Config: the image's defaults merged with what was asked.
+    let mut config = ContainerConfig {
+        hostname: args
+            .hostname
+            .clone()
+            .unwrap_or_else(|| id[..12].to_string()),
+        image: args.image.clone(),
+        tty: args.tty,
+        open_stdin: args.interactive,
+        attach_stdin: args.interactive && !args.detach,
+        attach_stdout: !args.detach,
+        attach_stderr: !args.detach,
+        env: strings(c.and_then(|c| c.get("Env"))),
+        labels: super::filter::labels_of(&cfg),
+        ..ContainerConfig::default()
+    };
+    if let Some(e) = args.entrypoint.as_ref() {
+        config.entrypoint = if e.is_empty() {
+            vec![]
+        } else {
+            vec![e.clone()]
+        };
+        config.cmd = args.command.clone();
+    } else {
+        config.entrypoint = strings(c.and_then(|c| c.get("Entrypoint")));
+        config.cmd = argv[config.entrypoint.len()..].to_vec();
+    }
     // Docker: the image's, then the env files', then -e's, later ones replacing earlier ones.
     for file in &args.env_file {
         for e in super::envfile::parse_env_file(file)? {
-            super::envfile::set_env(&mut spec.env, e);
+            super::envfile::set_env(&mut config.env, e);
         }
     }
     for e in &args.env {
         match e.split_once('=') {
-            Some(_) => super::envfile::set_env(&mut spec.env, e.clone()),
+            Some(_) => super::envfile::set_env(&mut config.env, e.clone()),
             None => {
                 if let Ok(v) = std::env::var(e) {
-                    super::envfile::set_env(&mut spec.env, format!("{e}={v}"));
+                    super::envfile::set_env(&mut config.env, format!("{e}={v}"));
                 }
             }
         }
     }
-    let stop_signal = args
+    config.stop_signal = args
         .stop_signal
         .clone()
         .or_else(|| {
@@ -222,10 +248,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
                 .map(str::to_string)
         })
         .filter(|s| !s.is_empty());
-    if let Some(s) = &stop_signal {
+    if let Some(s) = &config.stop_signal {
         super::container::parse_signal(s)?;
     }
-    if let Some(w) = args
+    config.stop_timeout = args.stop_timeout;
+    config.working_dir = args
         .workdir
         .clone()
         .or_else(|| {
@@ -233,90 +260,65 @@ pub async fn run(args: RunArgs) -> Result<()> {
                 .and_then(|v| v.as_str())
                 .map(str::to_string)
         })
-        .filter(|w| !w.is_empty())
-    {
-        spec.cwd = w;
-    }
-    if let Some(h) = &args.hostname {
-        spec.hostname = h.clone();
-    }
-    let user = args.user.clone().or_else(|| {
-        c.and_then(|c| c.get("User"))
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    });
-    let user = user.unwrap_or_default();
-    for v in &args.volume {
-        spec.mounts.push(parse_volume(&ctx.config.root, v)?);
-    }
-    for t in &args.tmpfs {
-        spec.mounts.push(parse_tmpfs(t)?);
-    }
-    let from_image = image_volumes(&ctx.config.root, c, &spec.mounts)?;
-    spec.mounts.extend(from_image);
-    spec.readonly_rootfs = args.read_only;
-    spec.host_network = args.network == "host";
-    spec.memory = args.memory;
-    spec.cpus = args.cpus;
-    spec.pids_limit = args.pids_limit;
-    spec.seccomp = security.seccomp;
-    spec.seccomp_profile = security.seccomp_profile;
-    spec.no_new_privileges = security.no_new_privileges;
-    let cap_name = |c: &String| {
-        let upper = c.to_ascii_uppercase();
-        if upper.starts_with("CAP_") {
-            upper
-        } else {
-            format!("CAP_{upper}")
-        }
-    };
-    // Docker: drops first, then adds; ALL stands for every capability.
-    for c in args.cap_drop.iter().map(cap_name) {
-        if c == "CAP_ALL" {
-            spec.capabilities.clear();
-        } else {
-            spec.capabilities.retain(|have| *have != c);
-        }
-    }
-    for c in args.cap_add.iter().map(cap_name) {
-        let added: Vec<String> = if c == "CAP_ALL" {
-            (0..64)
-                .filter_map(berth_runtime::spec::capability_name)
+        .unwrap_or_default();
+    config.user = args
+        .user
+        .clone()
+        .or_else(|| {
+            c.and_then(|c| c.get("User"))
+                .and_then(|v| v.as_str())
                 .map(str::to_string)
-                .collect()
-        } else {
-            vec![c]
-        };
-        for c in added {
-            if !spec.capabilities.contains(&c) {
-                spec.capabilities.push(c);
-            }
-        }
+        })
+        .unwrap_or_default();
+    if let Some(v) = c.and_then(|c| c.get("Volumes")).and_then(|v| v.as_object()) {
+        config.volumes = v.keys().map(|k| (k.clone(), Default::default())).collect();
     }
 
-    spec.terminal = args.tty;
-    if args.privileged {
-        // Docker: every capability whatever --cap-drop says, and no seccomp filter.
-        spec.capabilities = (0..64)
-            .filter_map(berth_runtime::spec::capability_name)
-            .map(str::to_string)
-            .collect();
-        spec.seccomp = false;
-        spec.privileged = true;
+    let mut host = HostConfig {
+        binds: args.volume.clone(),
+        network_mode: args.network.parse().map_err(anyhow::Error::msg)?,
+        restart_policy: restart,
+        auto_remove: args.rm,
+        cap_add: args.cap_add.clone(),
+        cap_drop: args.cap_drop.clone(),
+        privileged: args.privileged,
+        readonly_rootfs: args.read_only,
+        security_opt: security.stored,
+        runtime: args
+            .runtime
+            .as_ref()
+            .map_or("berth".to_string(), |r| r.display().to_string()),
+        init: Some(args.init),
+        ..HostConfig::default()
+    };
+    host.resources.memory = args.memory.map_or(0, |m| m as i64);
+    host.resources.nano_cpus = args.cpus.map_or(0, |c| (c * 1e9).round() as i64);
+    host.resources.pids_limit = args.pids_limit;
+    let mut mount_points = vec![];
+    for v in &args.volume {
+        mount_points.push(parse_volume(&ctx.config.root, v)?);
     }
-    spec.init = args.init;
-    // Everything a detached monitor needs to run the container again, without the CLI.
-    let config = serde_json::json!({
-        "rm": args.rm,
-        "restart": restart.to_json(),
-        "stop_signal": stop_signal,
-        "stop_timeout": args.stop_timeout,
-        "layers": layers,
-        "runtime": args.runtime,
-        "spec": spec_json(&spec),
-        "user": user,
-    })
-    .to_string();
+    for t in &args.tmpfs {
+        let point = parse_tmpfs(t)?;
+        host.tmpfs
+            .insert(point.destination.clone(), point.tmpfs_options.clone());
+        mount_points.push(point);
+    }
+    let from_image = image_volumes(&ctx.config.root, c, &mount_points)?;
+    mount_points.extend(from_image);
+    let record = Record {
+        version: RECORD_VERSION,
+        config,
+        host_config: host,
+        mount_points,
+        layers,
+    };
+    // Checked now (cpus, seccomp profile, namespaces), so that nothing is recorded that
+    // cannot start.
+    let mut spec = spec_of(&record, &id, PathBuf::new())?;
+    let user = record.config.user.clone();
+    let config = record.to_json();
+    let layers = record.layers.clone();
     let mut name = args
         .name
         .clone()
@@ -339,7 +341,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             }
             Err(e) => {
                 // The anonymous volumes made for it would be nobody's.
-                let names: Vec<String> = spec.mounts.iter().filter_map(volume_name).collect();
+                let names = record.volumes();
                 super::volumes::remove_anonymous(&ctx.config.root, &names, &[])?;
                 return Err(e.into());
             }
@@ -361,7 +363,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let fs = rootfs::mount(&ctx.config.root, &record.id, &layers)?;
     spec.rootfs = fs.merged.clone();
     let ready = complete_spec(&mut spec, &fs.dir, &user)
-        .and_then(|()| populate_mounts(&ctx.config.root, &spec));
+        .and_then(|()| Ok(populate_mounts(&ctx.config.root, &spec)?));
     let result = match ready {
         Ok(()) => match attach(&args, &spec) {
             Ok((stdio, terminal)) => {
@@ -410,14 +412,4 @@ fn attach(args: &RunArgs, spec: &ContainerSpec) -> Result<(Stdio, Option<super::
         ..Stdio::default()
     };
     Ok((stdio, Some(terminal)))
-}
-
-/// The volume a mount of the spec is, if it is one.
-fn volume_name(m: &berth_runtime::spec::Mount) -> Option<String> {
-    match &m.kind {
-        berth_runtime::spec::MountKind::Bind { source } => {
-            super::volumes::name_of(source).map(str::to_string)
-        }
-        _ => None,
-    }
 }

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use berth_runtime::spec::{Mount, MountKind, SeccompProfile};
+use berth_engine::model::{MountPoint, MountType};
+use berth_runtime::spec::SeccompProfile;
 
 use crate::commands::volumes;
 
@@ -30,7 +31,7 @@ pub(super) fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
 
 /// `-v HOST:CTR[:ro|rw]`, `-v NAME:CTR[:ro|rw]` or `-v CTR`; a named volume is created (with
 /// its metadata) on first use and kept, `-v CTR` makes a fresh anonymous volume.
-pub(super) fn parse_volume(root: &Path, v: &str) -> Result<Mount> {
+pub(super) fn parse_volume(root: &Path, v: &str) -> Result<MountPoint> {
     let parts: Vec<&str> = v.split(':').collect();
     let (source, target, options) = match parts[..] {
         [target] => ("", target, ""),
@@ -49,67 +50,83 @@ pub(super) fn parse_volume(root: &Path, v: &str) -> Result<Mount> {
     if !target.starts_with('/') {
         bail!("invalid volume {v:?}: the container path must be absolute");
     }
-    let source = if source.is_empty() {
-        volumes::create_anonymous(root)?.mountpoint
+    let mode = if readonly { "ro" } else { "" }.to_string();
+    let point = if source.is_empty() {
+        volume_point(volumes::create_anonymous(root)?)
     } else if source.starts_with('/') {
         let path = PathBuf::from(source);
         if !path.exists() {
             bail!("invalid volume {v:?}: host path {source} does not exist");
         }
-        path
+        MountPoint {
+            kind: MountType::Bind,
+            source: source.to_string(),
+            propagation: "rprivate".into(),
+            ..MountPoint::default()
+        }
     } else if volumes::name_ok(source) {
-        volumes::create(root, Some(source), Default::default())?.mountpoint
+        volume_point(volumes::create(root, Some(source), Default::default())?)
     } else {
         bail!("invalid volume {v:?}: {source:?} is neither an absolute path nor a volume name");
     };
-    Ok(Mount {
-        target: target.to_string(),
-        kind: MountKind::Bind { source },
-        readonly,
+    Ok(MountPoint {
+        destination: target.to_string(),
+        rw: !readonly,
+        mode,
+        ..point
     })
+}
+
+/// A mount point for volume `v` (destination to be set).
+fn volume_point(v: volumes::Volume) -> MountPoint {
+    MountPoint {
+        kind: MountType::Volume,
+        name: v.name,
+        source: v.mountpoint.display().to_string(),
+        driver: "local".into(),
+        rw: true,
+        ..MountPoint::default()
+    }
 }
 
 /// The anonymous volumes Docker makes for the image's `Volumes` that no mount covers.
 pub(super) fn image_volumes(
     root: &Path,
     config: Option<&serde_json::Value>,
-    mounts: &[Mount],
-) -> Result<Vec<Mount>> {
+    mounts: &[MountPoint],
+) -> Result<Vec<MountPoint>> {
     let norm = |p: &str| p.trim_end_matches('/').to_string();
-    let mut out: Vec<Mount> = vec![];
+    let mut out: Vec<MountPoint> = vec![];
     let targets = config
         .and_then(|c| c.get("Volumes"))
         .and_then(|v| v.as_object())
         .into_iter()
         .flat_map(|o| o.keys());
     for target in targets {
-        let covered = |m: &Mount| norm(&m.target) == norm(target);
+        let covered = |m: &MountPoint| norm(&m.destination) == norm(target);
         if !target.starts_with('/') || mounts.iter().chain(&out).any(covered) {
             continue;
         }
-        out.push(Mount {
-            target: target.clone(),
-            kind: MountKind::Bind {
-                source: volumes::create_anonymous(root)?.mountpoint,
-            },
-            readonly: false,
+        out.push(MountPoint {
+            destination: target.clone(),
+            ..volume_point(volumes::create_anonymous(root)?)
         });
     }
     Ok(out)
 }
 
 /// `--tmpfs /path[:options]`.
-pub(super) fn parse_tmpfs(t: &str) -> Result<Mount> {
+pub(super) fn parse_tmpfs(t: &str) -> Result<MountPoint> {
     let (target, options) = t.split_once(':').unwrap_or((t, ""));
     if !target.starts_with('/') {
         bail!("invalid tmpfs {t:?}: the container path must be absolute");
     }
-    Ok(Mount {
-        target: target.to_string(),
-        kind: MountKind::Tmpfs {
-            options: options.to_string(),
-        },
-        readonly: false,
+    Ok(MountPoint {
+        kind: MountType::Tmpfs,
+        destination: target.to_string(),
+        rw: true,
+        tmpfs_options: options.to_string(),
+        ..MountPoint::default()
     })
 }
 
@@ -121,6 +138,8 @@ pub(super) struct SecurityOptions {
     pub seccomp_profile: Option<SeccompProfile>,
     /// `no-new-privileges`.
     pub no_new_privileges: bool,
+    /// The values as the record keeps them: a profile by content, as the docker CLI sends it.
+    pub stored: Vec<String>,
 }
 
 /// `--security-opt` values; a profile file is read and checked here, so a bad one fails
@@ -130,6 +149,7 @@ pub(super) fn security_options(opts: &[String]) -> Result<SecurityOptions> {
         seccomp: true,
         seccomp_profile: None,
         no_new_privileges: false,
+        stored: vec![],
     };
     for opt in opts {
         // Docker also accepts the old `key:value` spelling.
@@ -141,6 +161,7 @@ pub(super) fn security_options(opts: &[String]) -> Result<SecurityOptions> {
             ("seccomp", "unconfined") => {
                 o.seccomp = false;
                 o.seccomp_profile = None;
+                o.stored.push("seccomp=unconfined".into());
             }
             ("seccomp", "") => bail!("--security-opt seccomp needs a profile or 'unconfined'"),
             ("seccomp", path) => {
@@ -148,9 +169,18 @@ pub(super) fn security_options(opts: &[String]) -> Result<SecurityOptions> {
                     .with_context(|| format!("--security-opt seccomp: cannot read {path}"))?;
                 o.seccomp = true;
                 o.seccomp_profile = Some(SeccompProfile::parse(path, &text)?);
+                let text = String::from_utf8(text)
+                    .with_context(|| format!("--security-opt seccomp: {path} is not UTF-8"))?;
+                o.stored.push(format!("seccomp={text}"));
             }
-            ("no-new-privileges", "" | "true") => o.no_new_privileges = true,
-            ("no-new-privileges", "false") => o.no_new_privileges = false,
+            ("no-new-privileges", "" | "true") => {
+                o.no_new_privileges = true;
+                o.stored.push("no-new-privileges=true".into());
+            }
+            ("no-new-privileges", "false") => {
+                o.no_new_privileges = false;
+                o.stored.push("no-new-privileges=false".into());
+            }
             _ => bail!("unsupported --security-opt {opt:?}"),
         }
     }

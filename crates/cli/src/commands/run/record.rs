@@ -4,15 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use berth_runtime::spec::{ContainerSpec, Mount, MountKind, SeccompProfile};
+use berth_runtime::spec::{ContainerSpec, Mount, MountKind};
 
-pub(crate) fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    // SAFETY: getrandom writes at most `buf.len()` bytes into `buf`.
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
-    assert_eq!(n, bytes as isize, "getrandom");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(crate) use berth_engine::util::random_hex;
 
 pub fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
     v.and_then(|v| v.as_array())
@@ -78,98 +72,24 @@ pub fn complete_spec(spec: &mut ContainerSpec, dir: &Path, user: &str) -> Result
     Ok(())
 }
 
-/// The spec's fields as the container record's `config` keeps them.
-pub(super) fn spec_json(spec: &ContainerSpec) -> serde_json::Value {
-    serde_json::json!({
-        "args": spec.args,
-        "env": spec.env,
-        "cwd": spec.cwd,
-        "hostname": spec.hostname,
-        "uid": spec.uid,
-        "gid": spec.gid,
-        "capabilities": spec.capabilities,
-        "no_new_privileges": spec.no_new_privileges,
-        "seccomp": spec.seccomp,
-        // The profile as given (with its path, for messages), parsed again by a monitor or
-        // `start`, so they apply it without the file.
-        "seccomp_profile": spec.seccomp_profile.as_ref().map(|p| serde_json::json!({
-            "name": p.name(), "profile": p.json(),
-        })),
-        "memory": spec.memory,
-        "cpus": spec.cpus,
-        "pids_limit": spec.pids_limit,
-        "readonly_rootfs": spec.readonly_rootfs,
-        "host_network": spec.host_network,
-        "terminal": spec.terminal,
-        "privileged": spec.privileged,
-        "init": spec.init,
-        "mounts": spec.mounts.iter().map(|m| match &m.kind {
-            MountKind::Bind { source } => serde_json::json!({
-                "target": m.target, "bind": source, "readonly": m.readonly,
-            }),
-            MountKind::Tmpfs { options } => serde_json::json!({
-                "target": m.target, "tmpfs": options, "readonly": m.readonly,
-            }),
-        }).collect::<Vec<_>>(),
-    })
+/// The typed record of container `c` (first-release records converted).
+pub fn record(c: &berth_store::Container) -> Result<berth_engine::model::Record> {
+    berth_engine::model::Record::parse(&c.config)
+        .map_err(|e| anyhow::anyhow!("container {}: {e}", c.name))
 }
 
-/// The spec a container record's `config` describes, on `rootfs`.
-pub fn spec_from_config(id: &str, rootfs: PathBuf, config: &serde_json::Value) -> ContainerSpec {
-    let s = &config["spec"];
-    let mut spec = ContainerSpec::new(id, rootfs, strings(s.get("args")));
-    spec.env = strings(s.get("env"));
-    if let Some(cwd) = s["cwd"].as_str() {
-        spec.cwd = cwd.to_string();
-    }
-    if let Some(h) = s["hostname"].as_str() {
-        spec.hostname = h.to_string();
-    }
-    spec.uid = s["uid"].as_u64().unwrap_or(0) as u32;
-    spec.gid = s["gid"].as_u64().unwrap_or(0) as u32;
-    if s.get("capabilities").is_some() {
-        spec.capabilities = strings(s.get("capabilities"));
-    }
-    spec.no_new_privileges = s["no_new_privileges"].as_bool().unwrap_or(false);
-    spec.seccomp = s["seccomp"].as_bool().unwrap_or(true);
-    if let Some(p) = s.get("seccomp_profile").filter(|p| !p.is_null()) {
-        let name = p["name"].as_str().unwrap_or("profile");
-        let text = serde_json::to_vec(&p["profile"]).unwrap_or_default();
-        match SeccompProfile::parse(name, &text) {
-            Ok(profile) => spec.seccomp_profile = Some(profile),
-            // It parsed when the container was created: only a berth that reads profiles
-            // differently gets here. Refuse every system call rather than run unconfined
-            // or looser than asked.
-            Err(e) => {
-                tracing::warn!(id, error = %e, "stored seccomp profile unreadable");
-                let deny = br#"{"defaultAction": "SCMP_ACT_KILL_PROCESS"}"#;
-                spec.seccomp_profile = SeccompProfile::parse(name, deny).ok();
-            }
-        }
-    }
-    spec.memory = s["memory"].as_u64();
-    spec.cpus = s["cpus"].as_f64();
-    spec.pids_limit = s["pids_limit"].as_i64();
-    spec.readonly_rootfs = s["readonly_rootfs"].as_bool().unwrap_or(false);
-    spec.host_network = s["host_network"].as_bool().unwrap_or(false);
-    spec.terminal = s["terminal"].as_bool().unwrap_or(false);
-    spec.privileged = s["privileged"].as_bool().unwrap_or(false);
-    spec.init = s["init"].as_bool().unwrap_or(false);
-    for m in s["mounts"].as_array().into_iter().flatten() {
-        let kind = match (m["bind"].as_str(), m["tmpfs"].as_str()) {
-            (Some(source), _) => MountKind::Bind {
-                source: source.into(),
-            },
-            (None, Some(options)) => MountKind::Tmpfs {
-                options: options.to_string(),
-            },
-            (None, None) => continue,
-        };
-        spec.mounts.push(Mount {
-            target: m["target"].as_str().unwrap_or_default().to_string(),
-            kind,
-            readonly: m["readonly"].as_bool().unwrap_or(false),
-        });
-    }
-    spec
+/// The external OCI runtime a record names (`None`: berth's own engine).
+pub fn runtime_path(r: &berth_engine::model::Record) -> Option<PathBuf> {
+    let rt = r.host_config.runtime.as_str();
+    (!rt.is_empty() && rt != "berth").then(|| PathBuf::from(rt))
+}
+
+/// The runtime spec of record `r` for container `id` on `rootfs`.
+pub fn spec_of(
+    r: &berth_engine::model::Record,
+    id: &str,
+    rootfs: PathBuf,
+) -> Result<ContainerSpec> {
+    r.spec(id, rootfs)
+        .map_err(|e| anyhow::anyhow!("container {}: {e}", &id[..id.len().min(12)]))
 }

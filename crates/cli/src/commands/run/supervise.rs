@@ -156,73 +156,6 @@ pub async fn finish(ctx: &Context, id: &str, dir: &Path, rm: bool, code: i32) ->
     Ok(())
 }
 
-/// A `--restart` policy, as Docker's: `no`, `always`, `unless-stopped`, `on-failure[:N]`.
-/// Within berth it holds for the monitor's life: berth has no daemon to restart containers
-/// after a reboot, nor to restart foreground runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RestartPolicy {
-    /// Docker's name: `no`, `always`, `unless-stopped` or `on-failure`.
-    pub name: &'static str,
-    /// With `on-failure`, the most restarts (0: no limit).
-    pub max_retries: i64,
-}
-
-impl RestartPolicy {
-    /// Parse the flag's value.
-    pub fn parse(s: &str) -> Result<RestartPolicy> {
-        let (name, count) = match s.split_once(':') {
-            Some((n, c)) => (n, Some(c)),
-            None => (s, None),
-        };
-        let name = match name {
-            "" | "no" => "no",
-            "always" => "always",
-            "unless-stopped" => "unless-stopped",
-            "on-failure" => "on-failure",
-            _ => bail!("invalid restart policy: {s:?}"),
-        };
-        let max_retries = match count {
-            None => 0,
-            Some(_) if name != "on-failure" => {
-                bail!("maximum retry count cannot be used with restart policy '{name}'")
-            }
-            Some(c) => match c.parse::<i64>() {
-                Ok(n) if n >= 0 => n,
-                _ => bail!("invalid restart policy: maximum retry count must be a number >= 0"),
-            },
-        };
-        Ok(RestartPolicy { name, max_retries })
-    }
-
-    /// The policy a record's configuration holds (`no` when none).
-    pub fn from_config(config: &serde_json::Value) -> RestartPolicy {
-        let r = &config["restart"];
-        let max_retries = r["MaximumRetryCount"].as_i64().unwrap_or(0);
-        match r["Name"].as_str().map(RestartPolicy::parse) {
-            Some(Ok(p)) => RestartPolicy { max_retries, ..p },
-            _ => RestartPolicy {
-                name: "no",
-                max_retries: 0,
-            },
-        }
-    }
-
-    /// Docker's `HostConfig.RestartPolicy`.
-    pub fn to_json(self) -> serde_json::Value {
-        serde_json::json!({"Name": self.name, "MaximumRetryCount": self.max_retries})
-    }
-
-    /// Whether a container that exited with `code` after `restarts` restarts is run again
-    /// (the user's stop is checked apart, atomically with counting the restart).
-    pub fn restarts(self, code: i32, restarts: i64) -> bool {
-        match self.name {
-            "always" | "unless-stopped" => true,
-            "on-failure" => code != 0 && (self.max_retries == 0 || restarts < self.max_retries),
-            _ => false,
-        }
-    }
-}
-
 /// Docker's restart backoff: 100 ms, doubling up to a minute, back to 100 ms once a run lasted
 /// 10 seconds.
 pub struct Backoff(std::time::Duration);
@@ -251,24 +184,6 @@ impl Backoff {
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[test]
-    fn restart_policies() {
-        let p = |s| RestartPolicy::parse(s).unwrap();
-        assert!(!p("no").restarts(1, 0));
-        assert!(p("always").restarts(0, 99));
-        assert!(p("unless-stopped").restarts(0, 0));
-        assert!(!p("on-failure").restarts(0, 0));
-        assert!(p("on-failure").restarts(1, 1000));
-        assert!(p("on-failure:2").restarts(1, 1));
-        assert!(!p("on-failure:2").restarts(1, 2));
-        for bad in ["sometimes", "always:3", "on-failure:x", "on-failure:-1"] {
-            assert!(RestartPolicy::parse(bad).is_err(), "{bad}");
-        }
-        let json = serde_json::json!({"restart": p("on-failure:3").to_json()});
-        assert_eq!(RestartPolicy::from_config(&json), p("on-failure:3"));
-        assert_eq!(RestartPolicy::from_config(&serde_json::json!({})), p("no"));
-    }
 
     #[test]
     fn backoff_doubles_and_resets() {

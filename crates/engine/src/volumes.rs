@@ -1,7 +1,7 @@
 //! Local volumes on disk, as Docker's `local` driver keeps them, and what containers make of
 //! them: creation (named, implicit or anonymous), metadata, listing, the containers that use
 //! one, the first-use copy of the image's content, and removal. Calls only the file system
-//! and the container records; the `berth volume` commands and `berth run` call it.
+//! and the container records; the volume commands and container creation call it.
 //!
 //! ```text
 //! <root>/volumes/v1/
@@ -16,7 +16,7 @@ use std::io::Write as _;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, bail};
+use crate::error::{Context as _, Error, Result};
 use berth_store::Container;
 use serde_json::json;
 
@@ -111,7 +111,7 @@ fn write_meta(root: &Path, v: &Volume) -> Result<()> {
         std::fs::rename(&tmp, &meta)?;
         std::fs::File::open(&dir)?.sync_all()
     };
-    write().with_context(|| format!("cannot write {}", meta.display()))
+    write().context(|| format!("cannot write {}", meta.display()))
 }
 
 /// Volume `name`, or `None` when it does not exist. A volume directory without metadata (made
@@ -124,13 +124,13 @@ pub fn get(root: &Path, name: &str) -> Result<Option<Volume>> {
     let meta_path = berth_store::Layout::new(root).volume_meta(name);
     let meta: serde_json::Value = match std::fs::read(&meta_path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("volume {name}: unreadable meta.json"))?,
+            .context(|| format!("volume {name}: unreadable meta.json"))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => json!({}),
-        Err(e) => return Err(e).with_context(|| format!("volume {name}")),
+        Err(e) => return Err(e).context(|| format!("volume {name}")),
     };
     let created_at = match meta["CreatedAt"].as_str() {
         Some(t) => t.to_string(),
-        None => super::context::format_rfc3339(std::fs::metadata(&dir)?.modified()?),
+        None => crate::util::format_rfc3339(std::fs::metadata(&dir)?.modified()?),
     };
     let labels = meta["Labels"]
         .as_object()
@@ -153,12 +153,12 @@ pub fn get(root: &Path, name: &str) -> Result<Option<Volume>> {
 pub fn create(root: &Path, name: Option<&str>, labels: BTreeMap<String, String>) -> Result<Volume> {
     let name = match name {
         Some(n) => n.to_string(),
-        None => super::run::random_hex(32),
+        None => crate::util::random_hex(32),
     };
     if !name_ok(&name) {
-        bail!(
+        return Err(Error::InvalidArgument(format!(
             "create {name}: {name:?} includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
-        );
+        )));
     }
     if let Some(v) = get(root, &name)? {
         // One an older berth made without metadata gets it now.
@@ -168,15 +168,15 @@ pub fn create(root: &Path, name: Option<&str>, labels: BTreeMap<String, String>)
         return Ok(v);
     }
     std::fs::create_dir_all(data(root, &name))
-        .with_context(|| format!("cannot create volume {name}"))?;
+        .context(|| format!("cannot create volume {name}"))?;
     let v = Volume {
         mountpoint: data(root, &name),
         name,
-        created_at: super::context::format_rfc3339(std::time::SystemTime::now()),
+        created_at: crate::util::format_rfc3339(std::time::SystemTime::now()),
         labels,
     };
     write_meta(root, &v)?;
-    super::events::emit(
+    crate::events::emit(
         root,
         "volume",
         "create",
@@ -212,18 +212,11 @@ pub fn list(root: &Path) -> Result<Vec<Volume>> {
     Ok(out)
 }
 
-/// The volumes a container record mounts, from its spec's bind sources.
+/// The volumes a container record mounts (none when the record is unreadable).
 pub fn used_by(c: &Container) -> Vec<String> {
-    let config = super::container::config(c);
-    let mut names: Vec<String> = config["spec"]["mounts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["bind"].as_str())
-        .filter_map(|s| name_of(Path::new(s)).map(str::to_string))
-        .collect();
-    names.dedup();
-    names
+    crate::model::Record::parse(&c.config)
+        .map(|r| r.volumes())
+        .unwrap_or_default()
 }
 
 /// The ids of the containers (any state) among `containers` that mount volume `name`.
@@ -238,9 +231,9 @@ pub fn users(containers: &[Container], name: &str) -> Vec<String> {
 /// Remove volume `name` and its data; the bytes of its data.
 pub fn remove(root: &Path, name: &str) -> Result<u64> {
     let dir = path(root, Some(name));
-    let size = super::prune::disk_usage(&data(root, name));
-    std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove volume {name}"))?;
-    super::events::emit(
+    let size = crate::util::disk_usage(&data(root, name));
+    std::fs::remove_dir_all(&dir).context(|| format!("cannot remove volume {name}"))?;
+    crate::events::emit(
         root,
         "volume",
         "destroy",
@@ -276,31 +269,6 @@ pub fn remove_anonymous(root: &Path, names: &[String], others: &[Container]) -> 
     Ok(())
 }
 
-/// Docker's `Mounts` of a container from its stored spec: volumes, binds and tmpfs mounts.
-pub fn mounts_json(spec: &serde_json::Value) -> serde_json::Value {
-    let mounts = spec["mounts"].as_array().into_iter().flatten().map(|m| {
-        let rw = !m["readonly"].as_bool().unwrap_or(false);
-        let target = &m["target"];
-        match (m["bind"].as_str(), m["tmpfs"].as_str()) {
-            (Some(source), _) => match name_of(Path::new(source)) {
-                Some(name) => json!({
-                    "Type": "volume", "Name": name, "Source": source, "Destination": target,
-                    "Driver": "local", "Mode": "", "RW": rw, "Propagation": "",
-                }),
-                None => json!({
-                    "Type": "bind", "Source": source, "Destination": target, "Mode": "",
-                    "RW": rw, "Propagation": "rprivate",
-                }),
-            },
-            _ => json!({
-                "Type": "tmpfs", "Source": "", "Destination": target, "Mode": "", "RW": rw,
-                "Propagation": "",
-            }),
-        }
-    });
-    serde_json::Value::Array(mounts.collect())
-}
-
 /// Docker's first-use copy: when the volume directory `data` is empty, fill it with what the
 /// container's root filesystem `rootfs` holds at `target` (modes, owners and times kept, the
 /// directory's own too). A path that is missing, or reached through a symlink, copies nothing.
@@ -321,7 +289,7 @@ pub fn populate(rootfs: &Path, target: &str, data: &Path) -> Result<()> {
     for entry in std::fs::read_dir(&source)? {
         let entry = entry?;
         copy_tree(&entry.path(), &data.join(entry.file_name()))
-            .with_context(|| format!("cannot copy {target} into its volume"))?;
+            .context(|| format!("cannot copy {target} into its volume"))?;
     }
     set_attributes(data, &meta)?;
     Ok(())

@@ -9,11 +9,11 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
 use berth_store::containers::process_identity;
 use berth_store::{Container, State};
 
-use super::context::Context;
+use crate::Engine as Context;
+use crate::error::Result;
 
 /// Kill `pid` if it still is the process `identity` names, and wait (briefly) until it is gone.
 fn kill_orphan(pid: i64, identity: &str) {
