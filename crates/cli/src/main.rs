@@ -43,6 +43,8 @@ enum Command {
     Logout(commands::login::LogoutArgs),
     /// Run a command in a new container.
     Run(Box<commands::run::RunArgs>),
+    /// Create a new container (without starting it).
+    Create(Box<commands::run::RunArgs>),
     /// List containers.
     Ps(commands::container::PsArgs),
     /// Remove containers.
@@ -82,6 +84,10 @@ enum Command {
     Load(commands::archive::load::LoadArgs),
     /// Create an image from a root filesystem tarball.
     Import(commands::archive::import::ImportArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(commands::export::ExportArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(commands::port::PortArgs),
     /// Run a command in a running container.
     Exec(commands::exec::ExecArgs),
     /// Create a new image from a container's changes.
@@ -156,6 +162,7 @@ fn main() -> ExitCode {
         Command::Login(a) => commands::login::login(a),
         Command::Logout(a) => commands::login::logout(a),
         Command::Run(a) => block_on(commands::run::run(*a)),
+        Command::Create(a) => block_on(commands::run::create(*a)),
         Command::Ps(a) => block_on(commands::container::ps(a)),
         Command::Rm(a) => block_on(commands::container::rm(a)),
         Command::Logs(a) => block_on(commands::logs::logs(a)),
@@ -175,6 +182,8 @@ fn main() -> ExitCode {
         Command::Save(a) => block_on(commands::archive::save::run(a)),
         Command::Load(a) => block_on(commands::archive::load::run(a)),
         Command::Import(a) => block_on(commands::archive::import::run(a)),
+        Command::Export(a) => block_on(commands::export::export(a)),
+        Command::Port(a) => block_on(commands::port::port(a)),
         Command::Exec(a) => block_on(commands::exec::exec(a)),
         Command::Commit(a) => block_on(commands::commit::commit(a)),
         Command::Cp(a) => block_on(commands::cp::cp(a)),

@@ -15,6 +15,7 @@ pub mod containers;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod images;
 pub mod model;
 pub mod util;
 pub mod volumes;

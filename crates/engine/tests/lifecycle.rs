@@ -184,10 +184,11 @@ async fn a_record_whose_supervisor_is_gone_reads_exited_255() {
         .create_container(&id, "lost", "i", "sha256:x", &["x".into()], &json)
         .await
         .unwrap();
-    // A supervisor that exited: a finished child's pid.
-    let mut gone = Command::new("true").spawn().unwrap();
+    // A supervisor that has gone: a killed child's pid.
+    let mut gone = Command::new("sleep").arg("600").spawn().unwrap();
     let pid = i64::from(gone.id());
     engine.store.container_monitor(&id, pid).await.unwrap();
+    gone.kill().unwrap();
     gone.wait().unwrap();
     engine.store.container_started(&id, 0).await.unwrap();
     let c = berth_engine::containers::liveness::find(&engine, "lost")

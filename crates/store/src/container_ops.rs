@@ -40,6 +40,21 @@ impl Store {
         Ok(r.rows_affected() > 0)
     }
 
+    /// Record container `id`'s health (`None`: no health check any more).
+    pub async fn container_health(&self, id: &str, health: Option<&crate::Health>) -> Result<()> {
+        sqlx::query(
+            "UPDATE containers SET health_status = ?, health_failing_streak = ?, \
+             health_log = ? WHERE id = ?",
+        )
+        .bind(health.map(|h| h.status.as_str()))
+        .bind(health.map_or(0, |h| h.failing_streak))
+        .bind(health.map_or("[]", |h| h.log.as_str()))
+        .bind(id)
+        .execute(self.db())
+        .await?;
+        Ok(())
+    }
+
     /// Record running container `id` as paused. False (nothing recorded) when it is not running
     /// or is paused already.
     pub async fn container_pause(&self, id: &str) -> Result<bool> {
@@ -172,6 +187,27 @@ mod tests {
             !store.container_unpause(&a).await.unwrap(),
             "removed with it"
         );
+    }
+
+    #[tokio::test]
+    async fn health_is_recorded_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let a = "aa".repeat(32);
+        store
+            .create_container(&a, "one", "i", "sha256:x", &["/x".into()], "{}")
+            .await
+            .unwrap();
+        assert_eq!(store.container(&a).await.unwrap().unwrap().health, None);
+        let h = crate::Health {
+            status: "unhealthy".into(),
+            failing_streak: 3,
+            log: r#"[{"ExitCode":1}]"#.into(),
+        };
+        store.container_health(&a, Some(&h)).await.unwrap();
+        assert_eq!(store.container(&a).await.unwrap().unwrap().health, Some(h));
+        store.container_health(&a, None).await.unwrap();
+        assert_eq!(store.container(&a).await.unwrap().unwrap().health, None);
     }
 
     #[tokio::test]

@@ -82,6 +82,19 @@ pub struct Container {
     pub stopped_by_user: bool,
     /// Whether it has exited and its monitor is waiting to restart it.
     pub restarting: bool,
+    /// Its health as last probed (`None`: no health check).
+    pub health: Option<Health>,
+}
+
+/// A container's health, as Docker's `State.Health`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub status: String,
+    /// Consecutive failed probes.
+    pub failing_streak: i64,
+    /// The last probes, as a JSON array of Docker's `{Start, End, ExitCode, Output}`.
+    pub log: String,
 }
 
 impl Container {
@@ -190,13 +203,22 @@ fn from_row(r: Row) -> Result<Container> {
         restart_count: r.try_get(16)?,
         stopped_by_user: r.try_get(17)?,
         restarting: r.try_get(18)?,
+        health: match r.try_get::<Option<String>, _>(19)? {
+            Some(status) => Some(Health {
+                status,
+                failing_streak: r.try_get(20)?,
+                log: r.try_get(21)?,
+            }),
+            None => None,
+        },
     })
 }
 
 const COLUMNS: &str = "SELECT c.id, c.name, c.image, c.image_id, c.command, c.created_at, c.state, c.pid, \
                        c.exit_code, c.started_at, c.finished_at, c.config, c.pid_identity, \
                        c.monitor_pid, c.monitor_identity, c.paused_at IS NOT NULL, \
-                       c.restart_count, c.stopped_by_user != 0, c.restarting != 0 \
+                       c.restart_count, c.stopped_by_user != 0, c.restarting != 0, \
+                       c.health_status, c.health_failing_streak, c.health_log \
                        FROM containers c";
 
 impl Store {

@@ -17,7 +17,7 @@ pub mod layout;
 pub mod migrate;
 
 pub use blobs::Ingest;
-pub use containers::{Container, State};
+pub use containers::{Container, Health, State};
 pub use error::{Error, Result};
 pub use images::{Image, NewImage, Store};
 pub use layout::Layout;

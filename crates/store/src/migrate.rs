@@ -21,6 +21,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "container side tables become columns",
         include_str!("migrations/0002_container_columns.sql"),
     ),
+    (
+        "container health",
+        include_str!("migrations/0003_container_health.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
@@ -118,6 +122,7 @@ mod tests {
             (State::Running, true, Some(99), Some("boot:1"))
         );
         assert_eq!(a.monitor_identity.as_deref(), Some("boot:2"));
+        assert_eq!(a.health, None, "no health check: Docker's none");
         let b = store.container(&"bb".repeat(32)).await.unwrap().unwrap();
         assert_eq!(
             (b.restart_count, b.stopped_by_user, b.restarting, b.paused),

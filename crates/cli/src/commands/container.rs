@@ -7,6 +7,7 @@ use berth_store::{Container, State};
 use serde_json::json;
 
 use super::context::{Context, human_ago};
+use super::liveness;
 
 pub use super::ps::{PsArgs, ps};
 
@@ -46,7 +47,12 @@ pub fn status(c: &Container) -> String {
         State::Running => {
             let up = human_ago(now() - c.started_at.unwrap_or(c.created_at));
             let paused = if c.paused { " (Paused)" } else { "" };
-            format!("Up {}{paused}", up.trim_end_matches(" ago"))
+            let health = match c.health.as_ref().map(|h| h.status.as_str()) {
+                Some("starting") => " (health: starting)".to_string(),
+                Some(s) => format!(" ({s})"),
+                None => String::new(),
+            };
+            format!("Up {}{paused}{health}", up.trim_end_matches(" ago"))
         }
         State::Exited => format!(
             "Exited ({}) {}",
@@ -98,7 +104,7 @@ pub fn inspect_json(c: &Container) -> serde_json::Value {
         "default" => "none".to_string(),
         other => other.to_string(),
     };
-    json!({
+    let mut out = json!({
         "Id": c.id,
         "Created": rfc3339(Some(c.created_at)),
         "Path": c.command.first().cloned().unwrap_or_default(),
@@ -128,7 +134,16 @@ pub fn inspect_json(c: &Container) -> serde_json::Value {
             "Ports": {},
             "Networks": { network: {} },
         },
-    })
+    });
+    // As Docker: no `Health` without a health check.
+    if let Some(h) = &c.health {
+        out["State"]["Health"] = json!({
+            "Status": h.status,
+            "FailingStreak": h.failing_streak,
+            "Log": serde_json::from_str::<serde_json::Value>(&h.log).unwrap_or_else(|_| json!([])),
+        });
+    }
+    out
 }
 
 /// Run `berth rm`.
@@ -169,6 +184,11 @@ pub struct KillArgs {
 /// `berth wait`
 #[derive(clap::Args)]
 pub struct WaitArgs {
+    /// What to wait for: `not-running` (the default: returns at once for a stopped
+    /// container), `next-exit` (the next exit, even of a container stopped now) or `removed`
+    /// (until the container is removed; prints its last exit code).
+    #[arg(long, default_value = "not-running")]
+    pub condition: String,
     /// Containers to wait for (name or id).
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -219,11 +239,115 @@ pub async fn kill(args: KillArgs) -> Result<()> {
 
 /// Run `berth wait`.
 pub async fn wait(args: WaitArgs) -> Result<()> {
+    // Before anything is looked up: an exit after this moment is a "next" one.
+    let since = now_nanos();
+    let condition = match args.condition.as_str() {
+        "" | "not-running" => Condition::NotRunning,
+        "next-exit" => Condition::NextExit,
+        "removed" => Condition::Removed,
+        other => anyhow::bail!("invalid condition: {other:?}"),
+    };
     let ctx = &Context::open().await?;
     each(&args.containers, |q| async move {
-        let code = ctx.wait(&q).await?;
+        let code = match condition {
+            Condition::NotRunning => ctx.wait(&q).await?,
+            Condition::NextExit => next_exit(ctx, &q, since).await?,
+            Condition::Removed => removed(ctx, &q).await?,
+        };
         println!("{code}");
         Ok(())
     })
     .await
+}
+
+/// `wait --condition`.
+#[derive(Clone, Copy)]
+enum Condition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// The first `die` event of container `id` in the journal at or after `since` (Unix
+/// nanoseconds): its exit code.
+fn died_since(ctx: &Context, id: &str, since: i64) -> Option<i64> {
+    let mut filter = berth_engine::events::EventFilter {
+        since_nano: Some(since),
+        ..Default::default()
+    };
+    filter
+        .filters
+        .insert("type".into(), vec!["container".into()]);
+    filter.filters.insert("event".into(), vec!["die".into()]);
+    filter.filters.insert("container".into(), vec![id.into()]);
+    let events = berth_engine::events::journal(&ctx.config.root)
+        .read(&filter)
+        .ok()?;
+    events.iter().find(|e| e.actor.id == id).map(|e| {
+        e.actor
+            .attributes
+            .get("exitCode")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    })
+}
+
+/// `--condition next-exit`: the next exit of container `query` after `since`, even if it is
+/// stopped now. An exit is seen in the event journal (its `die` event, so a start and exit
+/// faster than the polling is never missed), or in the record: a running container seen
+/// exited, or a later `finished_at`. A container removed meanwhile ends the wait too.
+async fn next_exit(ctx: &Context, query: &str, since: i64) -> Result<i64> {
+    let first = liveness::find(ctx, query).await?;
+    let id = first.id.clone();
+    let mut seen_running = first.state == State::Running;
+    let mut last_code = first.exit_code.unwrap_or(0);
+    loop {
+        if let Some(code) = died_since(ctx, &id, since) {
+            return Ok(code);
+        }
+        let c = match ctx.store.container(&id).await? {
+            Some(c) => liveness::reconcile(ctx, c).await?,
+            None => None,
+        };
+        let Some(c) = c else {
+            // Removed: its die event may have been written just before.
+            return Ok(died_since(ctx, &id, since).unwrap_or(last_code));
+        };
+        last_code = c.exit_code.unwrap_or(last_code);
+        let later_finish = c
+            .finished_at
+            .is_some_and(|f| first.finished_at.is_none_or(|f0| f > f0));
+        if c.state != State::Running && (seen_running || later_finish) {
+            return Ok(died_since(ctx, &id, since).unwrap_or(c.exit_code.unwrap_or(0)));
+        }
+        seen_running |= c.state == State::Running;
+        tokio::time::sleep(WAIT_POLL).await;
+    }
+}
+
+/// `--condition removed`: until container `query` is gone; its last exit code.
+async fn removed(ctx: &Context, query: &str) -> Result<i64> {
+    let first = liveness::find(ctx, query).await?;
+    let mut code = first.exit_code.unwrap_or(0);
+    loop {
+        match ctx.store.container(&first.id).await? {
+            Some(c) => {
+                if let Some(c) = liveness::reconcile(ctx, c).await?
+                    && c.state != State::Running
+                {
+                    code = c.exit_code.unwrap_or(code);
+                }
+            }
+            None => return Ok(code),
+        }
+        tokio::time::sleep(WAIT_POLL).await;
+    }
 }

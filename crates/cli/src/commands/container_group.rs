@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::Subcommand;
 
-use super::{container, images, logs, pause, prune, rename, run, start, stats, top};
+use super::{container, export, images, logs, pause, port, prune, rename, run, start, stats, top};
 
 /// `berth container`
 #[derive(clap::Args)]
@@ -20,6 +20,8 @@ enum ContainerCommand {
     Ls(container::PsArgs),
     /// Run a command in a new container.
     Run(Box<run::RunArgs>),
+    /// Create a new container (without starting it).
+    Create(Box<run::RunArgs>),
     /// Start stopped containers.
     Start(start::StartArgs),
     /// Stop running containers.
@@ -49,6 +51,10 @@ enum ContainerCommand {
     Unpause(pause::UnpauseArgs),
     /// Rename a container.
     Rename(rename::RenameArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(export::ExportArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(port::PortArgs),
 }
 
 impl ContainerArgs {
@@ -66,6 +72,7 @@ pub async fn run(args: ContainerArgs) -> Result<()> {
     match args.command {
         ContainerCommand::Ls(a) => container::ps(a).await,
         ContainerCommand::Run(a) => run::run(*a).await,
+        ContainerCommand::Create(a) => run::create(*a).await,
         ContainerCommand::Start(a) => start::start(a).await,
         ContainerCommand::Stop(a) => container::stop(a).await,
         ContainerCommand::Restart(a) => start::restart(a).await,
@@ -83,5 +90,7 @@ pub async fn run(args: ContainerArgs) -> Result<()> {
         ContainerCommand::Pause(a) => pause::pause(a).await,
         ContainerCommand::Unpause(a) => pause::unpause(a).await,
         ContainerCommand::Rename(a) => rename::rename(a).await,
+        ContainerCommand::Export(a) => export::export(a).await,
+        ContainerCommand::Port(a) => port::port(a).await,
     }
 }

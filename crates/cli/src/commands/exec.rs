@@ -4,15 +4,12 @@
 //! with the command's code (126 when it cannot be executed, 127 when it is not found). With
 //! `-t` the command gets a terminal made in the container's devpts, as `run -t` does.
 
-use std::path::PathBuf;
-
-use anyhow::{Context as _, Result, bail};
-use berth_runtime::engine::{ExecTarget, ProcessSpec, Stdio};
-use berth_store::State;
+use anyhow::{Context as _, Result};
+use berth_runtime::engine::Stdio;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::context::Context;
-use super::run::{ContainerExit, engine, record, runtime_path, spec_of};
+use super::run::ContainerExit;
 
 /// `berth exec`
 #[derive(clap::Args)]
@@ -60,73 +57,34 @@ fn exec_failure_code(error: &berth_runtime::error::Error) -> Option<i32> {
 pub async fn exec(args: ExecArgs) -> Result<()> {
     let ctx = Context::open().await?;
     let c = ctx.store.find_container(&args.container).await?;
-    let not_running = || anyhow::anyhow!("container {} is not running", args.container);
-    if c.state != State::Running {
-        return Err(not_running());
-    }
-    if c.paused {
-        // The new process would join the frozen cgroups and hang there.
-        anyhow::bail!(
-            "container {} is paused, unpause the container before exec",
-            args.container
-        );
-    }
-    let record = record(&c)?;
-    let runtime = runtime_path(&record);
-    let pid = c.pid.unwrap_or(0).max(0) as u32;
-    let (root, spec_root) = if runtime.is_some() {
-        let merged = ctx.layout().container_merged(&c.id);
-        (merged.clone(), merged)
-    } else {
-        if pid == 0 {
-            return Err(not_running());
-        }
-        (
-            PathBuf::from(format!("/proc/{pid}/root")),
-            PathBuf::from("/"),
-        )
-    };
-    let spec = spec_of(&record, &c.id, spec_root)?;
-    let mut process = ProcessSpec::from_container(&spec, args.command.clone());
+    let mut env = vec![];
     for e in &args.env {
         match e.split_once('=') {
-            Some(_) => process.env.push(e.clone()),
+            Some(_) => env.push(e.clone()),
             None => {
                 if let Ok(v) = std::env::var(e) {
-                    process.env.push(format!("{e}={v}"));
+                    env.push(format!("{e}={v}"));
                 }
             }
         }
     }
-    if let Some(w) = args.workdir.as_ref().filter(|w| !w.is_empty()) {
-        if !w.starts_with('/') {
-            bail!("the working directory {w:?} is not an absolute path");
-        }
-        process.cwd = w.clone();
-    }
-    let user = match &args.user {
-        Some(u) => u.clone(),
-        None => record.config.user.clone(),
+    let opts = berth_engine::containers::exec::ExecOptions {
+        cmd: args.command.clone(),
+        env,
+        workdir: args.workdir.clone(),
+        user: args.user.clone(),
+        privileged: args.privileged,
     };
-    let user = if user.is_empty() {
-        "0".to_string()
-    } else {
-        user
-    };
-    let resolved = berth_runtime::user::resolve(&root, &user)
-        .map_err(|e| anyhow::anyhow!("user {user:?}: {e}"))?;
-    (process.uid, process.gid, process.groups) = (resolved.uid, resolved.gid, resolved.groups);
-    if args.privileged || record.host_config.privileged {
-        process.capabilities = (0..64)
-            .filter_map(berth_runtime::spec::capability_name)
-            .map(str::to_string)
-            .collect();
-    }
-    let target = ExecTarget {
-        id: c.id.clone(),
-        pid,
-    };
-    let engine = engine(runtime.as_deref(), &ctx);
+    let prepared = ctx.prepare_exec(&c, &opts).map_err(|e| match e {
+        berth_engine::Error::Conflict(_) => anyhow::anyhow!(
+            "{}",
+            e.to_string().replacen(&c.name, &args.container, 1)
+        ),
+        e => e.into(),
+    })?;
+    let (engine, target, process) = (prepared.runtime, prepared.target, prepared.process);
+    let action = format!("exec_start: {}", args.command.join(" "));
+    ctx.emit_container(&action, &c.id, &[]).await;
     let name = args.container.clone();
     let failed = move |e: berth_runtime::error::Error| -> anyhow::Error {
         if let Some(code) = exec_failure_code(&e) {

@@ -275,18 +275,28 @@ async fn rmi_one(ctx: &Context, q: &str, force: bool) -> Result<()> {
     });
     let mut remaining = img.names.len();
     let users = ctx.store.image_in_use(&img.record.id.to_string()).await?;
-    let deletes = by_name.is_none() || remaining <= 1;
-    if deletes
-        && !force
-        && let Some(c) = users.first()
-    {
-        bail!(
-            "conflict: unable to remove {q} (must force) - container {} is using its referenced image {}",
-            &c[..12],
-            short_id(&img.record.id)
-        );
+    // Docker's hard conflict: no `-f` deletes an image a running container uses.
+    let mut running = None;
+    for id in &users {
+        if let Some(c) = ctx.store.container(id).await?
+            && let Some(c) = super::liveness::reconcile(ctx, c).await?
+            && (c.state == berth_store::State::Running || c.restarting)
+        {
+            running = Some(c.id);
+            break;
+        }
     }
+    let image = short_id(&img.record.id);
     if let Some(r) = by_name {
+        if remaining <= 1
+            && !force
+            && let Some(c) = users.first()
+        {
+            bail!(
+                "conflict: unable to remove repository reference {q:?} (must force) - container {} is using its referenced image {image}",
+                &c[..12]
+            );
+        }
         ctx.store.untag(&r.name(), r.tag_or_latest()).await?;
         println!("Untagged: {}", ctx.familiar(&r.name(), r.tag_or_latest()));
         super::events::emit(
@@ -297,15 +307,29 @@ async fn rmi_one(ctx: &Context, q: &str, force: bool) -> Result<()> {
             &[("name", ctx.familiar(&r.name(), r.tag_or_latest()))],
         );
         remaining -= 1;
-        if remaining > 0 {
+        // Other names keep it; so does a running container (as Docker, the image stays,
+        // dangling, and only its name goes).
+        if remaining > 0 || running.is_some() {
             return Ok(());
         }
-    } else if remaining > 1 && !force {
-        bail!(
-            "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
-            short_id(&img.record.id)
-        );
     } else {
+        if let Some(c) = &running {
+            bail!(
+                "conflict: unable to delete {image} (cannot be forced) - image is being used by running container {}",
+                &c[..12]
+            );
+        }
+        if remaining > 1 && !force {
+            bail!(
+                "conflict: unable to delete {image} (must be forced) - image is referenced in multiple repositories"
+            );
+        }
+        if !force && let Some(c) = users.first() {
+            bail!(
+                "conflict: unable to delete {image} (must be forced) - image is being used by stopped container {}",
+                &c[..12]
+            );
+        }
         for (n, t) in &img.names {
             println!("Untagged: {}", ctx.familiar(n, t));
             super::events::emit(

@@ -20,6 +20,10 @@ pub struct LogsArgs {
     /// Prefix each line with its time.
     #[arg(short, long)]
     pub timestamps: bool,
+    /// Show the extra attributes of each line (`--log-opt labels=…,env=…`), as `k=v,k=v`
+    /// before the line; berth records none yet, so the set is empty.
+    #[arg(long)]
+    pub details: bool,
     /// Only lines since this time: RFC 3339 (`2024-01-02T03:04:05Z`), Unix seconds, or a
     /// duration before now (`10m`, `1h30m`, `42s`).
     #[arg(long)]
@@ -97,9 +101,66 @@ impl Window {
     }
 }
 
+/// How each line is shown.
+#[derive(Clone, Copy)]
+struct Shape {
+    timestamps: bool,
+    details: bool,
+}
+
+/// Docker's attribute set of a line (`--details`): `k=v` pairs, keys sorted, both
+/// URL-query-escaped, joined by `,`; empty when the line has none.
+fn details_of(v: &serde_json::Value) -> String {
+    let Some(attrs) = v["attrs"].as_object() else {
+        return String::new();
+    };
+    let mut pairs: Vec<(&String, &str)> = attrs
+        .iter()
+        .map(|(k, v)| (k, v.as_str().unwrap_or_default()))
+        .collect();
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Go's `url.QueryEscape`.
+fn query_escape(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// One json-file entry as Docker's `logs` prints it: `[TIME ][DETAILS ]LINE` (with
+/// `--details` and no attributes, a lone space before the line, as Docker does).
+fn shown_line(v: &serde_json::Value, shape: Shape) -> String {
+    let text = v["log"].as_str().unwrap_or_default();
+    let mut shown = String::new();
+    if shape.timestamps {
+        shown.push_str(v["time"].as_str().unwrap_or_default());
+        shown.push(' ');
+    }
+    if shape.details {
+        shown.push_str(&details_of(v));
+        shown.push(' ');
+    }
+    shown.push_str(text);
+    shown
+}
+
 /// Print complete json-file lines from `data` within `window`; returns how many bytes it
 /// consumed.
-fn print_lines(data: &[u8], timestamps: bool, window: Window) -> usize {
+fn print_lines(data: &[u8], shape: Shape, window: Window) -> usize {
     let mut used = 0;
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     while let Some(n) = data[used..].iter().position(|&b| b == b'\n') {
@@ -111,12 +172,7 @@ fn print_lines(data: &[u8], timestamps: bool, window: Window) -> usize {
         if !window.keeps(v["time"].as_str().unwrap_or_default()) {
             continue;
         }
-        let text = v["log"].as_str().unwrap_or_default();
-        let shown = if timestamps {
-            format!("{} {text}", v["time"].as_str().unwrap_or_default())
-        } else {
-            text.to_string()
-        };
+        let shown = shown_line(&v, shape);
         let _ = if v["stream"] == "stderr" {
             err.write_all(shown.as_bytes())
         } else {
@@ -177,7 +233,11 @@ pub async fn logs(args: LogsArgs) -> Result<()> {
         let count = lines.len() - 1;
         start = lines[count.saturating_sub(n)];
     }
-    let mut offset = start + print_lines(&data[start..complete], args.timestamps, window);
+    let shape = Shape {
+        timestamps: args.timestamps,
+        details: args.details,
+    };
+    let mut offset = start + print_lines(&data[start..complete], shape, window);
     if !args.follow {
         return Ok(());
     }
@@ -194,7 +254,7 @@ pub async fn logs(args: LogsArgs) -> Result<()> {
         file.seek(SeekFrom::Start(offset as u64))?;
         let mut more = Vec::new();
         file.read_to_end(&mut more)?;
-        offset += print_lines(&more, args.timestamps, window);
+        offset += print_lines(&more, shape, window);
         if !running {
             return Ok(());
         }
@@ -204,7 +264,21 @@ pub async fn logs(args: LogsArgs) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_time;
+    use super::{Shape, parse_time, shown_line};
+
+    #[test]
+    fn details_as_docker_prints_them() {
+        let shape = |timestamps, details| Shape {
+            timestamps,
+            details,
+        };
+        let v = serde_json::json!({"log": "hi\n", "stream": "stdout", "time": "T"});
+        assert_eq!(shown_line(&v, shape(false, true)), " hi\n");
+        assert_eq!(shown_line(&v, shape(true, true)), "T  hi\n");
+        assert_eq!(shown_line(&v, shape(true, false)), "T hi\n");
+        let v = serde_json::json!({"log": "x\n", "attrs": {"b": "2 3", "a": "1/"}});
+        assert_eq!(shown_line(&v, shape(false, true)), "a=1%2F,b=2+3 x\n");
+    }
 
     #[test]
     fn times_take_docker_forms() {

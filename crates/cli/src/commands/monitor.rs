@@ -5,13 +5,14 @@
 //! (its changes kept), its log appended to. With a `--restart` policy it runs the container
 //! again in the same directory when it exits, until the policy says no or the user stops it.
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader};
 use std::os::fd::{FromRawFd as _, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
+use berth_engine::containers::logfile::LogFile;
 use berth_runtime::engine::Stdio;
 use berth_runtime::rootfs;
 
@@ -36,6 +37,9 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// The container's log, shared by the stream readers.
+type Log = Arc<Mutex<Option<LogFile>>>;
+
 /// One json-file log line for `text` on `stream`.
 fn log_line(text: &[u8], stream: &str) -> Vec<u8> {
     let mut line = serde_json::to_vec(&serde_json::json!({
@@ -49,7 +53,7 @@ fn log_line(text: &[u8], stream: &str) -> Vec<u8> {
 }
 
 /// Copy `from` into the log, one json line per line of output.
-fn copy(from: OwnedFd, stream: &'static str, log: Arc<Mutex<std::fs::File>>) {
+fn copy(from: OwnedFd, stream: &'static str, log: Log) {
     let mut reader = BufReader::new(std::fs::File::from(from));
     let mut buf = Vec::new();
     loop {
@@ -58,7 +62,9 @@ fn copy(from: OwnedFd, stream: &'static str, log: Arc<Mutex<std::fs::File>>) {
             Ok(0) | Err(_) => return,
             Ok(_) => {
                 let line = log_line(&buf, stream);
-                let _ = log.lock().unwrap().write_all(&line);
+                if let Some(log) = log.lock().unwrap().as_mut() {
+                    let _ = log.write_line(&line);
+                }
             }
         }
     }
@@ -72,7 +78,7 @@ async fn run_once(
     record: &berth_engine::model::Record,
     dir: &Path,
     first: bool,
-    log: &Arc<Mutex<std::fs::File>>,
+    log: &Log,
 ) -> i32 {
     let layers = &record.layers;
     let runtime = super::run::runtime_path(record);
@@ -81,7 +87,7 @@ async fn run_once(
         rootfs::unmount(dir)?;
         let fs = rootfs::mount(&ctx.config.root, &c.id, layers)?;
         let mut spec = super::run::spec_of(record, &c.id, fs.merged)?;
-        complete_spec(&mut spec, dir, &record.config.user)?;
+        complete_spec(&mut spec, dir, record)?;
         // Docker fills new volumes when the container is created: on its first start only.
         if first {
             super::volumes::populate_mounts(&ctx.config.root, &spec)?;
@@ -120,7 +126,7 @@ async fn run_once(
             };
             (stdio, readers.into())
         };
-        let status = supervise(ctx, &c.id, runtime.as_deref(), spec, stdio).await;
+        let status = supervise(ctx, &c.id, runtime.as_deref(), spec, stdio, true).await;
         tokio::task::spawn_blocking(move || {
             for r in readers {
                 let _ = r.join();
@@ -134,7 +140,9 @@ async fn run_once(
         Ok(status) => status.code(),
         Err(e) => {
             let line = log_line(format!("berth: error: {e:#}\n").as_bytes(), "stderr");
-            let _ = log.lock().unwrap().write_all(&line);
+            if let Some(log) = log.lock().unwrap().as_mut() {
+                let _ = log.write_line(&line);
+            }
             127
         }
     }
@@ -158,12 +166,11 @@ pub async fn run(args: MonitorArgs) -> Result<()> {
     ctx.store
         .container_monitor(&c.id, i64::from(std::process::id()))
         .await?;
-    let log = Arc::new(Mutex::new(
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log_path(&ctx.config.root, &c.id))?,
-    ));
+    // The log driver's file (none: nothing is kept, as Docker's `none` driver).
+    let log: Log = Arc::new(Mutex::new(LogFile::open(
+        &log_path(&ctx.config.root, &c.id),
+        &record.host_config.log_config,
+    )?));
     let (mut first, mut backoff) = (c.started_at.is_none(), Backoff::default());
     loop {
         let began = Instant::now();

@@ -25,7 +25,8 @@ pub struct PsArgs {
     /// Only show container IDs.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Filter: id, name, status, exited, ancestor, label, before, since (KEY=VALUE).
+    /// Filter (KEY=VALUE): id, name, label, exited, status, ancestor, before, since, volume,
+    /// network, publish, expose, health, is-task, isolation.
     #[arg(short, long = "filter")]
     pub filter: Vec<String>,
     /// Show the last N created containers, in any state.
@@ -45,9 +46,88 @@ pub struct PsArgs {
     pub format: Option<String>,
 }
 
+/// Docker's `ps` filters (`isolation` only matches the empty Linux default).
 const FILTERS: &[&str] = &[
-    "id", "name", "status", "exited", "ancestor", "label", "before", "since", "volume",
+    "id",
+    "name",
+    "status",
+    "exited",
+    "ancestor",
+    "label",
+    "before",
+    "since",
+    "volume",
+    "network",
+    "publish",
+    "expose",
+    "health",
+    "is-task",
+    "isolation",
 ];
+const HEALTH: &[&str] = &["starting", "healthy", "unhealthy", "none"];
+
+/// The health state `ps --filter health=` sees: `starting`, `healthy`, `unhealthy`, or
+/// `none` for a container without a health state. Health checks are not wired to `ps` yet:
+/// `none` for all (the health work returns the record's state here).
+pub fn health_of(_c: &Container) -> &str {
+    "none"
+}
+
+/// The networks a container is on, by name, as `ps --filter network=` matches them: its
+/// `NetworkMode` (berth's default is `none` until networking exists); none for a container
+/// sharing another's namespace.
+fn networks_of(record: &berth_engine::model::Record) -> Vec<String> {
+    use berth_engine::model::NetworkMode;
+    match &record.host_config.network_mode {
+        NetworkMode::Default => vec!["none".into()],
+        NetworkMode::Container(_) => vec![],
+        mode => vec![mode.to_string()],
+    }
+}
+
+/// A `publish=`/`expose=` value as the private ports it names (`80`, `80/udp`,
+/// `8000-8080/tcp`: `PORT/proto` keys as in `PortBindings`), Docker's checks and errors.
+fn port_filter(key: &str, value: &str) -> Result<Vec<String>> {
+    if value.contains(':') {
+        anyhow::bail!("filter for '{key}' should not contain ':': {value}");
+    }
+    let (range, proto) = value.split_once('/').unwrap_or((value, "tcp"));
+    let proto = if proto.is_empty() { "tcp" } else { proto };
+    let bad = || anyhow::anyhow!("error while looking up for {key} {value}: invalid port range");
+    let (start, end) = match range.split_once('-') {
+        Some((a, b)) => (
+            a.parse::<u16>().map_err(|_| bad())?,
+            b.parse::<u16>().map_err(|_| bad())?,
+        ),
+        None => {
+            let p = range.parse::<u16>().map_err(|_| bad())?;
+            (p, p)
+        }
+    };
+    if end < start {
+        return Err(bad());
+    }
+    Ok((start..=end)
+        .map(|p| format!("{p}/{}", proto.to_lowercase()))
+        .collect())
+}
+
+/// The `rootfs.diff_ids` of an image config.
+fn diff_ids(ctx: &Context, img: &berth_store::Image) -> Vec<String> {
+    ctx.store
+        .blobs()
+        .read(&img.record.id)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|cfg| {
+            cfg["rootfs"]["diff_ids"].as_array().map(|a| {
+                a.iter()
+                    .filter_map(|d| d.as_str().map(String::from))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
 const STATES: &[&str] = &[
     "created",
     "restarting",
@@ -75,6 +155,16 @@ pub async fn ps(args: PsArgs) -> Result<()> {
     let filters = Filters::parse(&args.filter, FILTERS)?;
     filters.check("status", |v| STATES.contains(&v))?;
     filters.check("exited", |v| v.parse::<i64>().is_ok())?;
+    filters.check("health", |v| HEALTH.contains(&v))?;
+    filters.check("is-task", |v| v == "true" || v == "false")?;
+    let mut published: HashSet<String> = HashSet::new();
+    for v in filters.get("publish") {
+        published.extend(port_filter("publish", v)?);
+    }
+    let mut exposed: HashSet<String> = HashSet::new();
+    for v in filters.get("expose") {
+        exposed.extend(port_filter("expose", v)?);
+    }
     let all_list = liveness::all(&ctx).await?;
     // Newest first: `before` keeps what comes after its container, `since` what comes before.
     let position = |q: &str| -> Result<usize> {
@@ -93,13 +183,6 @@ pub async fn ps(args: PsArgs) -> Result<()> {
         .iter()
         .map(|q| position(q))
         .collect::<Result<Vec<_>>>()?;
-    let mut ancestors = HashSet::new();
-    for q in filters.get("ancestor") {
-        // Like Docker: an image that is not there matches nothing.
-        if let Ok(img) = ctx.find_image(q).await {
-            ancestors.insert(img.record.id.to_string());
-        }
-    }
     let images: HashMap<String, berth_store::Image> = ctx
         .store
         .images()
@@ -107,6 +190,27 @@ pub async fn ps(args: PsArgs) -> Result<()> {
         .into_iter()
         .map(|i| (i.record.id.to_string(), i))
         .collect();
+    // `ancestor=`: an image by id, name or name:tag, and the images built on it (whose layers
+    // start with all of its own). Like Docker, an image that is not there matches nothing.
+    let mut ancestors = HashSet::new();
+    if filters.has("ancestor") {
+        let mut bases = vec![];
+        for q in filters.get("ancestor") {
+            if let Ok(img) = ctx.find_image(q).await {
+                ancestors.insert(img.record.id.to_string());
+                bases.push(diff_ids(&ctx, &img));
+            }
+        }
+        for (id, img) in &images {
+            let layers = diff_ids(&ctx, img);
+            if bases
+                .iter()
+                .any(|b| !b.is_empty() && layers.len() > b.len() && layers.starts_with(b))
+            {
+                ancestors.insert(id.clone());
+            }
+        }
+    }
     let mut labels_cache: HashMap<String, BTreeMap<String, String>> = HashMap::new();
     let mut labels = |image_id: &str| -> BTreeMap<String, String> {
         labels_cache
@@ -148,6 +252,26 @@ pub async fn ps(args: PsArgs) -> Result<()> {
                     && c.exit_code.unwrap_or(0).to_string() == v
             })
             && (!filters.has("ancestor") || ancestors.contains(&c.image_id))
+            && filters.any("health", |v| v == health_of(c))
+            // Not a swarm task: berth has no swarm.
+            && filters.any("is-task", |v| v == "false")
+            && filters.any("isolation", str::is_empty)
+            && (!filters.has("network")
+                && !filters.has("publish")
+                && !filters.has("expose")
+                || {
+                    let record = super::run::record(c).unwrap_or_default();
+                    let networks = networks_of(&record);
+                    let bound = &record.host_config.port_bindings;
+                    filters.any("network", |v| networks.iter().any(|n| n == v))
+                        && (published.is_empty()
+                            || published.iter().any(|p| bound.contains_key(p)))
+                        && (exposed.is_empty()
+                            || exposed.iter().any(|p| {
+                                record.config.exposed_ports.contains_key(p)
+                                    || bound.contains_key(p)
+                            }))
+                })
             && (!filters.has("volume") || {
                 // A volume's name, or a mount's destination, as Docker matches them.
                 let record = super::run::record(c).unwrap_or_default();
@@ -185,6 +309,31 @@ pub async fn ps(args: PsArgs) -> Result<()> {
         }
         return Ok(());
     }
+    // The image as recorded, unless that name now names another image (or none): then its
+    // id, as Docker shows it.
+    let mut shown_images: HashMap<String, String> = HashMap::new();
+    for (c, _) in &list {
+        if shown_images.contains_key(&c.id) {
+            continue;
+        }
+        let current = ctx
+            .find_image(&c.image)
+            .await
+            .ok()
+            .map(|i| i.record.id.to_string());
+        let shown = if current.as_deref() == Some(c.image_id.as_str()) || c.image_id.is_empty() {
+            c.image.clone()
+        } else if args.no_trunc {
+            c.image_id.clone()
+        } else {
+            let hex = c
+                .image_id
+                .split_once(':')
+                .map_or(c.image_id.as_str(), |(_, h)| h);
+            hex[..hex.len().min(12)].to_string()
+        };
+        shown_images.insert(c.id.clone(), shown);
+    }
     let with_size = args.size || format.uses("Size");
     let rows: Vec<Row> = list
         .iter()
@@ -200,7 +349,7 @@ pub async fn ps(args: PsArgs) -> Result<()> {
             let mut row = Row::new();
             for (k, v) in [
                 ("ID", id(c)),
-                ("Image", c.image.clone()),
+                ("Image", shown_images[&c.id].clone()),
                 ("Command", command(c, !args.no_trunc)),
                 ("CreatedAt", go_time(c.created_at)),
                 ("RunningFor", human_ago(now() - c.created_at)),

@@ -2,8 +2,11 @@
 //! start, stop, kill, wait, rm, restart, rename, update), liveness reconciliation and the
 //! container events.
 
+pub mod exec;
+pub mod health;
 pub mod lifecycle;
 pub mod liveness;
+pub mod logfile;
 pub mod pause;
 
 use crate::Engine;

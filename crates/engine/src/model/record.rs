@@ -86,6 +86,12 @@ impl Record {
         serde_json::to_string(self).expect("a record serializes")
     }
 
+    /// The external OCI runtime the record names (`None`: berth's own engine).
+    pub fn runtime_path(&self) -> Option<PathBuf> {
+        let rt = self.host_config.runtime.as_str();
+        (!rt.is_empty() && rt != "berth").then(|| PathBuf::from(rt))
+    }
+
     /// The volumes the container mounts, by name.
     pub fn volumes(&self) -> Vec<String> {
         let mut names: Vec<String> = self

@@ -164,6 +164,11 @@ impl Record {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        if !c.domainname.is_empty() {
+            // Set in the container's UTS namespace, as Docker's setdomainname does.
+            spec.sysctls
+                .push(("kernel.domainname".into(), c.domainname.clone()));
+        }
         spec.shm_size = bytes(h.shm_size);
         let host = |m: &NamespaceMode| *m == NamespaceMode::Host;
         for (name, mode) in [("pid", &h.pid_mode), ("uts", &h.uts_mode)] {

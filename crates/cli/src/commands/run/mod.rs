@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
-use berth_engine::model::{ContainerConfig, HostConfig, RECORD_VERSION, Record, RestartPolicyName};
+use berth_engine::model::{
+    ContainerConfig, HostConfig, NetworkMode, RECORD_VERSION, Record, RestartPolicyName,
+};
 use berth_oci::ParsedManifest;
 use berth_runtime::engine::Stdio;
 use berth_runtime::rootfs::{self, LayerCache};
@@ -16,14 +18,16 @@ use super::context::{Context, host_platform};
 use super::pull::{Output, pull};
 use super::volumes::populate_mounts;
 
+mod flags;
 mod options;
 mod record;
 mod supervise;
 
+pub use flags::{ContainerFlags, RunOnlyFlags};
 use options::{image_volumes, parse_bytes, parse_tmpfs, parse_volume, security_options};
 pub(crate) use record::random_hex;
 pub use record::{complete_spec, record, runtime_path, spec_of, strings};
-pub use supervise::{Backoff, detach, engine, finish, supervise};
+pub use supervise::{Backoff, detach, finish, supervise};
 
 /// `berth run`
 #[derive(clap::Args)]
@@ -86,8 +90,10 @@ pub struct RunArgs {
     /// Mount a tmpfs: CONTAINER_PATH[:OPTIONS] (`/run:size=64m,exec`).
     #[arg(long)]
     pub tmpfs: Vec<String>,
-    /// Network: `none` (a namespace with only lo, the default) or `host`.
-    #[arg(long, default_value = "none", value_parser = ["none", "host"])]
+    /// Network: `none` (a namespace with only lo, the default) or `host`; `bridge`, a
+    /// network's name and `container:NAME` are accepted and refused at start until berth has
+    /// networks.
+    #[arg(long, default_value = "none")]
     pub network: String,
     /// Container hostname.
     #[arg(long)]
@@ -114,6 +120,12 @@ pub struct RunArgs {
     /// An external OCI runtime (e.g. runc, crun) instead of berth's own engine.
     #[arg(long)]
     pub runtime: Option<PathBuf>,
+    /// The flags `run` shares with `create`.
+    #[command(flatten)]
+    pub flags: ContainerFlags,
+    /// The flags only `run` has.
+    #[command(flatten)]
+    pub run_flags: RunOnlyFlags,
     /// The image.
     pub image: String,
     /// The command and its arguments (default: the image's).
@@ -133,7 +145,18 @@ impl std::fmt::Display for ContainerExit {
 
 impl std::error::Error for ContainerExit {}
 
+/// Run `berth run`.
 pub async fn run(args: RunArgs) -> Result<()> {
+    run_or_create(args, false).await
+}
+
+/// Run `berth create`: the container is made (image pulled, volumes created, record written)
+/// as by `run`, its id printed, and it is left in the created state for `start`.
+pub async fn create(args: RunArgs) -> Result<()> {
+    run_or_create(args, true).await
+}
+
+async fn run_or_create(args: RunArgs, create_only: bool) -> Result<()> {
     let security = security_options(&args.security_opt)?;
     let restart =
         berth_engine::model::RestartPolicy::parse(&args.restart).map_err(anyhow::Error::msg)?;
@@ -141,20 +164,40 @@ pub async fn run(args: RunArgs) -> Result<()> {
         bail!("Conflicting options: --restart and --rm");
     }
     let ctx = Context::open().await?;
-    let image = match ctx.find_image(&args.image).await {
-        Ok(img) => img,
-        Err(_) => {
+    let policy = args.flags.pull_policy().map_err(anyhow::Error::msg)?;
+    let platform = args
+        .flags
+        .platform()
+        .map_err(anyhow::Error::msg)?
+        .unwrap_or_else(host_platform);
+    let output = if args.flags.quiet {
+        Output::Quiet
+    } else {
+        Output::Stderr
+    };
+    let local = match policy {
+        flags::PullPolicy::Always => None,
+        _ => ctx.find_image(&args.image).await.ok(),
+    };
+    let image = match local {
+        Some(img) => img,
+        None if policy == flags::PullPolicy::Never => {
+            bail!("No such image: {} (--pull never)", args.image)
+        }
+        None => {
             let r = ctx.reference(&args.image)?;
-            let shown = r
-                .clone()
-                .with_default_tag()
-                .familiar_name(&ctx.config.default_registry);
-            let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
-            match &r.digest {
-                Some(d) => eprintln!("Unable to find image '{shown}@{d}' locally"),
-                None => eprintln!("Unable to find image '{shown}:{tag}' locally"),
+            if policy != flags::PullPolicy::Always && !args.flags.quiet {
+                let shown = r
+                    .clone()
+                    .with_default_tag()
+                    .familiar_name(&ctx.config.default_registry);
+                let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
+                match &r.digest {
+                    Some(d) => eprintln!("Unable to find image '{shown}@{d}' locally"),
+                    None => eprintln!("Unable to find image '{shown}:{tag}' locally"),
+                }
             }
-            let id = pull(&ctx, &r, &host_platform(), Output::Stderr).await?;
+            let id = pull(&ctx, &r, &platform, output).await?;
             ctx.store
                 .image(&id)
                 .await?
@@ -205,9 +248,6 @@ pub async fn run(args: RunArgs) -> Result<()> {
         image: args.image.clone(),
         tty: args.tty,
         open_stdin: args.interactive,
-        attach_stdin: args.interactive && !args.detach,
-        attach_stdout: !args.detach,
-        attach_stderr: !args.detach,
         env: strings(c.and_then(|c| c.get("Env"))),
         labels: super::filter::labels_of(&cfg),
         ..ContainerConfig::default()
@@ -294,6 +334,44 @@ pub async fn run(args: RunArgs) -> Result<()> {
     host.resources.memory = args.memory.map_or(0, |m| m as i64);
     host.resources.nano_cpus = args.cpus.map_or(0, |c| (c * 1e9).round() as i64);
     host.resources.pids_limit = args.pids_limit;
+    if let Some(h) = c
+        .and_then(|c| c.get("Healthcheck"))
+        .filter(|h| !h.is_null())
+    {
+        config.healthcheck = serde_json::from_value(h.clone()).ok();
+    }
+    if let Some(p) = c
+        .and_then(|c| c.get("ExposedPorts"))
+        .and_then(|v| v.as_object())
+    {
+        config.exposed_ports = p.keys().map(|k| (k.clone(), Default::default())).collect();
+    }
+    args.flags
+        .apply(&mut config, &mut host)
+        .map_err(anyhow::Error::msg)?;
+    flags::check(&host).map_err(anyhow::Error::msg)?;
+    args.flags
+        .endpoint(&host.network_mode)
+        .map_err(anyhow::Error::msg)?;
+    args.run_flags.detach_keys().map_err(anyhow::Error::msg)?;
+    let streams = args
+        .flags
+        .attach(args.interactive, args.detach)
+        .map_err(anyhow::Error::msg)?;
+    (
+        config.attach_stdin,
+        config.attach_stdout,
+        config.attach_stderr,
+    ) = (streams.stdin, streams.stdout, streams.stderr);
+    if !matches!(
+        host.network_mode,
+        NetworkMode::None | NetworkMode::Host | NetworkMode::Default
+    ) {
+        bail!(
+            "--network {}: berth has no container networks yet (use none or host)",
+            host.network_mode
+        );
+    }
     let mut mount_points = vec![];
     for v in &args.volume {
         mount_points.push(parse_volume(&ctx.config.root, v)?);
@@ -304,9 +382,15 @@ pub async fn run(args: RunArgs) -> Result<()> {
             .insert(point.destination.clone(), point.tmpfs_options.clone());
         mount_points.push(point);
     }
+    for m in &host.mounts {
+        mount_points.push(options::mount_point(&ctx.config.root, m)?);
+    }
+    for from in &host.volumes_from {
+        mount_points.extend(options::volumes_from(&ctx, from).await?);
+    }
     let from_image = image_volumes(&ctx.config.root, c, &mount_points)?;
     mount_points.extend(from_image);
-    let record = Record {
+    let stored = Record {
         version: RECORD_VERSION,
         config,
         host_config: host,
@@ -315,10 +399,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
     };
     // Checked now (cpus, seccomp profile, namespaces), so that nothing is recorded that
     // cannot start.
-    let mut spec = spec_of(&record, &id, PathBuf::new())?;
-    let user = record.config.user.clone();
-    let config = record.to_json();
-    let layers = record.layers.clone();
+    let mut spec = spec_of(&stored, &id, PathBuf::new())?;
+    let config = stored.to_json();
+    let layers = stored.layers.clone();
     let mut name = args
         .name
         .clone()
@@ -341,7 +424,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             }
             Err(e) => {
                 // The anonymous volumes made for it would be nobody's.
-                let names = record.volumes();
+                let names = stored.volumes();
                 super::volumes::remove_anonymous(&ctx.config.root, &names, &[])?;
                 return Err(e.into());
             }
@@ -349,7 +432,14 @@ pub async fn run(args: RunArgs) -> Result<()> {
         }
     };
     super::events::emit_container(&ctx, "create", &record.id, &[]).await;
+    if !stored.host_config.container_id_file.is_empty() {
+        options::write_cidfile(&stored.host_config.container_id_file, &record.id)?;
+    }
 
+    if create_only {
+        println!("{}", record.id);
+        return Ok(());
+    }
     if args.detach {
         detach(&ctx, &record.id).await?;
         println!("{}", record.id);
@@ -362,13 +452,20 @@ pub async fn run(args: RunArgs) -> Result<()> {
 
     let fs = rootfs::mount(&ctx.config.root, &record.id, &layers)?;
     spec.rootfs = fs.merged.clone();
-    let ready = complete_spec(&mut spec, &fs.dir, &user)
+    let ready = complete_spec(&mut spec, &fs.dir, &stored)
         .and_then(|()| Ok(populate_mounts(&ctx.config.root, &spec)?));
     let result = match ready {
-        Ok(()) => match attach(&args, &spec) {
+        Ok(()) => match attach(&args, &spec, &stored.config) {
             Ok((stdio, terminal)) => {
-                let status =
-                    supervise(&ctx, &record.id, args.runtime.as_deref(), spec, stdio).await;
+                let status = supervise(
+                    &ctx,
+                    &record.id,
+                    args.runtime.as_deref(),
+                    spec,
+                    stdio,
+                    args.run_flags.sig_proxy(),
+                )
+                .await;
                 if let Some(terminal) = terminal {
                     terminal.finish().await;
                 }
@@ -390,17 +487,31 @@ pub async fn run(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// The foreground container's stdio: a terminal with `-t`, berth's own stdin only with `-i`.
-fn attach(args: &RunArgs, spec: &ContainerSpec) -> Result<(Stdio, Option<super::tty::Terminal>)> {
+/// The foreground container's stdio: a terminal with `-t`; else berth's own streams where
+/// attached (`-a`; stdin only with `-i`), `/dev/null` elsewhere.
+fn attach(
+    args: &RunArgs,
+    spec: &ContainerSpec,
+    config: &berth_engine::model::ContainerConfig,
+) -> Result<(Stdio, Option<super::tty::Terminal>)> {
     if !spec.terminal {
-        let stdin = if args.interactive {
-            None
-        } else {
-            Some(std::fs::File::open("/dev/null")?.into())
+        let null = |attached: bool| -> Result<Option<std::os::fd::OwnedFd>> {
+            Ok(match attached {
+                true => None,
+                false => Some(
+                    std::fs::OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .open("/dev/null")?
+                        .into(),
+                ),
+            })
         };
         return Ok((
             Stdio {
-                stdin,
+                stdin: null(config.attach_stdin)?,
+                stdout: null(config.attach_stdout)?,
+                stderr: null(config.attach_stderr)?,
                 ..Stdio::default()
             },
             None,

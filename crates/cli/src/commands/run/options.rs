@@ -89,6 +89,110 @@ fn volume_point(v: volumes::Volume) -> MountPoint {
     }
 }
 
+/// The mount point of a `--mount`: a volume created (named) or made (anonymous), a bind
+/// source checked, a tmpfs with its size and mode as mount options.
+pub(super) fn mount_point(root: &Path, m: &berth_engine::model::Mount) -> Result<MountPoint> {
+    let rw = !m.read_only;
+    let mode = if rw { "" } else { "ro" }.to_string();
+    let point = match m.kind {
+        MountType::Bind => {
+            if !Path::new(&m.source).exists() {
+                bail!(
+                    "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                    m.source
+                );
+            }
+            MountPoint {
+                kind: MountType::Bind,
+                source: m.source.clone(),
+                propagation: "rprivate".into(),
+                ..MountPoint::default()
+            }
+        }
+        MountType::Volume => {
+            let labels = m
+                .volume_options
+                .as_ref()
+                .map(|o| o.labels.clone())
+                .unwrap_or_default();
+            let v = if m.source.is_empty() {
+                volumes::create_anonymous(root)?
+            } else {
+                volumes::create(root, Some(&m.source), labels)?
+            };
+            MountPoint {
+                no_copy: m.volume_options.as_ref().is_some_and(|o| o.no_copy),
+                ..volume_point(v)
+            }
+        }
+        MountType::Tmpfs => {
+            let mut options = vec![];
+            if let Some(t) = &m.tmpfs_options {
+                if t.size_bytes > 0 {
+                    options.push(format!("size={}", t.size_bytes));
+                }
+                if t.mode != 0 {
+                    options.push(format!("mode={:o}", t.mode));
+                }
+            }
+            MountPoint {
+                kind: MountType::Tmpfs,
+                tmpfs_options: options.join(","),
+                ..MountPoint::default()
+            }
+        }
+    };
+    Ok(MountPoint {
+        destination: m.target.clone(),
+        rw,
+        mode,
+        ..point
+    })
+}
+
+/// `--volumes-from CONTAINER[:ro|rw]`: the other container's volume and bind mounts, at the
+/// same destinations, read-only with `:ro` (else as they are there).
+pub(super) async fn volumes_from(
+    ctx: &crate::commands::context::Context,
+    from: &str,
+) -> Result<Vec<MountPoint>> {
+    let (name, mode) = match from.rsplit_once(':') {
+        Some((n, m @ ("ro" | "rw"))) => (n, Some(m)),
+        _ => (from, None),
+    };
+    let c = ctx.store.find_container(name).await?;
+    let record = super::record(&c)?;
+    Ok(record
+        .mount_points
+        .into_iter()
+        .filter(|m| m.kind != MountType::Tmpfs)
+        .map(|m| match mode {
+            Some(mode) => MountPoint {
+                rw: mode == "rw",
+                mode: if mode == "ro" {
+                    "ro".into()
+                } else {
+                    String::new()
+                },
+                ..m
+            },
+            None => m,
+        })
+        .collect())
+}
+
+/// Write the container's id to `--cidfile PATH` (created, never overwritten).
+pub(super) fn write_cidfile(path: &str, id: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("cannot write the container id to {path}"))?;
+    f.write_all(id.as_bytes())?;
+    Ok(())
+}
+
 /// The anonymous volumes Docker makes for the image's `Volumes` that no mount covers.
 pub(super) fn image_volumes(
     root: &Path,

@@ -22,11 +22,33 @@ pub fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
 /// the image's `/etc/passwd` and `/etc/group`, the process's environment (`HOME` is that
 /// user's), and `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` written into `dir` and
 /// bound over the image's.
-pub fn complete_spec(spec: &mut ContainerSpec, dir: &Path, user: &str) -> Result<()> {
-    let user = if user.is_empty() { "0" } else { user };
+pub fn complete_spec(
+    spec: &mut ContainerSpec,
+    dir: &Path,
+    record: &berth_engine::model::Record,
+) -> Result<()> {
+    let (config, host) = (&record.config, &record.host_config);
+    let user = if config.user.is_empty() {
+        "0"
+    } else {
+        &config.user
+    };
     let resolved = berth_runtime::user::resolve(&spec.rootfs, user)
         .map_err(|e| anyhow::anyhow!("user {user:?}: {e}"))?;
     (spec.uid, spec.gid, spec.groups) = (resolved.uid, resolved.gid, resolved.groups);
+    for g in &host.group_add {
+        let gid = match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => {
+                berth_runtime::user::resolve(&spec.rootfs, &format!("0:{g}"))
+                    .map_err(|e| anyhow::anyhow!("--group-add {g:?}: {e}"))?
+                    .gid
+            }
+        };
+        if !spec.groups.contains(&gid) {
+            spec.groups.push(gid);
+        }
+    }
     // Only the process gets these, as with Docker (Config.Env keeps the image's and -e's).
     spec.env = berth_runtime::spec::container_env(
         &spec.env,
@@ -35,11 +57,30 @@ pub fn complete_spec(spec: &mut ContainerSpec, dir: &Path, user: &str) -> Result
         &resolved.home,
     );
     std::fs::create_dir_all(dir)?;
-    let hosts = format!(
+    let mut hosts = format!(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
         spec.hostname
     );
-    let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+    // `--add-host NAME:IP`, as Docker appends them.
+    for h in &host.extra_hosts {
+        if let Some((name, ip)) = h
+            .rsplit_once(':')
+            .filter(|(n, _)| !n.contains(':'))
+            .or_else(|| h.split_once(':'))
+        {
+            hosts.push_str(&format!(
+                "{}\t{name}\n",
+                ip.trim_start_matches('[').trim_end_matches(']')
+            ));
+        }
+    }
+    let resolv = resolv_conf(
+        &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        &host.dns,
+        &host.dns_search,
+        &host.dns_options,
+    )
+    .into_bytes();
     let files: [(&str, Vec<u8>); 3] = [
         ("hostname", format!("{}\n", spec.hostname).into_bytes()),
         ("hosts", hosts.into_bytes()),
@@ -70,6 +111,35 @@ pub fn complete_spec(spec: &mut ContainerSpec, dir: &Path, user: &str) -> Result
         );
     }
     Ok(())
+}
+
+/// The container's resolv.conf: the host's, with `--dns`, `--dns-search` and `--dns-option`
+/// replacing its nameservers, search domains and options when given (as Docker does).
+pub fn resolv_conf(host: &str, dns: &[String], search: &[String], options: &[String]) -> String {
+    let mut out = String::new();
+    for line in host.lines() {
+        let key = line.split_whitespace().next().unwrap_or_default();
+        let replaced = match key {
+            "nameserver" => !dns.is_empty(),
+            "search" | "domain" => !search.is_empty(),
+            "options" => !options.is_empty(),
+            _ => false,
+        };
+        if !replaced {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    for d in dns {
+        out.push_str(&format!("nameserver {d}\n"));
+    }
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    if !options.is_empty() {
+        out.push_str(&format!("options {}\n", options.join(" ")));
+    }
+    out
 }
 
 /// The typed record of container `c` (first-release records converted).

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
-use berth_runtime::engine::{ExitStatus, NativeRuntime, OciRuntime, Runtime, Stdio};
+use berth_runtime::engine::{ExitStatus, Runtime, Stdio};
 use berth_runtime::rootfs;
 use berth_runtime::spec::ContainerSpec;
 use tokio::signal::unix::{SignalKind, signal};
@@ -64,24 +64,19 @@ pub async fn detach(ctx: &Context, id: &str) -> Result<()> {
 
 /// The engine `--runtime` names (berth's own by default).
 pub fn engine(runtime: Option<&Path>, ctx: &Context) -> Box<dyn Runtime> {
-    match runtime {
-        Some(path) => Box::new(OciRuntime::new(
-            path.to_path_buf(),
-            ctx.layout().runtime_state(),
-            ctx.layout().bundles(),
-        )),
-        None => Box::new(NativeRuntime::new()),
-    }
+    ctx.runtime(runtime)
 }
 
-/// Run the container to its end, recording its pid once it has started and forwarding
-/// SIGINT and SIGTERM received here to it.
+/// Run the container to its end, recording its pid once it has started and, with `proxy`
+/// (`--sig-proxy`, the default), forwarding SIGINT and SIGTERM received here to it; without,
+/// they are caught and the container left to end by itself.
 pub async fn supervise(
     ctx: &Context,
     id: &str,
     runtime: Option<&Path>,
     spec: ContainerSpec,
     stdio: Stdio,
+    proxy: bool,
 ) -> Result<ExitStatus> {
     // External runtimes tell the pid too (from their pid file): the record becomes running
     // once the container exists, so `exec` right after `run -d` finds it.
@@ -98,9 +93,24 @@ pub async fn supervise(
             }),
         )
     });
+    // The health check runs beside the container, from its start to its end.
+    let check = ctx
+        .store
+        .container(id)
+        .await?
+        .and_then(|c| super::record(&c).ok())
+        .and_then(|r| r.config.healthcheck)
+        .filter(|h| berth_engine::containers::health::command(h).is_some());
+    let mut health_running = check.is_some();
+    let health = async {
+        if let Some(check) = &check {
+            berth_engine::containers::health::watch(ctx, id, check).await;
+        }
+    };
+    tokio::pin!(health);
     let (mut waiting, mut pid) = (true, None);
     let forward = |pid: Option<u32>, sig: i32| {
-        if let Some(pid) = pid {
+        if let Some(pid) = pid.filter(|_| proxy) {
             // SAFETY: plain kill(2) of the container's first process.
             unsafe { libc::kill(pid as libc::pid_t, sig) };
         }
@@ -118,6 +128,7 @@ pub async fn supervise(
             }
             _ = sigint.recv() => forward(pid, libc::SIGINT),
             _ = sigterm.recv() => forward(pid, libc::SIGTERM),
+            _ = &mut health, if health_running => health_running = false,
         }
     };
     // A container that ended at once: its start, if the engine told it, is recorded still
