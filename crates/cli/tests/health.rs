@@ -74,6 +74,9 @@ fn flags_drive_starting_healthy_unhealthy_with_events() {
         health(&env, "hc")["Status"] == "healthy"
     });
     assert!(status_of(&env, "hc").ends_with("(healthy)"));
+    let listed = env.ok(&["ps", "-q", "--filter", "health=healthy"]);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(env.ok(&["ps", "-q", "--filter", "health=unhealthy"]).is_empty());
     let h = health(&env, "hc");
     let last = h["Log"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["ExitCode"], 0);

@@ -130,6 +130,30 @@ pub enum Error {
         /// The controller (`freezer`, `memory`…).
         controller: String,
     },
+    /// No container has this id (a lifecycle operation on an unknown or deleted container).
+    #[error("container {id} does not exist")]
+    NotFound {
+        /// The container id.
+        id: String,
+    },
+    /// The container exists but is not in a state that allows the operation (start of a
+    /// running container, pause of a paused one, kill of a stopped one, delete of a running
+    /// one without force…).
+    #[error("container {id} is {status}: cannot {op} it")]
+    InvalidState {
+        /// The container id.
+        id: String,
+        /// Its state, as OCI names it (`created`, `running`, `paused`, `stopped`).
+        status: String,
+        /// The operation refused (`start`, `pause`…).
+        op: String,
+    },
+    /// A container with this id already exists (create).
+    #[error("container {id} already exists")]
+    AlreadyExists {
+        /// The container id.
+        id: String,
+    },
     /// The engine cannot do this (exec with an engine that lacks it).
     #[error("container {id}: {what} is not supported by the {runtime} runtime")]
     Unsupported {

@@ -209,13 +209,25 @@ pub async fn logs(args: LogsArgs) -> Result<()> {
             .map(|s| parse_time(s, now))
             .transpose()?,
     };
+    let record = super::run::record(&c)?;
+    if record.host_config.log_config.kind == berth_engine::model::LogDriver::None {
+        anyhow::bail!("configured logging driver does not support reading");
+    }
     let path = log_path(&ctx.config.root, &c.id);
+    // Rotated files first (`--log-opt max-size/max-file`), oldest first.
+    let mut data = Vec::new();
+    for rotated in berth_engine::containers::logfile::files(&path)
+        .iter()
+        .filter(|f| **f != path)
+    {
+        data.extend(std::fs::read(rotated)?);
+    }
+    let prefix = data.len();
     let mut file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !args.follow => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let mut data = Vec::new();
     file.read_to_end(&mut data)?;
     let complete = data.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let mut start = 0;
@@ -237,10 +249,12 @@ pub async fn logs(args: LogsArgs) -> Result<()> {
         timestamps: args.timestamps,
         details: args.details,
     };
-    let mut offset = start + print_lines(&data[start..complete], shape, window);
+    let printed = start + print_lines(&data[start..complete], shape, window);
     if !args.follow {
         return Ok(());
     }
+    // Followed in the current file.
+    let mut offset = printed.saturating_sub(prefix);
     loop {
         // Reconciled: a container whose supervisor died is never marked exited otherwise,
         // and following it would never end.

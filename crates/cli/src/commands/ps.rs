@@ -67,10 +67,9 @@ const FILTERS: &[&str] = &[
 const HEALTH: &[&str] = &["starting", "healthy", "unhealthy", "none"];
 
 /// The health state `ps --filter health=` sees: `starting`, `healthy`, `unhealthy`, or
-/// `none` for a container without a health state. Health checks are not wired to `ps` yet:
-/// `none` for all (the health work returns the record's state here).
-pub fn health_of(_c: &Container) -> &str {
-    "none"
+/// `none` for a container without a health check.
+pub fn health_of(c: &Container) -> &str {
+    c.health.as_ref().map_or("none", |h| h.status.as_str())
 }
 
 /// The networks a container is on, by name, as `ps --filter network=` matches them: its

@@ -40,13 +40,25 @@ impl ContainerCgroups {
         Self::find_in(Path::new(ROOT), id)
     }
 
+    /// The cgroups of container `id` under `/sys/fs/cgroup`, below the parent cgroup
+    /// `parent` (relative, `berth` by default: a container's `--cgroup-parent`).
+    pub fn find_under(parent: &str, id: &str) -> ContainerCgroups {
+        Self::find_in_parent(Path::new(ROOT), parent, id)
+    }
+
     /// The cgroups of container `id` below the cgroup mounts under `root`.
     pub fn find_in(root: &Path, id: &str) -> ContainerCgroups {
+        Self::find_in_parent(root, "berth", id)
+    }
+
+    /// The cgroups of container `id` below `parent` in the cgroup mounts under `root`.
+    pub fn find_in_parent(root: &Path, parent: &str, id: &str) -> ContainerCgroups {
         let mut found = ContainerCgroups {
             id: id.to_string(),
             ..ContainerCgroups::default()
         };
-        let own = |base: &Path| base.join("berth").join(id);
+        let parent = parent.trim_matches('/');
+        let own = |base: &Path| base.join(parent).join(id);
         if root.join("cgroup.controllers").exists() {
             found.v2 = Some(own(root)).filter(|d| d.is_dir());
             return found;

@@ -4,7 +4,8 @@
 //! Each container gets a directory `<parent>/<id>` (`berth/<id>` unless `cgroup_parent` says
 //! otherwise) below the root of the hierarchy of every controller its limits need, plus those
 //! `berth stats` and `berth pause` read or write even without a limit (memory, pids, cpuacct,
-//! blkio and the v1 freezer, where the host has them): under
+//! blkio and the v1 freezer, where the host has them) and those `update` may set later (cpu,
+//! cpuset): under
 //! `/sys/fs/cgroup/<controller>` on v1 and hybrid hosts, under the v2 root `/sys/fs/cgroup` when
 //! it is a pure v2 host (its `cgroup.controllers` lists the controller; `cgroup.freeze` and
 //! `cpu.stat` are in every v2 directory).
@@ -56,9 +57,12 @@ impl Cgroups {
         let mut wanted = limits(spec)?;
         // Accounting and freezing only: no files to write, and optional.
         let limited = wanted.len();
-        for controller in ["memory", "pids", "cpuacct", "blkio", "freezer"] {
+        // `cpu` and `cpuset` too, so that `update` can set their limits later.
+        for controller in [
+            "memory", "pids", "cpuacct", "blkio", "freezer", "cpu", "cpuset",
+        ] {
             if !wanted.iter().any(|w| w.v1 == controller) {
-                let v2 = if controller == "memory" || controller == "pids" {
+                let v2 = if matches!(controller, "memory" | "pids" | "cpu" | "cpuset") {
                     controller
                 } else {
                     ""
@@ -133,7 +137,7 @@ impl Cgroups {
     }
 
     /// Write `files` (see [`super::cgroup_limits::File`]) in `dir`, in order.
-    fn write_files(&self, dir: &Path, files: Vec<File>) -> Result<()> {
+    pub(super) fn write_files(&self, dir: &Path, files: Vec<File>) -> Result<()> {
         for (file, value) in files {
             let (file, optional) = match file.strip_suffix('?') {
                 Some(f) => (f, true),
@@ -217,6 +221,18 @@ impl Cgroups {
             path: path.to_path_buf(),
             source,
         }
+    }
+
+    /// A handle that only writes files for container `id` (owns no directory).
+    pub(super) fn writer(id: &str) -> Cgroups {
+        let mut cgroups = Cgroups::default();
+        cgroups.id = id.to_string();
+        cgroups
+    }
+
+    /// The parent cgroup, relative (`berth`).
+    pub(super) fn parent(&self) -> &str {
+        &self.parent
     }
 
     /// Whether there is anything to join.

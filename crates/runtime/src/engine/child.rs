@@ -185,7 +185,8 @@ fn run_op(op: &Op, error_fd: i32) -> SysResult {
                     &prog,
                 ))
             }
-            Op::Stdio { fds, keep } => stdio(fds, *keep, error_fd),
+            Op::Stdio { fds, keep, start } => stdio(fds, [*keep, *start, error_fd]),
+            Op::AwaitStart { fd } => await_start(*fd),
             Op::Setns { fd, nstype } => check(libc::setns(*fd, *nstype) as _),
             Op::Setsid => check(libc::setsid() as _),
             Op::Mknod {
@@ -410,7 +411,7 @@ unsafe fn capset(keep: u64) -> SysResult {
     }
 }
 
-unsafe fn stdio(fds: &[Option<i32>; 3], keep: i32, error_fd: i32) -> SysResult {
+unsafe fn stdio(fds: &[Option<i32>; 3], mut kept: [i32; 3]) -> SysResult {
     // SAFETY: dup2/fcntl/close_range on descriptors handed to us by the parent.
     unsafe {
         for (target, fd) in fds.iter().enumerate() {
@@ -421,17 +422,14 @@ unsafe fn stdio(fds: &[Option<i32>; 3], keep: i32, error_fd: i32) -> SysResult {
                 None => {}
             }
         }
-        // Close everything else but the error pipe (and `keep`). Kernels before 5.11 lack
-        // close_range; there the descriptors' O_CLOEXEC closes them at exec.
+        // Close everything else but the error pipe (and the other `kept` ones, -1: none).
+        // Kernels before 5.11 lack close_range; there the descriptors' O_CLOEXEC closes them
+        // at exec.
         let close =
             |first: i32, last: u32| libc::syscall(libc::SYS_close_range, first as u32, last, 0u32);
-        let (low, high) = if keep >= 0 && keep < error_fd {
-            (keep, error_fd)
-        } else {
-            (error_fd, keep.max(error_fd))
-        };
+        kept.sort_unstable();
         let mut next = 3;
-        for kept in [low, high] {
+        for kept in kept {
             if kept >= next {
                 if kept > next {
                     close(next, kept as u32 - 1);
@@ -441,5 +439,37 @@ unsafe fn stdio(fds: &[Option<i32>; 3], keep: i32, error_fd: i32) -> SysResult {
         }
         close(next, u32::MAX);
         Ok(())
+    }
+}
+
+/// [`Op::AwaitStart`]: tell the parent set-up is done, wait for its go.
+unsafe fn await_start(fd: i32) -> SysResult {
+    // SAFETY: one-byte reads and writes on a socket we own, then closing it.
+    unsafe {
+        let mut byte = 1u8;
+        let result = loop {
+            if libc::write(fd, (&byte as *const u8).cast(), 1) == 1 {
+                break Ok(());
+            }
+            if errno() != libc::EINTR {
+                break Err(errno());
+            }
+        };
+        let result = result.and_then(|()| {
+            loop {
+                let n = libc::read(fd, (&mut byte as *mut u8).cast(), 1);
+                if n == 1 {
+                    break Ok(());
+                }
+                if n == 0 {
+                    break Err(libc::EPIPE);
+                }
+                if errno() != libc::EINTR {
+                    break Err(errno());
+                }
+            }
+        });
+        libc::close(fd);
+        result
     }
 }

@@ -20,6 +20,34 @@
 //! `seccompiler`, pure Rust) and user namespaces are added as berth needs them; anything the
 //! lean engine lacks stays reachable through [`OciRuntime`] and runc.
 //!
+//! # The lifecycle half of the seam
+//!
+//! Beside run-to-completion ([`Runtime::run`], [`Runtime::run_notify`]) and
+//! [`Runtime::exec`], the seam has the OCI runtime operations on a container named by its id:
+//! [`Runtime::create`], [`start`](Runtime::start), [`state`](Runtime::state),
+//! [`kill`](Runtime::kill), [`pause`](Runtime::pause), [`resume`](Runtime::resume),
+//! [`delete`](Runtime::delete), [`update`](Runtime::update) (the [`Resources`] `docker update`
+//! changes) and [`stats`](Runtime::stats). One state machine for all engines (OCI's:
+//! created → running ⇄ paused → stopped → deleted) with the same errors:
+//! [`Error::NotFound`] for an unknown id, [`Error::InvalidState`] for an operation the state
+//! forbids, [`Error::AlreadyExists`] for a second create. `conformance::conformance` checks
+//! all of this against any engine (`tests/conformance.rs` runs it against each one here).
+//!
+//! - native: all of it, natively. `create` clones the first process and runs the whole
+//!   set-up, which then waits on a socket just before the program's `execve` (OCI's
+//!   "created"; no parent-death signal, so it outlives the call); `start` lets it go on. A
+//!   thread per container reaps it and records its exit status. State is kept in memory,
+//!   in the [`NativeRuntime`] value (clones share it): the processes are this process's
+//!   children, so only it can reap them. `kill` signals the recorded pid, `pause`/`resume`
+//!   use the cgroup freezer, `update` writes the cgroup files (v1 and v2), `stats` reads them
+//!   ([`crate::cgroupfs`]), `delete` removes the cgroups.
+//! - [`OciRuntime`] (runc, crun): each operation is the runtime's command of the same name
+//!   (`update` with its flags); `stats` reads the cgroups the runtime made (the bundle's
+//!   `cgroupsPath`). runc and crun do not report exit statuses ([`State::exit`] is `None`).
+//! - [`FakeRuntime`]: in memory, no processes; pids are made up, `kill` stops a container
+//!   with exit status "killed by the signal", `stats` reports fixed nonzero figures and
+//!   the updated memory limit.
+//!
 //! Layering: engines call the OS and [`crate::spec`]; nothing here calls the image store or
 //! the CLI. The seam is blocking: a container's life is a blocking wait, so async callers use
 //! `spawn_blocking`.
@@ -28,10 +56,14 @@ mod cgroup_limits;
 mod cgroups;
 mod child;
 mod child_tty;
+#[doc(hidden)]
+pub mod conformance;
 mod console;
 mod exec;
 mod fake;
+mod lifecycle;
 mod native;
+mod native_lifecycle;
 mod oci;
 mod plan;
 mod seccomp;
@@ -40,6 +72,7 @@ use std::os::fd::OwnedFd;
 
 pub use exec::{ExecTarget, ProcessSpec};
 pub use fake::FakeRuntime;
+pub use lifecycle::{Resources, State, Stats, Status};
 pub use native::NativeRuntime;
 pub use oci::OciRuntime;
 
@@ -167,6 +200,83 @@ pub trait Runtime: Send + Sync {
             what: "exec".into(),
         })
     }
+
+    /// OCI `create`: set container `spec.id` up (namespaces, cgroups, root filesystem,
+    /// confinement) with `stdio` and leave its first process waiting, not yet running the
+    /// user program; returns that process's host pid. The state is then
+    /// [`Status::Created`]. An id in use is [`Error::AlreadyExists`]; a spec or set-up that
+    /// fails is the error [`Runtime::run`] would give, and leaves nothing behind.
+    fn create(&self, spec: &ContainerSpec, stdio: Stdio) -> Result<u32> {
+        drop(stdio);
+        Err(self.unsupported(&spec.id, "create"))
+    }
+
+    /// OCI `start`: run the user program of created container `id` (then
+    /// [`Status::Running`]). A container that is not [`Status::Created`] is
+    /// [`Error::InvalidState`]; a program that cannot be executed is [`Error::Exec`] where
+    /// the engine can tell.
+    fn start(&self, id: &str) -> Result<()> {
+        Err(self.unsupported(id, "start"))
+    }
+
+    /// OCI `state`: where container `id` is in its life, its pid and, where known, how it
+    /// ended. An unknown (or deleted) id is [`Error::NotFound`]. A container whose process
+    /// has just ended may report [`Status::Running`] for a moment: poll.
+    fn state(&self, id: &str) -> Result<State> {
+        Err(self.unsupported(id, "state"))
+    }
+
+    /// OCI `kill`: send `signal` to the first process of container `id` (created, running or
+    /// paused). A stopped container is [`Error::InvalidState`]. Returns once sent, not once
+    /// the process has ended: poll [`Runtime::state`] for [`Status::Stopped`].
+    fn kill(&self, id: &str, signal: i32) -> Result<()> {
+        let _ = signal;
+        Err(self.unsupported(id, "kill"))
+    }
+
+    /// Freeze every process of running container `id` (the cgroup freezer), then
+    /// [`Status::Paused`]. Anything but a running container is [`Error::InvalidState`].
+    fn pause(&self, id: &str) -> Result<()> {
+        Err(self.unsupported(id, "pause"))
+    }
+
+    /// Thaw paused container `id`, back to [`Status::Running`]. Anything but a paused
+    /// container is [`Error::InvalidState`].
+    fn resume(&self, id: &str) -> Result<()> {
+        Err(self.unsupported(id, "resume"))
+    }
+
+    /// OCI `delete`: forget container `id` and remove what it left (cgroups, state, bundle).
+    /// Stopped and created containers are deleted as they are; running or paused ones are
+    /// [`Error::InvalidState`] unless `force`, which kills them (SIGKILL) first.
+    fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let _ = force;
+        Err(self.unsupported(id, "delete"))
+    }
+
+    /// Change the live-changeable resources of container `id` (`docker update`); fields
+    /// that are `None` stay as they are. A stopped container is [`Error::InvalidState`]; a
+    /// controller it has no cgroup of, [`Error::NoCgroup`].
+    fn update(&self, id: &str, resources: &Resources) -> Result<()> {
+        let _ = resources;
+        Err(self.unsupported(id, "update"))
+    }
+
+    /// What container `id` uses now (CPU time, memory and limit, tasks, block I/O), from its
+    /// cgroups. An unknown id is [`Error::NotFound`].
+    fn stats(&self, id: &str) -> Result<Stats> {
+        Err(self.unsupported(id, "stats"))
+    }
+
+    /// [`Error::Unsupported`] for `what` on container `id` by this engine.
+    #[doc(hidden)]
+    fn unsupported(&self, id: &str, what: &str) -> Error {
+        Error::Unsupported {
+            id: id.to_string(),
+            runtime: self.name().to_string(),
+            what: what.into(),
+        }
+    }
 }
 
 /// Called once with the host pid of a container's first process (see [`Runtime::run_notify`]).
@@ -183,6 +293,45 @@ mod tests {
         assert_eq!(ExitStatus::from_wait_status(9), ExitStatus::Signaled(9));
         assert_eq!(ExitStatus::Signaled(9).code(), 137);
         assert_eq!(ExitStatus::Exited(3).code(), 3);
+    }
+
+    #[test]
+    fn fake_follows_the_lifecycle_state_machine() {
+        let fake = FakeRuntime::new(ExitStatus::Exited(0), "");
+        let make = |name: &str| ContainerSpec::new(format!("unit-{name}"), "/", vec!["sh".into()]);
+        conformance::conformance(&fake, &make, conformance::Checks::default());
+        // Killed by a signal: 128 + n, as a real container killed by it.
+        let spec = make("killed");
+        let pid = fake.create(&spec, Stdio::inherit()).unwrap();
+        fake.start(&spec.id).unwrap();
+        fake.kill(&spec.id, libc::SIGKILL).unwrap();
+        let state = fake.state(&spec.id).unwrap();
+        assert_eq!((state.status, state.pid), (Status::Stopped, pid));
+        assert_eq!(state.exit.map(ExitStatus::code), Some(137));
+    }
+
+    #[test]
+    fn resources_become_oci_update_flags() {
+        let resources = Resources {
+            memory: Some(64 << 20),
+            cpu_quota: Some(-1),
+            cpuset_cpus: Some("0-1".into()),
+            pids_limit: Some(10),
+            ..Resources::default()
+        };
+        assert_eq!(
+            resources.oci_args(),
+            [
+                "--memory=67108864",
+                "--cpu-quota=-1",
+                "--cpuset-cpus=0-1",
+                "--pids-limit=10"
+            ]
+        );
+        assert!(Resources::default().is_empty());
+        assert_eq!(Status::parse("paused"), Some(Status::Paused));
+        assert_eq!(Status::Created.to_string(), "created");
+        assert_eq!(Status::parse("gone"), None);
     }
 
     #[test]

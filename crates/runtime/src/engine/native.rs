@@ -45,13 +45,32 @@ struct CloneArgs {
 /// berth's in-process container engine (see the [module docs](super) for why it exists).
 /// Needs root (CAP_SYS_ADMIN); blocking.
 #[derive(Debug, Clone, Default)]
-pub struct NativeRuntime {}
+pub struct NativeRuntime {
+    /// The containers made with `create`, shared by clones of this value.
+    pub(super) containers: std::sync::Arc<super::native_lifecycle::Containers>,
+}
 
 impl NativeRuntime {
-    /// The engine; it keeps no state between containers.
+    /// The engine. `run` keeps no state between containers; the containers of the
+    /// lifecycle operations (`create`…`delete`) are kept in this value, shared by its clones.
     pub fn new() -> Self {
-        NativeRuntime {}
+        NativeRuntime::default()
     }
+}
+
+/// The namespaces `spec`'s first process is cloned into: [`NAMESPACES`] but those it
+/// shares with the host.
+pub(super) fn clone_flags(spec: &ContainerSpec) -> u64 {
+    let shared = [
+        (spec.host_network, libc::CLONE_NEWNET),
+        (spec.pid_host, libc::CLONE_NEWPID),
+        (spec.ipc_host, libc::CLONE_NEWIPC),
+        (spec.uts_host, libc::CLONE_NEWUTS),
+    ];
+    shared
+        .iter()
+        .filter(|(host, _)| *host)
+        .fold(NAMESPACES, |flags, (_, ns)| flags & !(*ns as u64))
 }
 
 /// Fork-like `clone3` (no new stack: the child runs on a copy of ours) into new namespaces;
@@ -192,6 +211,42 @@ impl Runtime for NativeRuntime {
         self.exec_inner(target, process, stdio, None, true)
             .map(drop)
     }
+
+    fn create(&self, spec: &ContainerSpec, stdio: Stdio) -> Result<u32> {
+        self.create_inner(spec, stdio)
+    }
+
+    fn start(&self, id: &str) -> Result<()> {
+        self.start_inner(id)
+    }
+
+    fn state(&self, id: &str) -> Result<super::State> {
+        self.state_inner(id)
+    }
+
+    fn kill(&self, id: &str, signal: i32) -> Result<()> {
+        self.kill_inner(id, signal)
+    }
+
+    fn pause(&self, id: &str) -> Result<()> {
+        self.freeze(id, true)
+    }
+
+    fn resume(&self, id: &str) -> Result<()> {
+        self.freeze(id, false)
+    }
+
+    fn delete(&self, id: &str, force: bool) -> Result<()> {
+        self.delete_inner(id, force)
+    }
+
+    fn update(&self, id: &str, resources: &super::Resources) -> Result<()> {
+        self.update_inner(id, resources)
+    }
+
+    fn stats(&self, id: &str) -> Result<super::Stats> {
+        self.stats_inner(id)
+    }
 }
 
 impl NativeRuntime {
@@ -226,17 +281,7 @@ impl NativeRuntime {
         )?;
         let (read_end, write_end) = pipe().map_err(clone_error)?;
         debug!(id = %id, rootfs = %spec.rootfs.display(), "clone3 into new namespaces");
-        let shared = [
-            (spec.host_network, libc::CLONE_NEWNET),
-            (spec.pid_host, libc::CLONE_NEWPID),
-            (spec.ipc_host, libc::CLONE_NEWIPC),
-            (spec.uts_host, libc::CLONE_NEWUTS),
-        ];
-        let flags = shared
-            .iter()
-            .filter(|(host, _)| *host)
-            .fold(NAMESPACES, |flags, (_, ns)| flags & !(*ns as u64));
-        let pid = clone_into_namespaces(flags).map_err(clone_error)?;
+        let pid = clone_into_namespaces(clone_flags(spec)).map_err(clone_error)?;
         if pid == 0 {
             super::child::run(&plan, write_end.as_raw_fd());
         }

@@ -85,6 +85,7 @@ pub(super) fn plan(
         Op::Stdio {
             fds: stdio,
             keep: console.map_or(-1, |(socket, _, _)| socket),
+            start: -1,
         },
     );
     if let Some((socket, rows, cols)) = console {

@@ -13,6 +13,7 @@
 //! hierarchy, which would be machine-wide).
 
 mod exec;
+mod lifecycle;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -181,6 +182,42 @@ impl Runtime for OciRuntime {
     ) -> Result<()> {
         self.exec_command(target, process, stdio, None, true)
             .map(drop)
+    }
+
+    fn create(&self, spec: &ContainerSpec, stdio: Stdio) -> Result<u32> {
+        self.op_create(spec, stdio)
+    }
+
+    fn start(&self, id: &str) -> Result<()> {
+        self.op_start(id)
+    }
+
+    fn state(&self, id: &str) -> Result<super::State> {
+        self.op_state(id)
+    }
+
+    fn kill(&self, id: &str, signal: i32) -> Result<()> {
+        self.op_kill(id, signal)
+    }
+
+    fn pause(&self, id: &str) -> Result<()> {
+        self.op_pause(id)
+    }
+
+    fn resume(&self, id: &str) -> Result<()> {
+        self.op_resume(id)
+    }
+
+    fn delete(&self, id: &str, force: bool) -> Result<()> {
+        self.op_delete(id, force)
+    }
+
+    fn update(&self, id: &str, resources: &super::Resources) -> Result<()> {
+        self.op_update(id, resources)
+    }
+
+    fn stats(&self, id: &str) -> Result<super::Stats> {
+        self.op_stats(id)
     }
 }
 

@@ -88,8 +88,16 @@ pub(super) enum Op {
     },
     /// `dup2` the given descriptors onto 0, 1 and 2, then close every other descriptor but
     /// the error pipe, so nothing of the parent leaks into the container.
-    /// Also keeps `keep` open (the console socket).
-    Stdio { fds: [Option<i32>; 3], keep: i32 },
+    /// Also keeps `keep` (the console socket) and `start` (the start socket of a created
+    /// container) open; -1: none.
+    Stdio {
+        fds: [Option<i32>; 3],
+        keep: i32,
+        start: i32,
+    },
+    /// A created container (`create`): write one byte to socket `fd` (set-up is done), then
+    /// block until one byte comes back (`start`) and close it; EOF means it was deleted.
+    AwaitStart { fd: i32 },
     /// The container's terminal, made inside its own devpts (so `ttyname` works there):
     /// open `/dev/pts/ptmx`, unlock it, set its window size, open the peer, send the master
     /// over unix socket `socket` (SCM_RIGHTS) and close both; then the peer becomes fds
@@ -206,7 +214,14 @@ impl Plan {
         // First, so the parent's other descriptors (a file another thread is writing, say) are
         // closed microseconds after clone rather than at exec.
         let keep = console.map_or(-1, |(socket, _, _)| socket);
-        s.push("set up stdio", Op::Stdio { fds: stdio, keep });
+        s.push(
+            "set up stdio",
+            Op::Stdio {
+                fds: stdio,
+                keep,
+                start: -1,
+            },
+        );
         let rootfs = mounts::root_and_filesystems(&mut s, spec)?;
         devices::dev(&mut s, spec)?;
         mounts::spec_mounts(&mut s, spec)?;
@@ -275,6 +290,30 @@ impl Plan {
             steps,
             _strings: strings,
         }
+    }
+
+    /// Make this the plan of a created container (`create`): no parent-death signal (it
+    /// outlives the call that made it), `start` kept open through the stdio step, and an
+    /// [`Op::AwaitStart`] on it just before the program starts (before the init, if any).
+    pub(super) fn await_start(&mut self, start: i32) {
+        self.steps.retain(|s| !matches!(s.op, Op::DieWithParent));
+        for step in &mut self.steps {
+            if let Op::Stdio { start: kept, .. } = &mut step.op {
+                *kept = start;
+            }
+        }
+        let at = self
+            .steps
+            .iter()
+            .position(|s| matches!(s.op, Op::Init | Op::Exec { .. }))
+            .unwrap_or(self.steps.len());
+        self.steps.insert(
+            at,
+            Step {
+                what: "wait for start".into(),
+                op: Op::AwaitStart { fd: start },
+            },
+        );
     }
 
     /// Whether step `index` is the final `execve`.
