@@ -45,6 +45,8 @@ enum Command {
     Run(Box<commands::run::RunArgs>),
     /// Create a new container (without starting it).
     Create(Box<commands::run::RunArgs>),
+    /// Update the resources and restart policy of containers.
+    Update(commands::update::UpdateArgs),
     /// List containers.
     Ps(commands::container::PsArgs),
     /// Remove containers.
@@ -163,6 +165,7 @@ fn main() -> ExitCode {
         Command::Logout(a) => commands::login::logout(a),
         Command::Run(a) => block_on(commands::run::run(*a)),
         Command::Create(a) => block_on(commands::run::create(*a)),
+        Command::Update(a) => block_on(commands::update::update(a)),
         Command::Ps(a) => block_on(commands::container::ps(a)),
         Command::Rm(a) => block_on(commands::container::rm(a)),
         Command::Logs(a) => block_on(commands::logs::logs(a)),

@@ -22,6 +22,8 @@ enum ContainerCommand {
     Run(Box<run::RunArgs>),
     /// Create a new container (without starting it).
     Create(Box<run::RunArgs>),
+    /// Update the resources and restart policy of containers.
+    Update(super::update::UpdateArgs),
     /// Start stopped containers.
     Start(start::StartArgs),
     /// Stop running containers.
@@ -73,6 +75,7 @@ pub async fn run(args: ContainerArgs) -> Result<()> {
         ContainerCommand::Ls(a) => container::ps(a).await,
         ContainerCommand::Run(a) => run::run(*a).await,
         ContainerCommand::Create(a) => run::create(*a).await,
+        ContainerCommand::Update(a) => super::update::update(a).await,
         ContainerCommand::Start(a) => start::start(a).await,
         ContainerCommand::Stop(a) => container::stop(a).await,
         ContainerCommand::Restart(a) => start::restart(a).await,

@@ -36,6 +36,7 @@ pub mod stats;
 pub mod system;
 pub mod template;
 pub mod top;
+pub mod update;
 pub mod tty;
 pub mod volume;
 pub use berth_engine::volumes;

@@ -180,6 +180,10 @@ pub async fn run(args: MonitorArgs) -> Result<()> {
         let Some(now) = ctx.store.container(&c.id).await? else {
             return Ok(()); // removed meanwhile
         };
+        // The policy as the record says now (`berth update --restart` may have changed it).
+        let policy = super::run::record(&now)
+            .map(|r| r.host_config.restart_policy)
+            .unwrap_or(policy.clone());
         if now.stopped_by_user || !policy.restarts(code, now.restart_count) {
             return finish(&ctx, &c.id, &dir, rm, code).await;
         }

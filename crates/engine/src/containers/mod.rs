@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod liveness;
 pub mod logfile;
 pub mod pause;
+pub mod update;
 
 use crate::Engine;
 

@@ -148,12 +148,14 @@ impl Resources {
     }
 }
 
-/// Write `resources` into the existing cgroups of container `id` below `parent` (v1
+/// Write `resources` into the existing cgroups of container `id` below `parent` (`berth`
+/// unless `--cgroup-parent` said otherwise) from any process — what `berth update` does for a
+/// container of berth's own engine, whose supervisor is another process (v1
 /// hierarchies, or the v2 directory on a pure v2 host). A controller the container has no
 /// cgroup of is [`Error::NoCgroup`]. Writes that the kernel refuses because of the order of
 /// two limits (v1 `memory.limit_in_bytes` above `memory.memsw.limit_in_bytes`) are retried
 /// once after the others.
-pub(super) fn write_resources(parent: &str, id: &str, resources: &Resources) -> Result<()> {
+pub fn write_resources(parent: &str, id: &str, resources: &Resources) -> Result<()> {
     let spec = resources.as_spec(id);
     spec.validate()?;
     let found = ContainerCgroups::find_under(parent, id);

@@ -72,7 +72,7 @@ use std::os::fd::OwnedFd;
 
 pub use exec::{ExecTarget, ProcessSpec};
 pub use fake::FakeRuntime;
-pub use lifecycle::{Resources, State, Stats, Status};
+pub use lifecycle::{Resources, State, Stats, Status, write_resources};
 pub use native::NativeRuntime;
 pub use oci::OciRuntime;
 

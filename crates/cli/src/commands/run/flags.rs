@@ -11,7 +11,7 @@ use berth_engine::model::{HostConfig, NetworkMode};
 #[path = "flags_apply.rs"]
 mod apply;
 #[path = "flags_parse.rs"]
-mod parse;
+pub(crate) mod parse;
 #[path = "flags_ports.rs"]
 mod ports;
 

@@ -18,7 +18,7 @@ use super::context::{Context, host_platform};
 use super::pull::{Output, pull};
 use super::volumes::populate_mounts;
 
-mod flags;
+pub(crate) mod flags;
 mod options;
 mod record;
 mod supervise;
