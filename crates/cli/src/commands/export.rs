@@ -6,20 +6,13 @@
 //! mounted again in a private mount namespace of the exporting thread, as `cp` does. The tree
 //! is archived by `cp`'s packer (from descriptors, symlinks never followed).
 
-// `cp`'s descriptor-based packer and its helpers, shared as source: the same files compiled
-// here a second time, since `cp` keeps them private.
-#[allow(dead_code, clippy::duplicate_mod)]
-#[path = "cp/fs.rs"]
-mod fs;
-#[allow(dead_code, clippy::duplicate_mod)]
-#[path = "cp/pack.rs"]
-mod pack;
-
 use std::io::{self, BufWriter, IsTerminal as _, Write as _};
 use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow, bail};
+// `cp`'s descriptor-based packer and its helpers (the engine's).
+use berth_engine::containers::cp::{fs, pack};
 use berth_store::State;
 
 use super::context::Context;

@@ -2,6 +2,8 @@
 //! start, stop, kill, wait, rm, restart, rename, update), liveness reconciliation and the
 //! container events.
 
+pub mod commit;
+pub mod cp;
 pub mod exec;
 pub mod health;
 pub mod lifecycle;

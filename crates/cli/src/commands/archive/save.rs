@@ -1,23 +1,12 @@
-//! `berth save [-o FILE] [--format docker|oci] IMAGE...`: write images to a tar archive.
-//!
-//! Both formats are an OCI image layout (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`) with
-//! each manifest annotated with its full name (`io.containerd.image.name`) and tag
-//! (`org.opencontainers.image.ref.name`). `docker`, the default, adds docker's `manifest.json`,
-//! exactly as `docker save` of Docker 25 and later writes it, so older `docker load` and skopeo's
-//! `docker-archive:` read it too. Blobs are written as stored (layers stay compressed, which
-//! `docker load` accepts). Entries are sorted with mtime 0, so the same images give the same bytes.
+//! `berth save [-o FILE] [--format docker|oci] IMAGE...`: write images to a tar archive
+//! ([`berth_engine::Engine::save`]).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufWriter, IsTerminal};
+use std::path::Path;
 
-use anyhow::{Context as _, Result, bail};
-use berth_oci::{Descriptor, Digest, ManifestKind, ParsedManifest};
-use berth_store::blobs::BlobDir;
-use serde_json::json;
+use anyhow::{Result, bail};
+use berth_engine::images::archive::SaveFormat;
 
-use super::{CONTAINERD_NAME, OCI_LAYOUT, OCI_REF_NAME};
 use crate::commands::context::Context;
 
 /// `berth save`
@@ -34,15 +23,6 @@ pub struct SaveArgs {
     pub images: Vec<String>,
 }
 
-/// One image to write, with the names it is saved under.
-struct Saved {
-    manifest: Descriptor,
-    config: Descriptor,
-    layers: Vec<Descriptor>,
-    /// (full name:tag, familiar name:tag, tag)
-    tags: Vec<(String, String, String)>,
-}
-
 /// Run `berth save`.
 pub async fn run(args: SaveArgs) -> Result<()> {
     let to_stdout = matches!(args.output.as_deref(), None | Some("-"));
@@ -50,219 +30,16 @@ pub async fn run(args: SaveArgs) -> Result<()> {
         bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
     }
     let ctx = Context::open().await?;
-    let mut saved: Vec<Saved> = Vec::new();
-    for q in &args.images {
-        let img = ctx.find_image(q).await?;
-        // A name saves that name; an id or digest saves the image without a name, as docker does.
-        let tag = ctx.reference(q).ok().filter(|r| {
-            r.digest.is_none()
-                && img
-                    .names
-                    .iter()
-                    .any(|(n, t)| *n == r.name() && t == r.tag_or_latest())
-        });
-        let tag = tag.map(|r| {
-            let t = r.tag_or_latest().to_string();
-            (format!("{}:{t}", r.name()), ctx.familiar(&r.name(), &t), t)
-        });
-        if let Some(s) = saved.iter_mut().find(|s| s.config.digest == img.record.id) {
-            if let Some(t) = tag
-                && !s.tags.contains(&t)
-            {
-                s.tags.push(t);
-            }
-            continue;
-        }
-        saved.push(describe(ctx.store.blobs(), &img.record, tag)?);
-    }
-    let events: Vec<(String, String)> = saved
-        .iter()
-        .map(|s| {
-            let id = s.config.digest.to_string();
-            let name = s.tags.first().map_or_else(|| id.clone(), |t| t.1.clone());
-            (id, name)
-        })
-        .collect();
-    let blobs = ctx.store.blobs().clone();
-    let docker = args.format == "docker";
-    let output = args.output.filter(|o| o != "-");
-    tokio::task::spawn_blocking(move || match output {
+    let format: SaveFormat = args.format.parse()?;
+    match args.output.filter(|o| o != "-") {
         None => {
-            let out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
-            write_archive(out, &blobs, &saved, docker)?.flush()?;
-            anyhow::Ok(())
+            let out = BufWriter::with_capacity(1 << 20, io::stdout());
+            ctx.save(&args.images, format, out).await?;
         }
-        Some(path) => write_file(Path::new(&path), &blobs, &saved, docker),
-    })
-    .await??;
-    for (id, name) in events {
-        crate::commands::events::emit(&ctx.config.root, "image", "save", &id, &[("name", name)]);
+        Some(path) => {
+            ctx.save_to_file(&args.images, format, Path::new(&path))
+                .await?
+        }
     }
     Ok(())
-}
-
-/// The descriptors of a stored image.
-fn describe(
-    blobs: &BlobDir,
-    record: &berth_store::NewImage,
-    tag: Option<(String, String, String)>,
-) -> Result<Saved> {
-    let body = blobs.read(&record.manifest)?;
-    let parsed = ParsedManifest::parse(&body, &record.manifest_media_type)?;
-    if parsed.kind != ManifestKind::Image || parsed.blobs.is_empty() {
-        bail!("image {} has no image manifest", record.id);
-    }
-    let config = parsed.blobs[0].clone();
-    let layers = parsed.blobs[1..].to_vec();
-    for d in parsed.blobs.iter() {
-        if blobs.size(&d.digest).is_none() {
-            bail!(
-                "blob {} of image {} is not in the local store",
-                d.digest,
-                record.id
-            );
-        }
-    }
-    Ok(Saved {
-        manifest: Descriptor {
-            media_type: parsed.media_type,
-            digest: record.manifest.clone(),
-            size: body.len() as i64,
-            artifact_type: None,
-            annotations: None,
-            platform: None,
-            urls: None,
-        },
-        config,
-        layers,
-        tags: tag.into_iter().collect(),
-    })
-}
-
-/// Write to `path` through a temporary file renamed into place, so a failed save leaves no
-/// half-written archive behind.
-fn write_file(path: &Path, blobs: &BlobDir, saved: &[Saved], docker: bool) -> Result<()> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file name", path.display()))?;
-    let tmp: PathBuf = path.with_file_name(format!(
-        ".{}.berth-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> Result<()> {
-        let f = File::create(&tmp).with_context(|| format!("cannot create {}", path.display()))?;
-        let f = write_archive(BufWriter::with_capacity(1 << 20, f), blobs, saved, docker)?;
-        let f = f.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("cannot save to {}", path.display()))
-}
-
-fn blob_path(d: &Digest) -> String {
-    format!("blobs/{}/{}", d.algorithm().as_str(), d.hex())
-}
-
-/// `index.json` and docker's `manifest.json` for `saved`.
-fn index_and_manifest(saved: &[Saved]) -> (Vec<u8>, Vec<u8>) {
-    let mut entries = Vec::new();
-    for s in saved {
-        if s.tags.is_empty() {
-            entries.push(json!({
-                "mediaType": s.manifest.media_type, "digest": s.manifest.digest, "size": s.manifest.size,
-            }));
-        }
-        for (full, _, tag) in &s.tags {
-            entries.push(json!({
-                "mediaType": s.manifest.media_type, "digest": s.manifest.digest, "size": s.manifest.size,
-                "annotations": {CONTAINERD_NAME: full, OCI_REF_NAME: tag},
-            }));
-        }
-    }
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": berth_oci::media_type::OCI_INDEX,
-        "manifests": entries,
-    });
-    let manifest: Vec<_> = saved
-        .iter()
-        .map(|s| {
-            json!({
-                "Config": blob_path(&s.config.digest),
-                "RepoTags": s.tags.iter().map(|t| t.1.clone()).collect::<Vec<_>>(),
-                "Layers": s.layers.iter().map(|l| blob_path(&l.digest)).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    (
-        serde_json::to_vec(&index).expect("JSON"),
-        serde_json::to_vec(&manifest).expect("JSON"),
-    )
-}
-
-/// What goes into the archive under one path.
-enum Content<'a> {
-    Dir,
-    Bytes(&'a [u8]),
-    Blob(Digest),
-}
-
-/// Stream the archive into `out`; returns `out` for the caller to flush or sync.
-fn write_archive<W: Write>(out: W, blobs: &BlobDir, saved: &[Saved], docker: bool) -> Result<W> {
-    let (index, manifest) = index_and_manifest(saved);
-    let mut entries: BTreeMap<String, Content> = BTreeMap::new();
-    entries.insert("oci-layout".into(), Content::Bytes(OCI_LAYOUT.as_bytes()));
-    entries.insert("index.json".into(), Content::Bytes(&index));
-    if docker {
-        entries.insert("manifest.json".into(), Content::Bytes(&manifest));
-    }
-    let mut digests = BTreeSet::new();
-    for s in saved {
-        digests.insert(s.manifest.digest.clone());
-        digests.insert(s.config.digest.clone());
-        digests.extend(s.layers.iter().map(|l| l.digest.clone()));
-    }
-    for d in digests {
-        entries.insert("blobs/".into(), Content::Dir);
-        entries.insert(format!("blobs/{}/", d.algorithm().as_str()), Content::Dir);
-        entries.insert(blob_path(&d), Content::Blob(d));
-    }
-    let mut tar = tar::Builder::new(out);
-    for (path, content) in entries {
-        let mut h = tar::Header::new_ustar();
-        h.set_mtime(0);
-        h.set_uid(0);
-        h.set_gid(0);
-        match content {
-            Content::Dir => {
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(0o755);
-                h.set_size(0);
-                tar.append_data(&mut h, &path, io::empty())?;
-            }
-            Content::Bytes(b) => {
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_mode(0o644);
-                h.set_size(b.len() as u64);
-                tar.append_data(&mut h, &path, b)?;
-            }
-            Content::Blob(d) => {
-                let p = blobs.path(&d);
-                let f = File::open(&p).with_context(|| format!("cannot read blob {d}"))?;
-                let len = f.metadata()?.len();
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_mode(0o644);
-                h.set_size(len);
-                // `take` guards the header's size against a file that changed under us.
-                tar.append_data(&mut h, &path, io::Read::take(f, len))
-                    .with_context(|| format!("cannot write blob {d}"))?;
-            }
-        }
-    }
-    Ok(tar.into_inner()?)
 }

@@ -1,29 +1,16 @@
 //! `berth cp [-a] [-L] CONTAINER:SRC DEST|-` and `berth cp [-a] [-L] SRC|- CONTAINER:DEST`:
 //! files between a container (running or stopped) and the host, with `docker cp`'s rules.
-//!
-//! Both directions go through a tar stream, as Docker's do: the source tree is archived from
-//! descriptors (`pack.rs`), and the archive is extracted by the runtime's safe unpacker below a
-//! directory descriptor. Every container path is resolved by the kernel inside the container's
-//! root (`fs.rs`, `openat2(RESOLVE_IN_ROOT)`), so no symlink in the container leads outside it.
-//! A running container's root is `/proc/<pid>/root` (its mounts included); a stopped one's
-//! overlay is mounted again in a private mount namespace of the copying thread.
+//! The copy is the engine's ([`berth_engine::containers::cp`]); this command parses the two
+//! ends and connects `-` to stdin or stdout.
 
-mod fs;
-mod pack;
+use std::ffi::OsString;
+use std::io::{self, BufWriter};
 
-use std::ffi::{OsStr, OsString};
-use std::io::{self, Write as _};
-use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt as _;
-use std::path::PathBuf;
-
-use anyhow::{Context as _, Result, anyhow, bail};
-use berth_runtime::unpack::{UnpackOptions, WhiteoutMode, unpack_layer};
-use berth_store::State;
+use anyhow::{Result, anyhow, bail};
+use berth_engine::Error;
+use berth_engine::containers::cp::{CopyOptions, CopySource, CopyTarget};
 
 use super::context::Context;
-use super::liveness;
-use fs::{Side, base, is_type, parent, stat};
 
 /// `berth cp`
 #[derive(clap::Args)]
@@ -61,247 +48,49 @@ fn parse(arg: &str) -> Loc {
     }
 }
 
-/// How the container's root is reached.
-enum Reach {
-    Running {
-        pid: i64,
-        identity: Option<String>,
-    },
-    Stopped {
-        root: PathBuf,
-        id: String,
-        layers: Vec<PathBuf>,
-    },
+/// An engine error in `docker cp`'s words.
+fn docker_words(e: Error) -> anyhow::Error {
+    match e {
+        Error::NotFound { what: "file", name } => anyhow!("Could not find the file {name}"),
+        Error::NotFound {
+            what: "destination directory",
+            name,
+        } => anyhow!("destination directory {name} does not exist"),
+        e => e.into(),
+    }
 }
 
 /// Run `berth cp`.
 pub async fn cp(args: CpArgs) -> Result<()> {
     let (src, dest) = (parse(&args.src), parse(&args.dest));
-    let name = match (&src, &dest) {
+    match (&src, &dest) {
         (Loc::Container(..), Loc::Container(..)) => {
             bail!("copying between containers is not supported")
         }
-        (Loc::Container(c, _), _) | (_, Loc::Container(c, _)) => c.clone(),
+        (Loc::Container(..), _) | (_, Loc::Container(..)) => {}
         _ => bail!("must specify at least one container source"),
+    }
+    let options = CopyOptions {
+        archive: args.archive,
+        follow_link: args.follow_link,
     };
     let ctx = Context::open().await?;
-    let c = liveness::find(&ctx, &name).await?;
-    let reach = match (c.state, c.pid) {
-        (State::Running, Some(pid)) => Reach::Running {
-            pid,
-            identity: c.pid_identity.clone(),
-        },
-        _ => {
-            let layers = super::run::record(&c)?.layers;
-            Reach::Stopped {
-                root: ctx.config.root.clone(),
-                id: c.id.clone(),
-                layers,
-            }
+    let result = match (src, dest) {
+        (Loc::Container(c, path), dest) => {
+            let target = match dest {
+                Loc::Host(p) => CopyTarget::Path(p),
+                _ => CopyTarget::Tar(Box::new(BufWriter::with_capacity(1 << 20, io::stdout()))),
+            };
+            ctx.copy_from_container(&c, &path, target, options).await
         }
+        (src, Loc::Container(c, path)) => {
+            let source = match src {
+                Loc::Host(p) => CopySource::Path(p),
+                _ => CopySource::Tar(Box::new(io::stdin())),
+            };
+            ctx.copy_to_container(&c, source, &path, options).await
+        }
+        _ => unreachable!("checked above"),
     };
-    let job = Job {
-        name: c.name.clone(),
-        archive: args.archive,
-        follow: args.follow_link,
-    };
-    // A thread of its own: a stopped container's mount namespace must not outlive the copy,
-    // nor be shared with a pooled thread.
-    std::thread::spawn(move || with_root(reach, &job.name, |root| job.copy(root, src, dest)))
-        .join()
-        .map_err(|_| anyhow!("the copy thread panicked"))?
-}
-
-/// Run `f` with the container's root as a [`Side`].
-fn with_root<T>(reach: Reach, name: &str, f: impl FnOnce(Side) -> Result<T>) -> Result<T> {
-    match reach {
-        Reach::Running { pid, identity } => {
-            let path = format!("/proc/{pid}/root");
-            let fd = Side::Host
-                .open(path.as_ref(), true)
-                .with_context(|| format!("container {name}: {path}"))?;
-            // Checked after opening: a pid reused before the open has another identity now.
-            if identity.is_some() && berth_store::containers::process_identity(pid) != identity {
-                bail!("container {name} stopped during the copy; try again");
-            }
-            f(Side::Container(fd))
-        }
-        Reach::Stopped { root, id, layers } => {
-            private_mounts()?;
-            let dir = berth_store::Layout::new(&root).container(&id);
-            // A mount left by a lost run would be under ours; this only affects our namespace.
-            berth_runtime::rootfs::unmount(&dir)?;
-            let fs = berth_runtime::rootfs::mount(&root, &id, &layers)
-                .with_context(|| format!("mounting the file system of container {name}"))?;
-            let fd = Side::Host.open(fs.merged.as_os_str(), true)?;
-            let result = f(Side::Container(fd));
-            if let Err(e) = berth_runtime::rootfs::unmount(&dir) {
-                tracing::debug!(error = %e, "cannot unmount the copy's overlay");
-            }
-            result
-        }
-    }
-}
-
-/// Give this thread a mount namespace of its own whose mounts do not propagate back, so the
-/// overlay mounted for the copy is seen by no other process and dies with the thread.
-fn private_mounts() -> Result<()> {
-    tracing::debug!("unshare(CLONE_NEWNS) for the copy thread");
-    // SAFETY: plain syscalls; CLONE_NEWNS only touches this thread's fs/mount state.
-    unsafe {
-        if libc::unshare(libc::CLONE_NEWNS) != 0 {
-            return Err(io::Error::last_os_error()).context("unshare(CLONE_NEWNS)");
-        }
-        let flags = libc::MS_REC | libc::MS_SLAVE;
-        if libc::mount(
-            std::ptr::null(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            flags,
-            std::ptr::null(),
-        ) != 0
-        {
-            return Err(io::Error::last_os_error()).context("making / a slave mount");
-        }
-    }
-    Ok(())
-}
-
-/// What is copied, once the container's root is reached.
-struct Job {
-    name: String,
-    archive: bool,
-    follow: bool,
-}
-
-fn is_dir(fd: &OwnedFd) -> io::Result<bool> {
-    Ok(is_type(&stat(fd)?, libc::S_IFDIR))
-}
-
-fn show(p: &OsStr) -> std::borrow::Cow<'_, str> {
-    p.to_string_lossy()
-}
-
-impl Job {
-    fn copy(&self, root: Side, src: Loc, dest: Loc) -> Result<()> {
-        let host = Side::Host;
-        let (src_side, src) = match src {
-            Loc::Stdio => (&host, None),
-            Loc::Host(p) => (&host, Some(p)),
-            Loc::Container(_, p) => (&root, Some(p)),
-        };
-        let (dest_side, dest) = match dest {
-            Loc::Stdio => (&host, None),
-            Loc::Host(p) => (&host, Some(p)),
-            Loc::Container(_, p) => (&root, Some(p)),
-        };
-        let Some(src) = src else {
-            let dest = dest.expect("one side is a container");
-            let into = self.open_dir(dest_side, &dest)?;
-            return self.unpack(io::stdin().lock(), &into);
-        };
-        let bytes = src.as_bytes();
-        let contents = bytes.ends_with(b"/.") || bytes == b".";
-        let wants_dir = contents || bytes.ends_with(b"/");
-        let fd = src_side
-            .open(&src, self.follow || wants_dir)
-            .map_err(|e| self.not_found(src_side, &src, e))?;
-        let src_is_dir = is_dir(&fd)?;
-        if wants_dir && !src_is_dir {
-            bail!("{}: not a directory", show(&src));
-        }
-        // The root of a container (or `/` on the host) has no name: its contents are copied.
-        let contents = contents || base(&src).is_empty();
-        let Some(dest) = dest else {
-            let top = if contents { ".".into() } else { base(&src) };
-            let mut out = io::stdout().lock();
-            pack::pack(fd, Some(&top), &mut out)?;
-            return Ok(out.flush()?);
-        };
-        let dest_slash = dest.as_bytes().ends_with(b"/") || dest.as_bytes().ends_with(b"/.");
-        let target = dest_side
-            .follow_last(&dest)
-            .map_err(|e| self.not_found(dest_side, &dest, e))?;
-        let (into, top) = match dest_side.open(&target, true) {
-            Ok(d) if is_dir(&d)? => {
-                let top = (!(contents && src_is_dir)).then(|| base(&src));
-                (d, top)
-            }
-            Ok(_) if dest_slash => bail!("{}: not a directory", show(&dest)),
-            Ok(_) if src_is_dir => bail!(
-                "cannot overwrite non-directory {} with directory {}",
-                show(&dest),
-                show(&src)
-            ),
-            Ok(_) => (
-                self.open_dir(dest_side, &parent(&target))?,
-                Some(base(&target)),
-            ),
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                if dest_slash && !src_is_dir {
-                    bail!("destination directory {} does not exist", show(&dest));
-                }
-                (
-                    self.open_dir(dest_side, &parent(&target))?,
-                    Some(base(&target)),
-                )
-            }
-            Err(e) => return Err(self.not_found(dest_side, &dest, e)),
-        };
-        self.stream(fd, top, &into)
-    }
-
-    /// A path that cannot be opened, a missing one as Docker words it.
-    fn not_found(&self, side: &Side, path: &OsStr, e: io::Error) -> anyhow::Error {
-        match (side, e.raw_os_error()) {
-            (_, Some(libc::ENOTDIR)) => anyhow!("{}: not a directory", show(path)),
-            (Side::Container(_), Some(libc::ENOENT)) => anyhow!(
-                "Could not find the file {} in container {}",
-                show(path),
-                self.name
-            ),
-            _ => anyhow::Error::new(e).context(show(path).into_owned()),
-        }
-    }
-
-    /// An existing directory to extract into.
-    fn open_dir(&self, side: &Side, path: &OsStr) -> Result<OwnedFd> {
-        let fd = side.open(path, true).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOENT) => anyhow!("destination directory {} does not exist", show(path)),
-            _ => self.not_found(side, path, e),
-        })?;
-        if !is_dir(&fd)? {
-            bail!("{}: not a directory", show(path));
-        }
-        Ok(fd)
-    }
-
-    /// Archive `src` (as `top`) and extract it into `into`, concurrently through a pipe.
-    fn stream(&self, src: OwnedFd, top: Option<OsString>, into: &OwnedFd) -> Result<()> {
-        let (reader, writer) = io::pipe()?;
-        let producer = std::thread::spawn(move || pack::pack(src, top.as_deref(), writer));
-        let unpacked = self.unpack(reader, into);
-        let packed = producer
-            .join()
-            .map_err(|_| anyhow!("the archiving thread panicked"))?;
-        match packed {
-            // The archive's own error explains a truncated stream; a broken pipe is only the
-            // consequence of the extraction failing.
-            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e.into()),
-            _ => unpacked,
-        }
-    }
-
-    /// Extract a tar stream into directory `into` with `docker cp`'s rules: whiteout names are
-    /// plain files, a directory never replaces a file nor the reverse, owners kept with `-a`.
-    fn unpack(&self, reader: impl io::Read, into: &OwnedFd) -> Result<()> {
-        // SAFETY: geteuid cannot fail.
-        let root = unsafe { libc::geteuid() } == 0;
-        let opts = UnpackOptions::default()
-            .with_whiteouts(WhiteoutMode::Keep)
-            .with_keep_kinds(true)
-            .with_preserve_ownership(self.archive && root);
-        unpack_layer(reader, &fs::proc_path(into), &opts)?;
-        Ok(())
-    }
+    result.map_err(docker_words)
 }

@@ -17,10 +17,10 @@ use berth_store::blobs::BlobDir;
 use serde_json::{Map, json};
 
 use super::{Staging, apply_change, bad, decompress, ingest_file, store_error, tar_error, within};
+use crate::Engine;
 use crate::engine::{host_platform, parse_platform};
 use crate::error::{Context as _, Result};
 use crate::util::format_rfc3339;
-use crate::Engine;
 
 /// What [`Engine::import`] makes of the tarball.
 #[derive(Debug, Clone, Default)]
@@ -268,7 +268,10 @@ fn layer(input: impl Read + Send + 'static, blobs: &BlobDir) -> Result<Layer> {
         return Err(bad("the rootfs tarball is empty"));
     }
     let diff_id = tee.hasher.finish();
-    let mut out = tee.out.finish().context(|| "cannot compress the layer".into())?;
+    let mut out = tee
+        .out
+        .finish()
+        .context(|| "cannot compress the layer".into())?;
     out.flush()
         .context(|| format!("cannot write {}", staged.display()))?;
     let digest = out.hasher.finish();

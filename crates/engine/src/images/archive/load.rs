@@ -20,9 +20,9 @@ use berth_store::blobs::BlobDir;
 
 use super::unpack::{Unpacked, unpack};
 use super::{CONTAINERD_NAME, OCI_REF_NAME, bad, decompress, within};
+use crate::Engine;
 use crate::engine::host_platform;
 use crate::error::Result;
-use crate::Engine;
 
 /// An image [`Engine::load`] recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,9 +69,9 @@ impl Engine {
         for p in images {
             let mut refs = Vec::new();
             for n in &p.names {
-                let r = self
-                    .reference(n)
-                    .map_err(|e| within(e, format_args!("invalid image name {n:?} in the archive")))?;
+                let r = self.reference(n).map_err(|e| {
+                    within(e, format_args!("invalid image name {n:?} in the archive"))
+                })?;
                 if r.digest.is_some() {
                     continue;
                 }
@@ -102,7 +102,13 @@ impl Engine {
                 .collect();
             let id = p.image.id.to_string();
             let name = names.first().cloned().unwrap_or_else(|| id.clone());
-            crate::events::emit(self.layout().root(), "image", "load", &id, &[("name", name)]);
+            crate::events::emit(
+                self.layout().root(),
+                "image",
+                "load",
+                &id,
+                &[("name", name)],
+            );
             loaded.push(Loaded {
                 id: p.image.id.clone(),
                 names,
@@ -155,8 +161,8 @@ fn oci_images(
     written: &mut Vec<Digest>,
 ) -> Result<Vec<Planned>> {
     let body = unpacked.bytes("index.json", blobs)?;
-    let index = ParsedManifest::parse(&body, mt::OCI_INDEX)
-        .map_err(|e| bad(format!("index.json: {e}")))?;
+    let index =
+        ParsedManifest::parse(&body, mt::OCI_INDEX).map_err(|e| bad(format!("index.json: {e}")))?;
     if index.kind != ManifestKind::Index {
         return Err(bad("index.json is not an image index"));
     }
@@ -302,4 +308,3 @@ pub(super) fn new_image(
         blobs,
     }
 }
-

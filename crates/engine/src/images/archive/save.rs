@@ -129,7 +129,13 @@ impl Engine {
         for s in saved {
             let id = s.config.digest.to_string();
             let name = s.tags.first().map_or_else(|| id.clone(), |t| t.1.clone());
-            crate::events::emit(self.layout().root(), "image", "save", &id, &[("name", name)]);
+            crate::events::emit(
+                self.layout().root(),
+                "image",
+                "save",
+                &id,
+                &[("name", name)],
+            );
         }
     }
 }

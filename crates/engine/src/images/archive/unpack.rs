@@ -99,9 +99,8 @@ pub(super) fn unpack(
             tar::EntryType::Directory => continue,
             tar::EntryType::Symlink => {
                 let target = entry.link_name_bytes().unwrap_or_default();
-                let target = std::str::from_utf8(&target).map_err(|_| {
-                    bad(format!("archive entry {path}: link target is not UTF-8"))
-                })?;
+                let target = std::str::from_utf8(&target)
+                    .map_err(|_| bad(format!("archive entry {path}: link target is not UTF-8")))?;
                 let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
                 Source::Link(super::normalise(dir, target).map_err(|e| {
                     within(e, format_args!("archive entry {path} links to {target:?}"))
