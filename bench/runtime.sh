@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
 # Container start latency: `berth run --rm IMAGE true` (berth's own engine, and with --runtime runc)
 # against `runc run` and `crun run` of a bundle with the same rootfs, and `podman run --rm`, median of
-# N runs each. Needs root, busybox-static, runc; crun and podman are optional. Only local files and no
-# network are used. Prints one table.
+# N runs each; then `berth ps -a` with PS_CONTAINERS containers (a tenth of them running). Needs root,
+# busybox-static, runc; crun and podman are optional. Only local files and no network are used.
+# BERTH=path/to/berth measures another build (e.g. the one before a change) instead of building.
+# Prints one table.
 set -euo pipefail
-N=${N:-20}
+N=${N:-30}
+PS_CONTAINERS=${PS_CONTAINERS:-200}
 cd "$(dirname "$0")/.."
-cargo build --release -q -p berth
-BERTH=$PWD/target/release/berth
+if [ -z "${BERTH:-}" ]; then
+  cargo build --release -q -p berth
+  BERTH=$PWD/target/release/berth
+fi
 TMP=$(mktemp -d /tmp/berth-bench-rt.XXXXXX)
-cleanup() { umount "$TMP/hugetlb" 2>/dev/null || true; rm -rf "$TMP"; }
+cleanup() {
+  "$BERTH" ps -aq 2>/dev/null | xargs -r "$BERTH" rm -f >/dev/null 2>&1 || true
+  umount "$TMP/hugetlb" 2>/dev/null || true
+  rm -rf "$TMP"
+}
 trap cleanup EXIT
 export BERTH_ROOT=$TMP/root BERTH_CONFIG=$TMP/config.toml DOCKER_CONFIG=$TMP/docker BERTH_DEFAULT_REGISTRY=127.0.0.1:9
 : > "$BERTH_CONFIG"
 
-mkdir -p "$TMP/rootfs/bin" && cp /bin/busybox "$TMP/rootfs/bin/" && ln -s busybox "$TMP/rootfs/bin/true"
+mkdir -p "$TMP/rootfs/bin" && cp /bin/busybox "$TMP/rootfs/bin/" && ln -s busybox "$TMP/rootfs/bin/true" && ln -s busybox "$TMP/rootfs/bin/sleep"
 tar -C "$TMP/rootfs" -cf "$TMP/rootfs.tar" .
 "$BERTH" import "$TMP/rootfs.tar" bench/bb:1 >/dev/null
 
@@ -66,3 +75,16 @@ printf '%-44s %10s\n' "crun run (bundle, hugetlb workaround)" "$crun_ms"
 printf '%-44s %10s\n' "podman run --rm (vfs, runc)" "$podman_ms"
 printf 'berth/crun %s (target <= 1.2x), berth/podman %s (target <= 0.3x), berth/runc %s\n' \
   "$(ratio "$berth_ms" "$crun_ms")" "$(ratio "$berth_ms" "$podman_ms")" "$(ratio "$berth_ms" "$runc_ms")"
+
+# `berth ps -a` with PS_CONTAINERS containers, a tenth of them running.
+running=$((PS_CONTAINERS / 10))
+for i in $(seq "$PS_CONTAINERS"); do
+  if [ "$i" -le "$running" ]; then
+    "$BERTH" run -d bench/bb:1 sleep 600 >/dev/null
+  else
+    "$BERTH" run bench/bb:1 true >/dev/null
+  fi
+done
+ps_ms=$(median "$BERTH" ps -a)
+printf '%-44s %10s\n' "berth ps -a, $PS_CONTAINERS containers ($running up)" "$ps_ms"
+printf 'berth ps %s ms (target < 50)\n' "$ps_ms"

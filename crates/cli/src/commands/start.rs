@@ -10,11 +10,11 @@ use anyhow::{Result, bail};
 use berth_store::{Container, State};
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::container::{each, stop_one};
+use super::container::each;
 use super::context::Context;
 use super::liveness;
 use super::logs::log_path;
-use super::run::{ContainerExit, detach};
+use super::run::ContainerExit;
 
 /// `berth start`
 #[derive(clap::Args)]
@@ -41,22 +41,7 @@ pub struct RestartArgs {
 
 /// Start `c` (not running) under a new monitor; returns once it runs (or failed to start).
 async fn start_one(ctx: &Context, c: &Container) -> Result<()> {
-    // The last run's supervisor may still be finishing (unmounting): it must not unmount the
-    // root filesystem of this run.
-    liveness::wait_gone(
-        c.monitor_pid,
-        c.monitor_identity.as_deref(),
-        Duration::from_secs(10),
-    )
-    .await;
-    if !ctx.store.container_reset(&c.id).await? {
-        // Started by someone else meanwhile (or removed).
-        ctx.store.find_container(&c.id).await?;
-        return Ok(());
-    }
-    // Started by the user: its `--restart` policy holds again, its restarts counted anew.
-    ctx.store.container_restarts_clear(&c.id).await?;
-    detach(ctx, &c.id).await
+    Ok(ctx.start_container(c).await?)
 }
 
 /// Print the json-file lines of `data` that are complete; how many bytes they took.
@@ -136,11 +121,8 @@ pub async fn start(args: StartArgs) -> Result<()> {
         return Ok(());
     }
     each(&args.containers, |q| async move {
-        let c = liveness::find(ctx, &q).await?;
         // One waiting for its monitor to restart it is left to it.
-        if c.state != State::Running && !c.restarting {
-            start_one(ctx, &c).await?;
-        }
+        ctx.start(&q).await?;
         println!("{q}");
         Ok(())
     })
@@ -152,12 +134,7 @@ pub async fn restart(args: RestartArgs) -> Result<()> {
     let ctx = &Context::open().await?;
     let time = args.time;
     each(&args.containers, |q| async move {
-        let c = liveness::find(ctx, &q).await?;
-        stop_one(ctx, &c, time).await?;
-        let c = liveness::find(ctx, &q).await?;
-        if c.state != State::Running {
-            start_one(ctx, &c).await?;
-        }
+        ctx.restart(&q, time).await?;
         println!("{q}");
         Ok(())
     })

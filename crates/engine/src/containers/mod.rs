@@ -3,13 +3,16 @@
 //! container events.
 
 pub mod commit;
+pub mod create;
 pub mod cp;
 pub mod exec;
 pub mod health;
 pub mod lifecycle;
 pub mod liveness;
 pub mod logfile;
+pub mod mounts;
 pub mod pause;
+pub mod start;
 pub mod update;
 
 use crate::Engine;

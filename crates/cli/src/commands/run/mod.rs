@@ -5,14 +5,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
-use berth_engine::model::{
-    ContainerConfig, HostConfig, NetworkMode, RECORD_VERSION, Record, RestartPolicyName,
-};
-use berth_oci::ParsedManifest;
+use berth_engine::containers::create::CreateRequest;
+use berth_engine::model::{ContainerConfig, HostConfig, RestartPolicyName};
 use berth_runtime::engine::Stdio;
-use berth_runtime::rootfs::{self, LayerCache};
+use berth_runtime::rootfs;
 use berth_runtime::spec::ContainerSpec;
-use berth_store::containers::random_name;
 
 use super::context::{Context, host_platform};
 use super::pull::{Output, pull};
@@ -24,9 +21,8 @@ mod record;
 mod supervise;
 
 pub use flags::{ContainerFlags, RunOnlyFlags};
-use options::{image_volumes, parse_bytes, parse_tmpfs, parse_volume, security_options};
-pub(crate) use record::random_hex;
-pub use record::{complete_spec, record, runtime_path, spec_of, strings};
+use options::{parse_bytes, security_options};
+pub use record::{complete_spec, record, runtime_path, spec_of};
 pub use supervise::{Backoff, detach, finish, supervise};
 
 /// `berth run`
@@ -204,66 +200,20 @@ async fn run_or_create(args: RunArgs, create_only: bool) -> Result<()> {
                 .context("the pulled image is not in the store")?
         }
     };
-    let cfg: serde_json::Value =
-        serde_json::from_slice(&ctx.store.blobs().read(&image.record.id)?)?;
-    let c = cfg.get("config");
-    let entrypoint = match &args.entrypoint {
-        Some(e) if e.is_empty() => vec![],
-        Some(e) => vec![e.clone()],
-        None => strings(c.and_then(|c| c.get("Entrypoint"))),
-    };
-    let cmd = if !args.command.is_empty() {
-        args.command.clone()
-    } else if args.entrypoint.is_some() {
-        vec![]
-    } else {
-        strings(c.and_then(|c| c.get("Cmd")))
-    };
-    let argv: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
-    if argv.is_empty() {
-        bail!("no command specified");
-    }
-
-    // Layers, unpacked once and shared.
-    let manifest = ctx.store.blobs().read(&image.record.manifest)?;
-    let parsed = ParsedManifest::parse(&manifest, &image.record.manifest_media_type)?;
-    let cache = LayerCache::open(&ctx.config.root)?;
-    let mut layers = vec![];
-    for l in &parsed.blobs[1..] {
-        let (cache, digest, blob) = (
-            cache.clone(),
-            l.digest.clone(),
-            ctx.store.blobs().path(&l.digest),
-        );
-        layers.push(tokio::task::spawn_blocking(move || cache.ensure(&digest, &blob)).await??);
-    }
-
-    let id = random_hex(32);
-    // Docker's Config: the image's defaults merged with what was asked.
+    // Docker's Config and HostConfig as asked; the engine merges the image's in.
     let mut config = ContainerConfig {
-        hostname: args
-            .hostname
-            .clone()
-            .unwrap_or_else(|| id[..12].to_string()),
+        hostname: args.hostname.clone().unwrap_or_default(),
         image: args.image.clone(),
         tty: args.tty,
         open_stdin: args.interactive,
-        env: strings(c.and_then(|c| c.get("Env"))),
-        labels: super::filter::labels_of(&cfg),
+        cmd: args.command.clone(),
+        working_dir: args.workdir.clone().unwrap_or_default(),
+        user: args.user.clone().unwrap_or_default(),
+        stop_signal: args.stop_signal.clone().filter(|s| !s.is_empty()),
+        stop_timeout: args.stop_timeout,
         ..ContainerConfig::default()
     };
-    if let Some(e) = args.entrypoint.as_ref() {
-        config.entrypoint = if e.is_empty() {
-            vec![]
-        } else {
-            vec![e.clone()]
-        };
-        config.cmd = args.command.clone();
-    } else {
-        config.entrypoint = strings(c.and_then(|c| c.get("Entrypoint")));
-        config.cmd = argv[config.entrypoint.len()..].to_vec();
-    }
-    // Docker: the image's, then the env files', then -e's, later ones replacing earlier ones.
+    // The env files', then -e's, later ones replacing earlier ones (over the image's).
     for file in &args.env_file {
         for e in super::envfile::parse_env_file(file)? {
             super::envfile::set_env(&mut config.env, e);
@@ -279,41 +229,6 @@ async fn run_or_create(args: RunArgs, create_only: bool) -> Result<()> {
             }
         }
     }
-    config.stop_signal = args
-        .stop_signal
-        .clone()
-        .or_else(|| {
-            c.and_then(|c| c.get("StopSignal"))
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        })
-        .filter(|s| !s.is_empty());
-    if let Some(s) = &config.stop_signal {
-        super::container::parse_signal(s)?;
-    }
-    config.stop_timeout = args.stop_timeout;
-    config.working_dir = args
-        .workdir
-        .clone()
-        .or_else(|| {
-            c.and_then(|c| c.get("WorkingDir"))
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    config.user = args
-        .user
-        .clone()
-        .or_else(|| {
-            c.and_then(|c| c.get("User"))
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    if let Some(v) = c.and_then(|c| c.get("Volumes")).and_then(|v| v.as_object()) {
-        config.volumes = v.keys().map(|k| (k.clone(), Default::default())).collect();
-    }
-
     let mut host = HostConfig {
         binds: args.volume.clone(),
         network_mode: args.network.parse().map_err(anyhow::Error::msg)?,
@@ -331,21 +246,13 @@ async fn run_or_create(args: RunArgs, create_only: bool) -> Result<()> {
         init: Some(args.init),
         ..HostConfig::default()
     };
+    for t in &args.tmpfs {
+        let (target, options) = t.split_once(':').unwrap_or((t, ""));
+        host.tmpfs.insert(target.to_string(), options.to_string());
+    }
     host.resources.memory = args.memory.map_or(0, |m| m as i64);
     host.resources.nano_cpus = args.cpus.map_or(0, |c| (c * 1e9).round() as i64);
     host.resources.pids_limit = args.pids_limit;
-    if let Some(h) = c
-        .and_then(|c| c.get("Healthcheck"))
-        .filter(|h| !h.is_null())
-    {
-        config.healthcheck = serde_json::from_value(h.clone()).ok();
-    }
-    if let Some(p) = c
-        .and_then(|c| c.get("ExposedPorts"))
-        .and_then(|v| v.as_object())
-    {
-        config.exposed_ports = p.keys().map(|k| (k.clone(), Default::default())).collect();
-    }
     args.flags
         .apply(&mut config, &mut host)
         .map_err(anyhow::Error::msg)?;
@@ -363,75 +270,24 @@ async fn run_or_create(args: RunArgs, create_only: bool) -> Result<()> {
         config.attach_stdout,
         config.attach_stderr,
     ) = (streams.stdin, streams.stdout, streams.stderr);
-    if !matches!(
-        host.network_mode,
-        NetworkMode::None | NetworkMode::Host | NetworkMode::Default
-    ) {
-        bail!(
-            "--network {}: berth has no container networks yet (use none or host)",
-            host.network_mode
-        );
-    }
-    let mut mount_points = vec![];
-    for v in &args.volume {
-        mount_points.push(parse_volume(&ctx.config.root, v)?);
-    }
-    for t in &args.tmpfs {
-        let point = parse_tmpfs(t)?;
-        host.tmpfs
-            .insert(point.destination.clone(), point.tmpfs_options.clone());
-        mount_points.push(point);
-    }
-    for m in &host.mounts {
-        mount_points.push(options::mount_point(&ctx.config.root, m)?);
-    }
-    for from in &host.volumes_from {
-        mount_points.extend(options::volumes_from(&ctx, from).await?);
-    }
-    let from_image = image_volumes(&ctx.config.root, c, &mount_points)?;
-    mount_points.extend(from_image);
-    let stored = Record {
-        version: RECORD_VERSION,
+    let request = CreateRequest {
+        name: args.name.clone(),
         config,
+        entrypoint: args.entrypoint.as_ref().map(|e| match e.is_empty() {
+            true => vec![],
+            false => vec![e.clone()],
+        }),
         host_config: host,
-        mount_points,
-        layers,
     };
-    // Checked now (cpus, seccomp profile, namespaces), so that nothing is recorded that
-    // cannot start.
-    let mut spec = spec_of(&stored, &id, PathBuf::new())?;
-    let config = stored.to_json();
+    let created = ctx.create(&image, request).await?;
+    let stored = created.record;
+    let mut spec = spec_of(&stored, &created.id, PathBuf::new())?;
     let layers = stored.layers.clone();
-    let mut name = args
-        .name
-        .clone()
-        .unwrap_or_else(|| random_name(u64::from_str_radix(&id[..15], 16).unwrap()));
-    let record = loop {
-        match ctx
-            .store
-            .create_container(
-                &id,
-                &name,
-                &args.image,
-                &image.record.id.to_string(),
-                &argv,
-                &config,
-            )
-            .await
-        {
-            Err(berth_store::Error::NameInUse(_)) if args.name.is_none() => {
-                name = random_name(u64::from_str_radix(&random_hex(7), 16).unwrap());
-            }
-            Err(e) => {
-                // The anonymous volumes made for it would be nobody's.
-                let names = stored.volumes();
-                super::volumes::remove_anonymous(&ctx.config.root, &names, &[])?;
-                return Err(e.into());
-            }
-            Ok(record) => break record,
-        }
-    };
-    super::events::emit_container(&ctx, "create", &record.id, &[]).await;
+    let record = ctx
+        .store
+        .container(&created.id)
+        .await?
+        .context("the container is not recorded")?;
     if !stored.host_config.container_id_file.is_empty() {
         options::write_cidfile(&stored.host_config.container_id_file, &record.id)?;
     }

@@ -6,18 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use berth_runtime::spec::{ContainerSpec, Mount, MountKind};
 
-pub(crate) use berth_engine::util::random_hex;
-
-pub fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
-    v.and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// What needs the container's mounted root filesystem and directory: the user resolved in
 /// the image's `/etc/passwd` and `/etc/group`, the process's environment (`HOME` is that
 /// user's), and `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` written into `dir` and

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::Result;
 use berth_runtime::engine::{ExitStatus, Runtime, Stdio};
 use berth_runtime::rootfs;
 use berth_runtime::spec::ContainerSpec;
@@ -15,51 +15,7 @@ use crate::commands::volumes;
 /// Start `berth container-monitor ID` in its own session and wait until it has started the
 /// container (or given up: the error says why).
 pub async fn detach(ctx: &Context, id: &str) -> Result<()> {
-    use std::os::unix::process::CommandExt as _;
-    let mut cmd = std::process::Command::new(std::env::current_exe()?);
-    cmd.arg("container-monitor")
-        .arg(id)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    cmd.spawn().context("cannot start the container monitor")?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        match ctx.store.container(id).await? {
-            // Exited without ever starting: set-up or exec failed; the monitor logged why.
-            Some(c) if c.state == berth_store::State::Exited && c.started_at.is_none() => {
-                let log =
-                    std::fs::read_to_string(crate::commands::logs::log_path(&ctx.config.root, id))
-                        .unwrap_or_default();
-                let why = log
-                    .lines()
-                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                    .filter_map(|l| l["log"].as_str().map(str::to_string))
-                    .find_map(|l| {
-                        l.strip_prefix("berth: error: ")
-                            .map(|e| e.trim().to_string())
-                    })
-                    .unwrap_or_else(|| "it exited before starting".into());
-                bail!("cannot start container {}: {why}", &id[..12]);
-            }
-            Some(c) if c.state != berth_store::State::Created => break,
-            None => break, // --rm and already gone
-            _ if std::time::Instant::now() > deadline => {
-                bail!("container {} did not start", &id[..12])
-            }
-            _ => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
-        }
-    }
-    Ok(())
+    Ok(ctx.spawn_monitor(id).await?)
 }
 
 /// The engine `--runtime` names (berth's own by default).
