@@ -17,6 +17,8 @@ pub struct Engine {
     pub config: Config,
     /// The local image store and container records.
     pub store: Store,
+    /// One runtime for every container instead of each one's own (see [`Engine::with_runtime`]).
+    pub(crate) runtime_override: Option<std::sync::Arc<dyn berth_runtime::engine::Runtime>>,
 }
 
 impl Engine {
@@ -38,7 +40,21 @@ impl Engine {
         for (id, why) in &migrated.unreadable {
             tracing::warn!(id, why, "container record left in its old format");
         }
-        Ok(Engine { config, store })
+        Ok(Engine {
+            config,
+            store,
+            runtime_override: None,
+        })
+    }
+
+    /// This engine with `runtime` running and acting on every container, whatever its record
+    /// names: the in-memory fake in tests, or one runtime for an embedding.
+    pub fn with_runtime(
+        mut self,
+        runtime: std::sync::Arc<dyn berth_runtime::engine::Runtime>,
+    ) -> Engine {
+        self.runtime_override = Some(runtime);
+        self
     }
 
     /// The paths of the data root.

@@ -106,7 +106,21 @@ impl From<berth_store::Error> for Error {
 
 impl From<berth_runtime::error::Error> for Error {
     fn from(e: berth_runtime::error::Error) -> Error {
-        Error::Internal(e.to_string())
+        use berth_runtime::error::Error as E;
+        match e {
+            E::NotFound { id } => Error::NotFound {
+                what: "container",
+                name: id,
+            },
+            e @ (E::InvalidState { .. } | E::AlreadyExists { .. }) => {
+                Error::Conflict(e.to_string())
+            }
+            e @ (E::InvalidSpec { .. } | E::SeccompProfile { .. }) => {
+                Error::InvalidArgument(e.to_string())
+            }
+            e @ E::NotRunning { .. } => Error::Conflict(e.to_string()),
+            e => Error::Internal(e.to_string()),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! the runtime the container runs under.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use berth_runtime::engine::{ExecTarget, NativeRuntime, OciRuntime, ProcessSpec, Runtime};
 use berth_store::{Container, State};
@@ -29,7 +30,7 @@ pub struct ExecOptions {
 /// A process ready to be run in a container by [`Prepared::runtime`].
 pub struct Prepared {
     /// The runtime the container runs under.
-    pub runtime: Box<dyn Runtime>,
+    pub runtime: Arc<dyn Runtime>,
     /// The container.
     pub target: ExecTarget,
     /// The process.
@@ -37,16 +38,32 @@ pub struct Prepared {
 }
 
 impl Engine {
-    /// The runtime `--runtime` names: berth's own engine, or an OCI runtime's path.
-    pub fn runtime(&self, oci: Option<&Path>) -> Box<dyn Runtime> {
+    /// The runtime `--runtime` names: berth's own engine, or an OCI runtime's path (the
+    /// runtime given to [`Engine::with_runtime`] for every container, if any).
+    pub fn runtime(&self, oci: Option<&Path>) -> Arc<dyn Runtime> {
+        if let Some(rt) = &self.runtime_override {
+            return rt.clone();
+        }
         match oci {
-            Some(path) => Box::new(OciRuntime::new(
+            Some(path) => Arc::new(OciRuntime::new(
                 path.to_path_buf(),
                 self.layout().runtime_state(),
                 self.layout().bundles(),
             )),
-            None => Box::new(NativeRuntime::new()),
+            None => Arc::new(NativeRuntime::new()),
         }
+    }
+
+    /// The runtime that can act on container `c` from this process through the seam: its
+    /// OCI runtime (state on disk), or the one given to [`Engine::with_runtime`]. `None` for
+    /// berth's own engine, whose containers belong to their supervisor process: they are
+    /// signalled by pid and frozen through their cgroups.
+    pub fn runtime_of(&self, c: &Container) -> Option<Arc<dyn Runtime>> {
+        if let Some(rt) = &self.runtime_override {
+            return Some(rt.clone());
+        }
+        let record = Record::parse(&c.config).ok()?;
+        record.runtime_path().map(|p| self.runtime(Some(&p)))
     }
 
     /// Prepare `opts` to run in running container `c`.

@@ -53,8 +53,20 @@ pub fn parse_signal(s: &str) -> Result<i32> {
     })
 }
 
-/// Send `sig` to a running container's first process.
-pub fn signal(c: &Container, sig: i32) -> Result<()> {
+/// Send `sig` to a running container: through its runtime when the engine can act on it
+/// from here ([`Engine::runtime_of`]), else to its first process by pid.
+pub fn signal(engine: &Engine, c: &Container, sig: i32) -> Result<()> {
+    let not_running = || Error::Conflict(format!("container {} is not running", c.name));
+    if let Some(rt) = engine.runtime_of(c) {
+        if c.state != State::Running {
+            return Err(not_running());
+        }
+        return match rt.kill(&c.id, sig) {
+            Ok(()) => Ok(()),
+            Err(berth_runtime::error::Error::InvalidState { .. }) => Err(not_running()),
+            Err(e) => Err(e.into()),
+        };
+    }
     match c.pid.filter(|p| *p > 0) {
         // SAFETY: plain kill(2).
         Some(pid) if c.state == State::Running => {
@@ -145,14 +157,14 @@ pub async fn stop_one(ctx: &Engine, c: &Container, time: Option<i64>) -> Result<
     // A frozen container could not act on its stop signal: thawed first.
     super::pause::thaw_for_signal(ctx, c).await?;
     let sig = stop_signal(c)?;
-    signal(c, sig)?;
+    signal(ctx, c, sig)?;
     ctx.emit_container("kill", &c.id, &[("signal", sig.to_string())])
         .await;
     let deadline = u64::try_from(time)
         .ok()
         .map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t));
     if wait_exit(ctx, &c.id, deadline).await?.is_none() {
-        signal(c, libc::SIGKILL)?;
+        signal(ctx, c, libc::SIGKILL)?;
         ctx.emit_container("kill", &c.id, &[("signal", libc::SIGKILL.to_string())])
             .await;
         wait_exit(ctx, &c.id, None).await?;
@@ -186,7 +198,7 @@ impl Engine {
         if sig == libc::SIGKILL || sig == stop_signal(&c)? {
             self.store.container_stopped_by_user(&c.id, true).await?;
         }
-        signal(&c, sig)?;
+        signal(self, &c, sig)?;
         self.emit_container("kill", &c.id, &[("signal", sig.to_string())])
             .await;
         if sig == libc::SIGKILL {
@@ -220,7 +232,7 @@ impl Engine {
         if c.state == State::Running {
             // Killed, then left to its supervisor to record the exit and release cgroups and
             // mounts before everything of it goes.
-            signal(&c, libc::SIGKILL)?;
+            signal(self, &c, libc::SIGKILL)?;
             super::pause::thaw_for_signal(self, &c).await?;
             wait_exit(self, &c.id, None).await?;
             liveness::wait_gone(

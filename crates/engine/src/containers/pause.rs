@@ -10,7 +10,21 @@ use super::liveness;
 use crate::Engine;
 use crate::error::{Error, Result};
 
-async fn set_frozen(id: &str, frozen: bool) -> Result<()> {
+/// Freeze or thaw container `c`: through its runtime when the engine can act on it from here
+/// ([`Engine::runtime_of`]), else with the cgroup freezer.
+async fn set_frozen(engine: &Engine, c: &Container, frozen: bool) -> Result<()> {
+    if let Some(rt) = engine.runtime_of(c) {
+        let id = c.id.clone();
+        return Ok(tokio::task::spawn_blocking(move || {
+            if frozen {
+                rt.pause(&id)
+            } else {
+                rt.resume(&id)
+            }
+        })
+        .await??);
+    }
+    let id = &c.id;
     let cgroups = ContainerCgroups::find(id);
     tokio::task::spawn_blocking(move || {
         if frozen {
@@ -31,7 +45,7 @@ pub async fn thaw_for_signal(engine: &Engine, c: &Container) -> Result<()> {
     }
     if c.paused || ContainerCgroups::find(&c.id).is_frozen() {
         tracing::debug!(id = %c.id, "thawing a paused container to signal it");
-        if let Err(e) = set_frozen(&c.id, false).await {
+        if let Err(e) = set_frozen(engine, c, false).await {
             if ContainerCgroups::find(&c.id).is_frozen() {
                 return Err(e);
             }
@@ -55,10 +69,10 @@ impl Engine {
                 "container {query} is already paused"
             )));
         }
-        set_frozen(&c.id, true).await?;
+        set_frozen(self, &c, true).await?;
         if !self.store.container_pause(&c.id).await? {
             // It exited meanwhile: nothing is left to pause.
-            let _ = set_frozen(&c.id, false).await;
+            let _ = set_frozen(self, &c, false).await;
             return Err(not_running());
         }
         self.emit_container("pause", &c.id, &[]).await;
@@ -71,7 +85,7 @@ impl Engine {
         if c.state != State::Running || !c.paused {
             return Err(Error::Conflict(format!("container {query} is not paused")));
         }
-        set_frozen(&c.id, false).await?;
+        set_frozen(self, &c, false).await?;
         self.store.container_unpause(&c.id).await?;
         self.emit_container("unpause", &c.id, &[]).await;
         Ok(c)

@@ -19,7 +19,7 @@ pub async fn detach(ctx: &Context, id: &str) -> Result<()> {
 }
 
 /// The engine `--runtime` names (berth's own by default).
-pub fn engine(runtime: Option<&Path>, ctx: &Context) -> Box<dyn Runtime> {
+pub fn engine(runtime: Option<&Path>, ctx: &Context) -> std::sync::Arc<dyn Runtime> {
     ctx.runtime(runtime)
 }
 
