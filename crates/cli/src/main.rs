@@ -75,6 +75,8 @@ enum Command {
     Unpause(commands::pause::UnpauseArgs),
     /// Rename a container.
     Rename(commands::rename::RenameArgs),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(commands::attach::AttachArgs),
     /// Manage containers (`container ls`, `container prune`…).
     Container(commands::container_group::ContainerArgs),
     /// Run a detached container (started by `berth run -d`).
@@ -134,6 +136,8 @@ fn dies_of_sigpipe(command: &Command) -> bool {
             | Command::Start(_)
             | Command::Restart(_)
             | Command::Exec(_)
+            // `attach` writes to its container's monitor: a monitor gone must not kill it.
+            | Command::Attach(_)
             | Command::Build(_)
             // `cp` streams through pipes of its own (into the container's process): a copy
             // that fails there must report it, not die of SIGPIPE.
@@ -180,6 +184,7 @@ fn main() -> ExitCode {
         Command::Pause(a) => block_on(commands::pause::pause(a)),
         Command::Unpause(a) => block_on(commands::pause::unpause(a)),
         Command::Rename(a) => block_on(commands::rename::rename(a)),
+        Command::Attach(a) => block_on(commands::attach::attach(a)),
         Command::Container(a) => block_on(commands::container_group::run(a)),
         Command::ContainerMonitor(a) => block_on(commands::monitor::run(a)),
         Command::Save(a) => block_on(commands::archive::save::run(a)),

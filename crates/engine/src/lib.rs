@@ -17,6 +17,8 @@ pub mod error;
 pub mod events;
 pub mod images;
 pub mod model;
+pub mod prune;
+pub mod system;
 pub mod util;
 pub mod volumes;
 

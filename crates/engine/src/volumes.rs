@@ -243,6 +243,99 @@ pub fn remove(root: &Path, name: &str) -> Result<u64> {
     Ok(size)
 }
 
+/// The `volume ls` filters (`dangling`, `name`, `label`, `driver`): keys are ANDed, values of
+/// one key ORed, as Docker does.
+#[derive(Debug, Clone, Default)]
+pub struct VolumeFilters(BTreeMap<String, Vec<String>>);
+
+impl VolumeFilters {
+    /// Parse `KEY=VALUE` filters.
+    pub fn parse(list: &[String]) -> Result<VolumeFilters> {
+        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for f in list {
+            let Some((k, v)) = f.split_once('=') else {
+                return Err(Error::InvalidArgument(
+                    "bad format of filter (expected name=value)".into(),
+                ));
+            };
+            match k {
+                "dangling" if !["true", "false", "1", "0"].contains(&v) => {
+                    return Err(Error::InvalidArgument(format!(
+                        "invalid filter 'dangling={v}'"
+                    )));
+                }
+                "dangling" | "name" | "label" | "driver" => {}
+                _ => return Err(Error::InvalidArgument(format!("invalid filter '{k}'"))),
+            }
+            map.entry(k.to_string()).or_default().push(v.to_string());
+        }
+        Ok(VolumeFilters(map))
+    }
+
+    /// Whether volume `v` (which a container uses when `in_use`) is selected.
+    pub fn matches(&self, v: &Volume, in_use: bool) -> bool {
+        self.0.iter().all(|(k, values)| {
+            values.iter().any(|want| match k.as_str() {
+                "dangling" => matches!(want.as_str(), "true" | "1") != in_use,
+                "name" => v.name.contains(want.as_str()),
+                "driver" => want == "local",
+                _ => match want.split_once('=') {
+                    Some((lk, lv)) => v.labels.get(lk).is_some_and(|have| have == lv),
+                    None => v.labels.contains_key(want.as_str()),
+                },
+            })
+        })
+    }
+}
+
+impl crate::Engine {
+    /// Create volume `name` (a random one when `None`) with `labels`; an existing one is
+    /// returned as it is. A bad name is [`Error::InvalidArgument`].
+    pub fn volume_create(
+        &self,
+        name: Option<&str>,
+        labels: BTreeMap<String, String>,
+    ) -> Result<Volume> {
+        create(self.layout().root(), name, labels)
+    }
+
+    /// The volumes `filters` select, by name.
+    pub async fn volume_list(&self, filters: &VolumeFilters) -> Result<Vec<Volume>> {
+        let containers = self.store.containers().await?;
+        Ok(list(self.layout().root())?
+            .into_iter()
+            .filter(|v| filters.matches(v, !users(&containers, &v.name).is_empty()))
+            .collect())
+    }
+
+    /// Volume `name`; [`Error::NotFound`] when there is none.
+    pub fn volume_inspect(&self, name: &str) -> Result<Volume> {
+        get(self.layout().root(), name)?.ok_or_else(|| Error::NotFound {
+            what: "volume",
+            name: name.to_string(),
+        })
+    }
+
+    /// Remove volume `name`: whether it was there (a missing one is [`Error::NotFound`]
+    /// unless `force`). One a container (in any state) mounts is [`Error::Conflict`].
+    pub async fn volume_remove(&self, name: &str, force: bool) -> Result<bool> {
+        match self.volume_inspect(name) {
+            Err(Error::NotFound { .. }) if force => return Ok(false),
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        let users = users(&self.store.containers().await?, name);
+        if !users.is_empty() {
+            return Err(Error::Conflict(format!(
+                "remove {name}: volume is in use - [{}]",
+                users.join(", ")
+            )));
+        }
+        remove(self.layout().root(), name)?;
+        Ok(true)
+    }
+}
+
 /// Fill each volume the spec mounts that is still empty with the image's content at its
 /// target (Docker's copy when a container is created); `spec.rootfs` must be mounted. Only
 /// volumes under `root` count: a host directory is never written to.

@@ -194,7 +194,7 @@ pub struct WaitArgs {
     pub containers: Vec<String>,
 }
 
-pub use berth_engine::containers::lifecycle::{parse_signal, remove_record as remove};
+pub use berth_engine::containers::lifecycle::parse_signal;
 
 /// Run `f` for each container query, printing errors but the last, which is returned.
 pub async fn each<F, Fut>(queries: &[String], f: F) -> Result<()>

@@ -53,6 +53,8 @@ enum ContainerCommand {
     Unpause(pause::UnpauseArgs),
     /// Rename a container.
     Rename(rename::RenameArgs),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(super::attach::AttachArgs),
     /// Export a container's filesystem as a tar archive.
     Export(export::ExportArgs),
     /// List port mappings or a specific mapping for the container.
@@ -64,7 +66,10 @@ impl ContainerArgs {
     pub fn supervises(&self) -> bool {
         matches!(
             self.command,
-            ContainerCommand::Run(_) | ContainerCommand::Start(_) | ContainerCommand::Restart(_)
+            ContainerCommand::Run(_)
+                | ContainerCommand::Start(_)
+                | ContainerCommand::Restart(_)
+                | ContainerCommand::Attach(_)
         )
     }
 }
@@ -93,6 +98,7 @@ pub async fn run(args: ContainerArgs) -> Result<()> {
         ContainerCommand::Pause(a) => pause::pause(a).await,
         ContainerCommand::Unpause(a) => pause::unpause(a).await,
         ContainerCommand::Rename(a) => rename::rename(a).await,
+        ContainerCommand::Attach(a) => super::attach::attach(a).await,
         ContainerCommand::Export(a) => export::export(a).await,
         ContainerCommand::Port(a) => port::port(a).await,
     }

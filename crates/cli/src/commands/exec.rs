@@ -76,10 +76,9 @@ pub async fn exec(args: ExecArgs) -> Result<()> {
         privileged: args.privileged,
     };
     let prepared = ctx.prepare_exec(&c, &opts).map_err(|e| match e {
-        berth_engine::Error::Conflict(_) => anyhow::anyhow!(
-            "{}",
-            e.to_string().replacen(&c.name, &args.container, 1)
-        ),
+        berth_engine::Error::Conflict(_) => {
+            anyhow::anyhow!("{}", e.to_string().replacen(&c.name, &args.container, 1))
+        }
         e => e.into(),
     })?;
     let (engine, target, process) = (prepared.runtime, prepared.target, prepared.process);

@@ -2,6 +2,7 @@
 //! shows it.
 
 use anyhow::{Result, bail};
+use berth_engine::images::remove::Removed;
 use berth_store::Image;
 use serde_json::json;
 
@@ -224,147 +225,37 @@ pub async fn images(args: ImagesArgs) -> Result<()> {
     Ok(())
 }
 
-/// Run `berth tag`.
+/// Run `berth tag` ([`berth_engine::Engine::tag`]).
 pub async fn tag(args: TagArgs) -> Result<()> {
     let ctx = Context::open().await?;
-    let img = ctx.find_image(&args.source).await?;
-    let target = ctx.reference(&args.target)?;
-    if target.digest.is_some() {
-        bail!(
-            "refusing to create a tag with a digest reference: {}",
-            args.target
-        );
-    }
-    ctx.store
-        .tag(&img.record.id, &target.name(), target.tag_or_latest())
-        .await?;
-    super::events::emit(
-        &ctx.config.root,
-        "image",
-        "tag",
-        &img.record.id.to_string(),
-        &[("name", ctx.familiar(&target.name(), target.tag_or_latest()))],
-    );
+    ctx.tag(&args.source, &args.target).await?;
     Ok(())
 }
 
-/// Run `berth rmi`.
+/// Run `berth rmi` ([`berth_engine::Engine::remove_image`]).
 pub async fn rmi(args: RmiArgs) -> Result<()> {
     let ctx = Context::open().await?;
     // Like docker: go on after a failure, report each, and fail at the end. The last error is
     // returned (and printed by main), the earlier ones are printed here.
     let mut last = None;
     for q in &args.images {
-        if let Err(e) = rmi_one(&ctx, q, args.force).await
-            && let Some(prev) = last.replace(e)
-        {
-            eprintln!("berth: error: {prev}");
+        match ctx.remove_image(q, args.force, true).await {
+            Ok(removed) => {
+                for r in removed {
+                    match r {
+                        Removed::Untagged(name) => println!("Untagged: {name}"),
+                        Removed::Deleted(id) => println!("Deleted: {id}"),
+                    }
+                }
+            }
+            Err(e) => {
+                if let Some(prev) = last.replace(e) {
+                    eprintln!("berth: error: {prev}");
+                }
+            }
         }
     }
-    last.map_or(Ok(()), Err)
-}
-
-async fn rmi_one(ctx: &Context, q: &str, force: bool) -> Result<()> {
-    let img = ctx.find_image(q).await?;
-    let by_name = ctx.reference(q).ok().filter(|r| {
-        r.digest.is_none()
-            && img
-                .names
-                .iter()
-                .any(|(n, t)| *n == r.name() && t == r.tag_or_latest())
-    });
-    let mut remaining = img.names.len();
-    let users = ctx.store.image_in_use(&img.record.id.to_string()).await?;
-    // Docker's hard conflict: no `-f` deletes an image a running container uses.
-    let mut running = None;
-    for id in &users {
-        if let Some(c) = ctx.store.container(id).await?
-            && let Some(c) = super::liveness::reconcile(ctx, c).await?
-            && (c.state == berth_store::State::Running || c.restarting)
-        {
-            running = Some(c.id);
-            break;
-        }
-    }
-    let image = short_id(&img.record.id);
-    if let Some(r) = by_name {
-        if remaining <= 1
-            && !force
-            && let Some(c) = users.first()
-        {
-            bail!(
-                "conflict: unable to remove repository reference {q:?} (must force) - container {} is using its referenced image {image}",
-                &c[..12]
-            );
-        }
-        ctx.store.untag(&r.name(), r.tag_or_latest()).await?;
-        println!("Untagged: {}", ctx.familiar(&r.name(), r.tag_or_latest()));
-        super::events::emit(
-            &ctx.config.root,
-            "image",
-            "untag",
-            &img.record.id.to_string(),
-            &[("name", ctx.familiar(&r.name(), r.tag_or_latest()))],
-        );
-        remaining -= 1;
-        // Other names keep it; so does a running container (as Docker, the image stays,
-        // dangling, and only its name goes).
-        if remaining > 0 || running.is_some() {
-            return Ok(());
-        }
-    } else {
-        if let Some(c) = &running {
-            bail!(
-                "conflict: unable to delete {image} (cannot be forced) - image is being used by running container {}",
-                &c[..12]
-            );
-        }
-        if remaining > 1 && !force {
-            bail!(
-                "conflict: unable to delete {image} (must be forced) - image is referenced in multiple repositories"
-            );
-        }
-        if !force && let Some(c) = users.first() {
-            bail!(
-                "conflict: unable to delete {image} (must be forced) - image is being used by stopped container {}",
-                &c[..12]
-            );
-        }
-        for (n, t) in &img.names {
-            println!("Untagged: {}", ctx.familiar(n, t));
-            super::events::emit(
-                &ctx.config.root,
-                "image",
-                "untag",
-                &img.record.id.to_string(),
-                &[("name", ctx.familiar(n, t))],
-            );
-        }
-    }
-    for (n, d) in &img.repo_digests {
-        println!("Untagged: {}@{d}", ctx.familiar_name(n));
-        super::events::emit(
-            &ctx.config.root,
-            "image",
-            "untag",
-            &img.record.id.to_string(),
-            &[("name", format!("{}@{d}", ctx.familiar_name(n)))],
-        );
-    }
-    let deleted = ctx.store.remove(&img.record.id).await?;
-    // The unpacked layers too, unless a container (kept with -f) still stands on them.
-    if users.is_empty() {
-        super::prune::drop_unpacked(ctx, &deleted)?;
-    }
-    println!("Deleted: {}", img.record.id);
-    super::events::emit(
-        &ctx.config.root,
-        "image",
-        "delete",
-        &img.record.id.to_string(),
-        &[("name", img.record.id.to_string())],
-    );
-    Ok(())
+    last.map_or(Ok(()), |e| Err(e.into()))
 }
 
 /// Run `berth inspect`: Docker's inspect JSON of images, containers (and, with

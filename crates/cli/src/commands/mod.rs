@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod archive;
+pub mod attach;
 pub mod build;
 pub mod builder;
 pub mod commit;
@@ -36,8 +37,8 @@ pub mod stats;
 pub mod system;
 pub mod template;
 pub mod top;
-pub mod update;
 pub mod tty;
+pub mod update;
 pub mod volume;
 pub use berth_engine::volumes;
 

@@ -4,8 +4,11 @@
 //! `berth start` runs one again for a container that has exited: same record, same directory
 //! (its changes kept), its log appended to. With a `--restart` policy it runs the container
 //! again in the same directory when it exits, until the policy says no or the user stops it.
+//! While it lives, `berth attach` clients connect to its `attach.sock` (see [`super::attach`]):
+//! they receive the container's output as it comes, and with `-i` send its stdin, which is then
+//! a pipe (or the terminal with `-t`) the monitor keeps open.
 
-use std::io::{BufRead as _, BufReader};
+use std::io::Read as _;
 use std::os::fd::{FromRawFd as _, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -16,6 +19,7 @@ use berth_engine::containers::logfile::LogFile;
 use berth_runtime::engine::Stdio;
 use berth_runtime::rootfs;
 
+use super::attach::{Hub, STDERR, STDOUT};
 use super::context::Context;
 use super::logs::{log_path, timestamp};
 use super::run::{Backoff, complete_spec, finish, supervise};
@@ -52,21 +56,37 @@ fn log_line(text: &[u8], stream: &str) -> Vec<u8> {
     line
 }
 
-/// Copy `from` into the log, one json line per line of output.
-fn copy(from: OwnedFd, stream: &'static str, log: Log) {
-    let mut reader = BufReader::new(std::fs::File::from(from));
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                let line = log_line(&buf, stream);
-                if let Some(log) = log.lock().unwrap().as_mut() {
-                    let _ = log.write_line(&line);
-                }
-            }
+/// Copy `from` to the attached clients as it comes, and into the log, one json line per line
+/// of output (the last one even without its newline).
+fn copy(from: OwnedFd, stream: &'static str, log: Log, hub: Arc<Hub>) {
+    let id = if stream == "stderr" { STDERR } else { STDOUT };
+    let mut reader = std::fs::File::from(from);
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut pending = Vec::new();
+    let write = |text: &[u8]| {
+        let line = log_line(text, stream);
+        if let Some(log) = log.lock().unwrap().as_mut() {
+            let _ = log.write_line(&line);
         }
+    };
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break, // EIO: a terminal whose slave is closed everywhere
+        };
+        hub.output(id, &buf[..n]);
+        pending.extend_from_slice(&buf[..n]);
+        let mut start = 0;
+        while let Some(i) = pending[start..].iter().position(|b| *b == b'\n') {
+            write(&pending[start..=start + i]);
+            start += i + 1;
+        }
+        pending.drain(..start);
+    }
+    if !pending.is_empty() {
+        write(&pending);
     }
 }
 
@@ -79,7 +99,9 @@ async fn run_once(
     dir: &Path,
     first: bool,
     log: &Log,
+    hub: &Arc<Hub>,
 ) -> i32 {
+    let open_stdin = record.config.open_stdin;
     let layers = &record.layers;
     let runtime = super::run::runtime_path(record);
     let result = async {
@@ -95,10 +117,12 @@ async fn run_once(
         let (stdio, readers) = if spec.terminal {
             // `-t`: one stream, the terminal's, logged as stdout (as Docker does).
             let (ours, theirs) = super::tty::console_pair()?;
-            let log = log.clone();
+            let (log, hub) = (log.clone(), hub.clone());
             let reader = std::thread::spawn(move || {
                 if let Ok(Some(master)) = super::tty::receive_master(&ours) {
-                    copy(master, "stdout", log);
+                    // Clients' input goes to the terminal with `-i`.
+                    hub.set_terminal(&master, open_stdin);
+                    copy(master, "stdout", log, hub);
                 }
             });
             let console = berth_runtime::engine::Console {
@@ -115,11 +139,20 @@ async fn run_once(
             let (out_read, out_write) = pipe()?;
             let (err_read, err_write) = pipe()?;
             let readers = [(out_read, "stdout"), (err_read, "stderr")].map(|(fd, stream)| {
-                let log = log.clone();
-                std::thread::spawn(move || copy(fd, stream, log))
+                let (log, hub) = (log.clone(), hub.clone());
+                std::thread::spawn(move || copy(fd, stream, log, hub))
             });
+            // `-i`: a pipe the monitor keeps open (the container sees no end of its input
+            // while it lives), which attached clients write to; else `/dev/null`.
+            let stdin: OwnedFd = if open_stdin {
+                let (stdin_read, stdin_write) = pipe()?;
+                hub.set_stdin(Some(stdin_write.into()));
+                stdin_read
+            } else {
+                std::fs::File::open("/dev/null")?.into()
+            };
             let stdio = Stdio {
-                stdin: Some(std::fs::File::open("/dev/null")?.into()),
+                stdin: Some(stdin),
                 stdout: Some(out_write),
                 stderr: Some(err_write),
                 console: None,
@@ -136,6 +169,8 @@ async fn run_once(
         status
     }
     .await;
+    // Attached clients are let go with the run's last output; they read its exit code.
+    hub.end_run();
     match &result {
         Ok(status) => status.code(),
         Err(e) => {
@@ -171,10 +206,15 @@ pub async fn run(args: MonitorArgs) -> Result<()> {
         &log_path(&ctx.config.root, &c.id),
         &record.host_config.log_config,
     )?));
+    // Listening before the container starts: `attach` right after `run -d` finds it.
+    let hub = Arc::new(Hub::listen(
+        &super::attach::socket_path(&ctx, &c.id),
+        record.config.tty,
+    ));
     let (mut first, mut backoff) = (c.started_at.is_none(), Backoff::default());
     loop {
         let began = Instant::now();
-        let code = run_once(&ctx, &c, &record, &dir, first, &log).await;
+        let code = run_once(&ctx, &c, &record, &dir, first, &log, &hub).await;
         first = false;
         ctx.store.container_exited(&c.id, i64::from(code)).await?;
         let Some(now) = ctx.store.container(&c.id).await? else {
@@ -185,12 +225,14 @@ pub async fn run(args: MonitorArgs) -> Result<()> {
             .map(|r| r.host_config.restart_policy)
             .unwrap_or(policy.clone());
         if now.stopped_by_user || !policy.restarts(code, now.restart_count) {
+            hub.close();
             return finish(&ctx, &c.id, &dir, rm, code).await;
         }
         rootfs::unmount(&dir)?;
         ctx.store.container_restarting(&c.id, true).await?;
         tokio::time::sleep(backoff.next(began.elapsed())).await;
         if !ctx.store.container_restart_begin(&c.id).await? {
+            hub.close();
             return finish(&ctx, &c.id, &dir, rm, code).await;
         }
     }

@@ -1,19 +1,15 @@
 //! Giving disk space back, as Docker does (after asking, unless `-f`), and saying how much:
 //! `berth container prune` (containers not running), `berth image prune [-a]` (dangling
 //! images, or every image no container uses), `berth builder prune` (the build cache and the
-//! layers only it kept) and `berth system prune [-a]` (all three). Unpacked layers go with the
-//! blobs they were unpacked from.
+//! layers only it kept) and `berth system prune [-a]` (all three). The removing is the
+//! engine's ([`berth_engine::prune`]); asking and printing are here.
 
 use std::io::{BufRead as _, Write as _};
 
 use anyhow::Result;
-use berth_oci::Digest;
-use berth_store::State;
-use berth_store::containers::process_identity;
+use berth_engine::prune::{ImageDeleted, ImagesPruned, PruneFilters, Pruned};
 
-use super::container::remove;
 use super::context::{Context, human_size};
-use super::liveness;
 
 /// `berth container prune`, `berth builder prune`
 #[derive(clap::Args)]
@@ -32,10 +28,13 @@ pub struct PruneImagesArgs {
     /// Do not prompt for confirmation.
     #[arg(short, long)]
     pub force: bool,
+    /// Filter: `until=TIME`, `label=KEY[=VALUE]` or `label!=KEY[=VALUE]`.
+    #[arg(long = "filter")]
+    pub filters: Vec<String>,
 }
 
-/// What one kind of pruning removed.
-pub struct Pruned {
+/// What one kind of pruning removed, as printed.
+struct Section {
     /// `Deleted Containers:`…
     heading: &'static str,
     /// One line per removed object.
@@ -44,7 +43,31 @@ pub struct Pruned {
     bytes: u64,
 }
 
-pub use berth_engine::util::disk_usage;
+impl Section {
+    fn of(heading: &'static str, p: Pruned) -> Section {
+        Section {
+            heading,
+            lines: p.deleted,
+            bytes: p.bytes,
+        }
+    }
+
+    fn images(p: ImagesPruned) -> Section {
+        let lines = p
+            .deleted
+            .into_iter()
+            .map(|d| match d {
+                ImageDeleted::Untagged(n) => format!("untagged: {n}"),
+                ImageDeleted::Deleted(id) => format!("deleted: {id}"),
+            })
+            .collect();
+        Section {
+            heading: "Deleted Images:",
+            lines,
+            bytes: p.bytes,
+        }
+    }
+}
 
 /// Whether the user answers yes to `question` on stdin.
 pub(crate) fn confirm(question: &str) -> bool {
@@ -58,127 +81,16 @@ pub(crate) fn confirm(question: &str) -> bool {
 }
 
 /// Print what was removed and the total, as Docker does.
-fn report(pruned: &[Pruned]) {
-    for p in pruned.iter().filter(|p| !p.lines.is_empty()) {
+fn report(sections: &[Section]) {
+    for p in sections.iter().filter(|p| !p.lines.is_empty()) {
         println!("{}", p.heading);
         for l in &p.lines {
             println!("{l}");
         }
         println!();
     }
-    let total: u64 = pruned.iter().map(|p| p.bytes).sum();
+    let total: u64 = sections.iter().map(|p| p.bytes).sum();
     println!("Total reclaimed space: {}", human_size(total));
-}
-
-/// Remove the unpacked copies of deleted layer blobs from the layer cache.
-pub fn drop_unpacked(ctx: &Context, deleted: &[Digest]) -> Result<()> {
-    let cache = berth_runtime::rootfs::LayerCache::open(&ctx.config.root)?;
-    for d in deleted {
-        cache.remove(d)?;
-    }
-    Ok(())
-}
-
-/// Remove every container that is not running (nor being started by a live monitor).
-async fn containers(ctx: &Context) -> Result<Pruned> {
-    let (mut lines, mut bytes) = (Vec::new(), 0);
-    for c in liveness::all(ctx).await? {
-        let starting = c.state == State::Created
-            && c.monitor_pid.is_some_and(|pid| {
-                c.monitor_identity.is_some() && process_identity(pid) == c.monitor_identity
-            });
-        if c.state == State::Running || starting {
-            continue;
-        }
-        let dir = ctx.layout().container(&c.id);
-        // Unmounted first, so the size is the container's own changes and log.
-        berth_runtime::rootfs::unmount(&dir)?;
-        let size = disk_usage(&dir);
-        remove(ctx, &c).await?;
-        bytes += size;
-        lines.push(c.id);
-    }
-    Ok(Pruned {
-        heading: "Deleted Containers:",
-        lines,
-        bytes,
-    })
-}
-
-/// Remove dangling images (or, with `all`, every image) that no container uses.
-async fn images(ctx: &Context, all: bool) -> Result<Pruned> {
-    let (mut lines, mut bytes) = (Vec::new(), 0);
-    for img in ctx.store.images().await? {
-        if !(img.names.is_empty() || all) {
-            continue;
-        }
-        let users = ctx.store.image_in_use(&img.record.id.to_string()).await?;
-        if !users.is_empty() {
-            continue;
-        }
-        let sizes: Vec<(Digest, u64)> = img
-            .record
-            .blobs
-            .iter()
-            .map(|d| (d.clone(), ctx.store.blobs().size(d).unwrap_or(0)))
-            .collect();
-        for (n, t) in &img.names {
-            lines.push(format!("untagged: {}", ctx.familiar(n, t)));
-        }
-        for (n, d) in &img.repo_digests {
-            lines.push(format!("untagged: {}@{d}", ctx.familiar_name(n)));
-        }
-        let deleted = ctx.store.remove(&img.record.id).await?;
-        let id = img.record.id.to_string();
-        let untagged = img.names.iter().map(|(n, t)| ctx.familiar(n, t)).chain(
-            img.repo_digests
-                .iter()
-                .map(|(n, d)| format!("{}@{d}", ctx.familiar_name(n))),
-        );
-        for name in untagged {
-            super::events::emit(&ctx.config.root, "image", "untag", &id, &[("name", name)]);
-        }
-        super::events::emit(
-            &ctx.config.root,
-            "image",
-            "delete",
-            &id,
-            &[("name", id.clone())],
-        );
-        drop_unpacked(ctx, &deleted)?;
-        bytes += sizes
-            .iter()
-            .filter(|(d, _)| deleted.contains(d))
-            .map(|(_, s)| s)
-            .sum::<u64>();
-        lines.push(format!("deleted: {}", img.record.id));
-    }
-    Ok(Pruned {
-        heading: "Deleted Images:",
-        lines,
-        bytes,
-    })
-}
-
-/// Forget the build cache and delete the layers only it kept.
-async fn build_cache(ctx: &Context) -> Result<Pruned> {
-    let (layers, mut bytes) = berth_build::builder::prune_cache(&ctx.config.root);
-    let sizes: Vec<u64> = layers
-        .iter()
-        .map(|d| ctx.store.blobs().size(d).unwrap_or(0))
-        .collect();
-    let deleted = ctx.store.discard_unreferenced(&layers).await?;
-    for (d, size) in layers.iter().zip(sizes) {
-        if deleted.contains(d) {
-            bytes += size;
-        }
-    }
-    drop_unpacked(ctx, &deleted)?;
-    Ok(Pruned {
-        heading: "Deleted build cache objects:",
-        lines: deleted.iter().map(|d| d.to_string()).collect(),
-        bytes,
-    })
 }
 
 /// Run `berth container prune`.
@@ -189,12 +101,14 @@ pub async fn prune(args: PruneArgs) -> Result<()> {
         return Ok(());
     }
     let ctx = Context::open().await?;
-    report(&[containers(&ctx).await?]);
+    let pruned = ctx.prune_containers(&PruneFilters::default()).await?;
+    report(&[Section::of("Deleted Containers:", pruned)]);
     Ok(())
 }
 
 /// Run `berth image prune`.
 pub async fn prune_images(args: PruneImagesArgs) -> Result<()> {
+    let filters = PruneFilters::parse(&args.filters)?;
     let question = if args.all {
         "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?"
     } else {
@@ -204,7 +118,7 @@ pub async fn prune_images(args: PruneImagesArgs) -> Result<()> {
         return Ok(());
     }
     let ctx = Context::open().await?;
-    report(&[images(&ctx, args.all).await?]);
+    report(&[Section::images(ctx.prune_images(args.all, &filters).await?)]);
     Ok(())
 }
 
@@ -215,12 +129,14 @@ pub async fn prune_build_cache(args: PruneArgs) -> Result<()> {
         return Ok(());
     }
     let ctx = Context::open().await?;
-    report(&[build_cache(&ctx).await?]);
+    let pruned = ctx.prune_build_cache().await?;
+    report(&[Section::of("Deleted build cache objects:", pruned)]);
     Ok(())
 }
 
 /// Run `berth system prune`: stopped containers, then unused images, then the build cache.
 pub async fn prune_system(args: PruneImagesArgs) -> Result<()> {
+    let filters = PruneFilters::parse(&args.filters)?;
     let images_line = if args.all {
         "all images without at least one container associated to them"
     } else {
@@ -233,9 +149,11 @@ pub async fn prune_system(args: PruneImagesArgs) -> Result<()> {
         return Ok(());
     }
     let ctx = Context::open().await?;
-    let c = containers(&ctx).await?;
-    let i = images(&ctx, args.all).await?;
-    let b = build_cache(&ctx).await?;
-    report(&[c, i, b]);
+    let p = ctx.prune_system(args.all, false, &filters).await?;
+    report(&[
+        Section::of("Deleted Containers:", p.containers),
+        Section::images(p.images),
+        Section::of("Deleted build cache objects:", p.build_cache),
+    ]);
     Ok(())
 }

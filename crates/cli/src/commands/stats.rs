@@ -1,6 +1,6 @@
 //! `berth stats [--no-stream] [--format json] [-a] [CONTAINER...]`: what running containers use,
 //! as Docker's table shows it (CPU %, memory usage / limit and %, network and block I/O,
-//! pids), from their cgroups and network namespaces (berth-runtime's `cgroupfs::stats`). CPU %
+//! pids), from the engine's samples ([`berth_engine::Engine::stats_sample`]). CPU %
 //! needs two samples: the first table comes after ~1 s, then (without `--no-stream`) one a
 //! second until interrupted.
 
@@ -8,13 +8,11 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use berth_runtime::cgroupfs::ContainerCgroups;
-use berth_runtime::cgroupfs::stats::{self, Usage};
-use berth_store::{Container, State};
+use berth_engine::containers::stats::{ContainerStats, Sample, host_memory};
+use berth_store::Container;
 use serde_json::json;
 
 use super::context::{Context, print_table};
-use super::liveness;
 
 /// `berth stats`
 #[derive(clap::Args)]
@@ -30,27 +28,6 @@ pub struct StatsArgs {
     pub format: Option<String>,
     /// Containers to show (name or id; default: all running ones).
     pub containers: Vec<String>,
-}
-
-/// One reading of a container and of the host.
-#[derive(Debug, Clone, Copy, Default)]
-struct Sample {
-    usage: Usage,
-    system_ns: u64,
-    net: Option<(u64, u64)>,
-    running: bool,
-}
-
-fn sample(c: &Container) -> Sample {
-    if c.state != State::Running {
-        return Sample::default();
-    }
-    Sample {
-        usage: ContainerCgroups::find(&c.id).usage(),
-        system_ns: stats::system_cpu_ns().unwrap_or(0),
-        net: c.pid.and_then(|p| stats::net_io(p as i32)),
-        running: true,
-    }
 }
 
 /// `value` formatted as C's `%.{precision}g` for the magnitudes sizes take (no exponent).
@@ -90,55 +67,17 @@ fn decimal(bytes: u64) -> String {
 }
 
 /// The columns of one container: `[id, name, cpu %, mem usage / limit, mem %, net, block, pids]`.
-fn columns(c: &Container, before: &Sample, after: &Sample, host_memory: u64) -> [String; 8] {
-    let u = &after.usage;
-    let cpu = if before.running && after.running {
-        stats::cpu_percent(
-            (before.usage.cpu_ns, u.cpu_ns),
-            (before.system_ns, after.system_ns),
-            stats::online_cpus(),
-        )
-    } else {
-        0.0
-    };
-    let (memory, limit) = if after.running {
-        let limit = u.memory_limit.map_or(host_memory, |l| l.min(host_memory));
-        (u.memory.unwrap_or(0), limit)
-    } else {
-        (0, 0)
-    };
-    let mem_percent = if limit > 0 {
-        memory as f64 / limit as f64 * 100.0
-    } else {
-        0.0
-    };
-    let (rx, tx) = after.net.unwrap_or((0, 0));
+fn columns(s: &ContainerStats) -> [String; 8] {
     [
-        c.id[..12].to_string(),
-        c.name.clone(),
-        format!("{cpu:.2}%"),
-        format!("{} / {}", binary(memory), binary(limit)),
-        format!("{mem_percent:.2}%"),
-        format!("{} / {}", decimal(rx), decimal(tx)),
-        format!("{} / {}", decimal(u.block_read), decimal(u.block_write)),
-        u.pids.unwrap_or(0).to_string(),
+        s.id[..12].to_string(),
+        s.name.clone(),
+        format!("{:.2}%", s.cpu_percent),
+        format!("{} / {}", binary(s.memory), binary(s.memory_limit)),
+        format!("{:.2}%", s.memory_percent),
+        format!("{} / {}", decimal(s.net_rx), decimal(s.net_tx)),
+        format!("{} / {}", decimal(s.block_read), decimal(s.block_write)),
+        s.pids.to_string(),
     ]
-}
-
-/// The containers to show now: those named, else the running ones (all with `-a`).
-async fn targets(ctx: &Context, args: &StatsArgs) -> Result<Vec<Container>> {
-    if args.containers.is_empty() {
-        return Ok(liveness::all(ctx)
-            .await?
-            .into_iter()
-            .filter(|c| args.all || c.state == State::Running)
-            .collect());
-    }
-    let mut out = Vec::new();
-    for q in &args.containers {
-        out.push(liveness::find(ctx, q).await?);
-    }
-    Ok(out)
 }
 
 fn print(rows: &[(Container, [String; 8])], json: bool) {
@@ -178,19 +117,19 @@ pub async fn stats(args: StatsArgs) -> Result<()> {
         Some(f) => bail!("unsupported --format {f:?}: use json or table"),
     };
     let ctx = Context::open().await?;
-    let host_memory = stats::host_memory().unwrap_or(0);
+    let host_memory = host_memory();
     let clear = !args.no_stream && !json && std::io::stdout().is_terminal();
     let mut previous: Vec<(String, Sample)> = Vec::new();
     let mut first = true;
     loop {
-        let list = targets(&ctx, &args).await?;
+        let list = ctx.stats_targets(args.all, &args.containers).await?;
         let before: Vec<Sample> = list
             .iter()
             .map(|c| {
                 previous
                     .iter()
                     .find(|(id, _)| *id == c.id)
-                    .map_or_else(|| sample(c), |(_, s)| *s)
+                    .map_or_else(|| ctx.stats_sample(c), |(_, s)| *s)
             })
             .collect();
         if first
@@ -202,11 +141,14 @@ pub async fn stats(args: StatsArgs) -> Result<()> {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         first = false;
-        let after: Vec<Sample> = list.iter().map(sample).collect();
+        let after: Vec<Sample> = list.iter().map(|c| ctx.stats_sample(c)).collect();
         let rows: Vec<(Container, [String; 8])> = list
             .iter()
             .zip(before.iter().zip(&after))
-            .map(|(c, (b, a))| (c.clone(), columns(c, b, a, host_memory)))
+            .map(|(c, (b, a))| {
+                let s = ContainerStats::between(c, b, a, host_memory);
+                (c.clone(), columns(&s))
+            })
             .collect();
         if clear {
             print!("\x1b[2J\x1b[H");

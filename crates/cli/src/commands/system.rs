@@ -1,15 +1,12 @@
 //! `berth system df` (disk space used by images, containers, volumes and the build cache, and
-//! how much a prune would give back) and `berth system prune [-a] [-f]`.
-
-use std::collections::{HashMap, HashSet};
+//! how much a prune would give back, from [`berth_engine::Engine::disk_usage`]) and
+//! `berth system prune [-a] [-f]`.
 
 use anyhow::Result;
-use berth_oci::Digest;
-use berth_store::State;
+use berth_engine::system::UsageLine;
 
 use super::context::{Context, human_size, print_table};
-use super::liveness;
-use super::prune::{PruneImagesArgs, disk_usage};
+use super::prune::PruneImagesArgs;
 
 /// `berth system`
 #[derive(clap::Args)]
@@ -42,102 +39,44 @@ fn share(part: u64, whole: u64) -> String {
     format!("{} ({}%)", human_size(part), part * 100 / whole)
 }
 
+/// One `system df` row.
+fn row(kind: &str, l: &UsageLine, reclaimable: String) -> Vec<String> {
+    vec![
+        kind.into(),
+        l.total.to_string(),
+        l.active.to_string(),
+        human_size(l.size),
+        reclaimable,
+    ]
+}
+
 async fn df() -> Result<()> {
     let ctx = Context::open().await?;
-    let containers = liveness::all(&ctx).await?;
-    let images = ctx.store.images().await?;
-    let size = |d: &Digest| ctx.store.blobs().size(d).unwrap_or(0);
-
-    // Images: blobs counted once however many images share them; reclaimable are the blobs
-    // only images without containers use.
-    let used_ids: HashSet<String> = containers.iter().map(|c| c.image_id.clone()).collect();
-    let mut users: HashMap<Digest, bool> = HashMap::new();
-    for img in &images {
-        let active = used_ids.contains(&img.record.id.to_string());
-        for b in &img.record.blobs {
-            *users.entry(b.clone()).or_insert(false) |= active;
-        }
-    }
-    let images_size: u64 = users.keys().map(size).sum();
-    let images_free: u64 = users
-        .iter()
-        .filter(|(_, a)| !**a)
-        .map(|(d, _)| size(d))
-        .sum();
-    let images_active = images
-        .iter()
-        .filter(|i| used_ids.contains(&i.record.id.to_string()))
-        .count();
-
-    // Containers: their own changes and logs.
-    let layout = ctx.layout();
-    let dir = |id: &str| layout.container(id);
-    let running = |c: &&berth_store::containers::Container| c.state == State::Running;
-    let containers_size: u64 = containers.iter().map(|c| disk_usage(&dir(&c.id))).sum();
-    let containers_free: u64 = containers
-        .iter()
-        .filter(|c| !running(c))
-        .map(|c| disk_usage(&dir(&c.id)))
-        .sum();
-
-    // Named volumes.
-    let volumes: Vec<std::path::PathBuf> = std::fs::read_dir(layout.volumes())
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    let in_use = |v: &std::path::Path| {
-        let data = v.join("_data").to_string_lossy().into_owned();
-        containers.iter().any(|c| c.config.contains(&data))
-    };
-    let volumes_size: u64 = volumes.iter().map(|v| disk_usage(v)).sum();
-    let volumes_active = volumes.iter().filter(|v| in_use(v)).count();
-    let volumes_free: u64 = volumes
-        .iter()
-        .filter(|v| !in_use(v))
-        .map(|v| disk_usage(v))
-        .sum();
-
-    // Build cache: its records, cache mounts and scratch files.
-    let cache_records = std::fs::read_dir(layout.build_cache())
-        .map(|d| d.count())
-        .unwrap_or(0);
-    let cache_size = disk_usage(&layout.build());
-
+    let du = ctx.disk_usage().await?;
     let rows = vec![
-        vec![
-            "TYPE".into(),
-            "TOTAL".into(),
-            "ACTIVE".into(),
-            "SIZE".into(),
-            "RECLAIMABLE".into(),
-        ],
-        vec![
-            "Images".into(),
-            images.len().to_string(),
-            images_active.to_string(),
-            human_size(images_size),
-            share(images_free, images_size),
-        ],
-        vec![
-            "Containers".into(),
-            containers.len().to_string(),
-            containers.iter().filter(running).count().to_string(),
-            human_size(containers_size),
-            share(containers_free, containers_size),
-        ],
-        vec![
-            "Local Volumes".into(),
-            volumes.len().to_string(),
-            volumes_active.to_string(),
-            human_size(volumes_size),
-            share(volumes_free, volumes_size),
-        ],
-        vec![
-            "Build Cache".into(),
-            cache_records.to_string(),
-            "0".into(),
-            human_size(cache_size),
-            human_size(cache_size),
-        ],
+        ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+            .map(String::from)
+            .to_vec(),
+        row(
+            "Images",
+            &du.images,
+            share(du.images.reclaimable, du.images.size),
+        ),
+        row(
+            "Containers",
+            &du.containers,
+            share(du.containers.reclaimable, du.containers.size),
+        ),
+        row(
+            "Local Volumes",
+            &du.volumes,
+            share(du.volumes.reclaimable, du.volumes.size),
+        ),
+        row(
+            "Build Cache",
+            &du.build_cache,
+            human_size(du.build_cache.reclaimable),
+        ),
     ];
     print_table(&rows);
     Ok(())

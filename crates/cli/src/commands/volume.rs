@@ -1,16 +1,17 @@
 //! `berth volume COMMAND`: Docker's volume commands (`create`, `ls`, `inspect`, `rm`,
-//! `prune`) over the local volumes `volumes` keeps; containers are read to tell which volumes
-//! are in use.
+//! `prune`): the engine's volume operations (`Engine::volume_*`, `Engine::prune_volumes`),
+//! formatted as Docker prints them.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Result, anyhow, bail};
+use berth_engine::prune::{PruneFilters, Pruned};
+use berth_engine::volumes::VolumeFilters;
 use clap::Subcommand;
 use serde_json::json;
 
 use super::context::{Context, human_size, print_table};
 use super::prune::confirm;
-use super::volumes::{self, Volume};
 
 /// `berth volume`
 #[derive(clap::Args)]
@@ -87,6 +88,9 @@ struct PruneArgs {
     /// Do not prompt for confirmation.
     #[arg(short, long)]
     force: bool,
+    /// Filter: `label=KEY[=VALUE]` or `label!=KEY[=VALUE]`.
+    #[arg(long = "filter")]
+    filters: Vec<String>,
 }
 
 /// Run `berth volume COMMAND`.
@@ -112,55 +116,15 @@ fn labels(list: &[String]) -> BTreeMap<String, String> {
 }
 
 fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
-    let v = volumes::create(&ctx.config.root, args.name.as_deref(), labels(&args.labels))?;
+    let v = ctx.volume_create(args.name.as_deref(), labels(&args.labels))?;
     println!("{}", v.name);
     Ok(())
 }
 
-/// The `volume ls` filters: keys are ANDed, values of one key ORed (as Docker does).
-struct Filters(BTreeMap<String, Vec<String>>);
-
-impl Filters {
-    fn parse(list: &[String]) -> Result<Filters> {
-        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for f in list {
-            let Some((k, v)) = f.split_once('=') else {
-                bail!("bad format of filter (expected name=value)");
-            };
-            match k {
-                "dangling" if !["true", "false", "1", "0"].contains(&v) => {
-                    bail!("invalid filter 'dangling={v}'")
-                }
-                "dangling" | "name" | "label" | "driver" => {}
-                _ => bail!("invalid filter '{k}'"),
-            }
-            map.entry(k.to_string()).or_default().push(v.to_string());
-        }
-        Ok(Filters(map))
-    }
-
-    fn matches(&self, v: &Volume, in_use: bool) -> bool {
-        self.0.iter().all(|(k, values)| {
-            values.iter().any(|want| match k.as_str() {
-                "dangling" => matches!(want.as_str(), "true" | "1") != in_use,
-                "name" => v.name.contains(want.as_str()),
-                "driver" => want == "local",
-                _ => match want.split_once('=') {
-                    Some((lk, lv)) => v.labels.get(lk).is_some_and(|have| have == lv),
-                    None => v.labels.contains_key(want.as_str()),
-                },
-            })
-        })
-    }
-}
-
 async fn ls(ctx: &Context, args: LsArgs) -> Result<()> {
-    let filters = Filters::parse(&args.filters)?;
-    let containers = ctx.store.containers().await?;
-    let list: Vec<Volume> = volumes::list(&ctx.config.root)?
-        .into_iter()
-        .filter(|v| filters.matches(v, !volumes::users(&containers, &v.name).is_empty()))
-        .collect();
+    let list = ctx
+        .volume_list(&VolumeFilters::parse(&args.filters)?)
+        .await?;
     if args.quiet {
         for v in &list {
             println!("{}", v.name);
@@ -199,10 +163,10 @@ async fn ls(ctx: &Context, args: LsArgs) -> Result<()> {
 fn inspect(ctx: &Context, args: InspectArgs) -> Result<()> {
     let (mut found, mut missing) = (vec![], None);
     for n in &args.names {
-        match volumes::get(&ctx.config.root, n)? {
-            Some(v) => found.push(v.inspect_json()),
-            None => {
-                if let Some(prev) = missing.replace(anyhow!("get {n}: no such volume")) {
+        match ctx.volume_inspect(n) {
+            Ok(v) => found.push(v.inspect_json()),
+            Err(e) => {
+                if let Some(prev) = missing.replace(volume_error(e)) {
                     eprintln!("berth: error: {prev}");
                 }
             }
@@ -212,29 +176,27 @@ fn inspect(ctx: &Context, args: InspectArgs) -> Result<()> {
     missing.map_or(Ok(()), Err)
 }
 
+/// An engine error as the volume commands word it (`get NAME: no such volume`, as Docker's).
+fn volume_error(e: berth_engine::Error) -> anyhow::Error {
+    match e {
+        berth_engine::Error::NotFound { name, .. } => anyhow!("get {name}: no such volume"),
+        e => e.into(),
+    }
+}
+
 async fn rm(ctx: &Context, args: RmArgs) -> Result<()> {
-    let containers = ctx.store.containers().await?;
     let force = args.force;
-    let containers = &containers;
     super::container::each(&args.names, |n| async move {
-        if volumes::get(&ctx.config.root, &n)?.is_none() {
-            if force {
-                return Ok(());
-            }
-            bail!("get {n}: no such volume");
+        if ctx.volume_remove(&n, force).await.map_err(volume_error)? {
+            println!("{n}");
         }
-        let users = volumes::users(containers, &n);
-        if !users.is_empty() {
-            bail!("remove {n}: volume is in use - [{}]", users.join(", "));
-        }
-        volumes::remove(&ctx.config.root, &n)?;
-        println!("{n}");
         Ok(())
     })
     .await
 }
 
 async fn prune(ctx: &Context, args: PruneArgs) -> Result<()> {
+    let filters = PruneFilters::parse(&args.filters)?;
     if !args.force {
         let which = if args.all {
             "all local volumes"
@@ -246,14 +208,7 @@ async fn prune(ctx: &Context, args: PruneArgs) -> Result<()> {
             return Ok(());
         }
     }
-    let containers = ctx.store.containers().await?;
-    let (mut deleted, mut bytes) = (vec![], 0);
-    for v in volumes::list(&ctx.config.root)? {
-        if (args.all || v.anonymous()) && volumes::users(&containers, &v.name).is_empty() {
-            bytes += volumes::remove(&ctx.config.root, &v.name)?;
-            deleted.push(v.name);
-        }
-    }
+    let Pruned { deleted, bytes } = ctx.prune_volumes(args.all, &filters).await?;
     if !deleted.is_empty() {
         println!("Deleted Volumes:");
         for n in &deleted {

@@ -3,8 +3,8 @@
 //! container events.
 
 pub mod commit;
-pub mod create;
 pub mod cp;
+pub mod create;
 pub mod exec;
 pub mod health;
 pub mod lifecycle;
@@ -12,7 +12,10 @@ pub mod liveness;
 pub mod logfile;
 pub mod mounts;
 pub mod pause;
+pub mod rename;
 pub mod start;
+pub mod stats;
+pub mod top;
 pub mod update;
 
 use crate::Engine;

@@ -2,3 +2,8 @@
 //! `import`).
 
 pub mod archive;
+pub mod progress;
+pub mod pull;
+pub mod push;
+pub mod remove;
+pub mod tags;

@@ -67,5 +67,7 @@ pub async fn load_image(
         (&blob(&md), &manifest),
         (&blob(&ld), &layer),
     ]);
-    engine.load(Cursor::new(archive)).await.unwrap()[0].id.clone()
+    engine.load(Cursor::new(archive)).await.unwrap()[0]
+        .id
+        .clone()
 }
