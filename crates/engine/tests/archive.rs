@@ -2,19 +2,17 @@
 //! layout with one layer), loaded into a fresh data root, saved again, and damaged ones refused
 //! with nothing left behind.
 
+mod common;
+
+use common::engine;
+
 use std::io::Cursor;
 
-use berth_client::config::Config;
 use berth_engine::images::archive::{ImportOptions, SaveFormat};
 use berth_engine::{Engine, ErrorKind};
 use berth_oci::Digest;
 use berth_oci::media_type as mt;
 use serde_json::{Value, json};
-
-async fn engine(dir: &tempfile::TempDir) -> Engine {
-    let config = Config::from_toml(&format!("root = {:?}", dir.path())).unwrap();
-    Engine::with_config(config).await.unwrap()
-}
 
 fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());

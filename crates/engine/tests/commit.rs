@@ -1,32 +1,18 @@
 //! commit and diff in-process: an image loaded from an archive built here, a container record
 //! on it whose upper directory the test writes (as the container would have), committed.
 
+mod common;
+
+use common::{engine, tar_of};
+
 use std::io::Cursor;
 
-use berth_client::config::Config;
 use berth_engine::containers::commit::{ChangeKind, CommitOptions};
 use berth_engine::model::{ContainerConfig, Record};
 use berth_engine::{Engine, Error, ErrorKind};
 use berth_oci::Digest;
 use berth_oci::media_type as mt;
 use serde_json::{Value, json};
-
-async fn engine(dir: &tempfile::TempDir) -> Engine {
-    let config = Config::from_toml(&format!("root = {:?}", dir.path())).unwrap();
-    Engine::with_config(config).await.unwrap()
-}
-
-fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, data) in files {
-        let mut h = tar::Header::new_ustar();
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, path, *data).unwrap();
-    }
-    b.into_inner().unwrap()
-}
 
 /// Load a one-layer image `tiny:1` (its layer holds `etc/motd`); returns its id.
 async fn image(engine: &Engine) -> Digest {

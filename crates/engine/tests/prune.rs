@@ -3,18 +3,16 @@
 //! running ones left alone; images, volumes and the build cache of an empty data root; and
 //! `system prune` adding it all up.
 
+mod common;
+
+use common::engine;
+
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use berth_client::config::Config;
 use berth_engine::Engine;
 use berth_engine::model::{ContainerConfig, Record};
 use berth_engine::prune::PruneFilters;
-
-async fn engine(dir: &tempfile::TempDir) -> Engine {
-    let config = Config::from_toml(&format!("root = {:?}", dir.path())).unwrap();
-    Engine::with_config(config).await.unwrap()
-}
 
 /// An exited container `name` with `labels`, whose directory holds `bytes` bytes.
 async fn exited(engine: &Engine, name: &str, labels: &[(&str, &str)], bytes: usize) -> String {

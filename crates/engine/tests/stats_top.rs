@@ -3,18 +3,16 @@
 //! cgroups cannot be made: not root, or read-only), and `rename` with Docker's errors and its
 //! event.
 
+mod common;
+
+use common::engine;
+
 use std::path::PathBuf;
 use std::process::{Child, Command};
 
-use berth_client::config::Config;
 use berth_engine::events::EventFilter;
 use berth_engine::model::Record;
 use berth_engine::{Engine, ErrorKind};
-
-async fn engine(dir: &tempfile::TempDir) -> Engine {
-    let config = Config::from_toml(&format!("root = {:?}", dir.path())).unwrap();
-    Engine::with_config(config).await.unwrap()
-}
 
 /// A container record `name`, never started.
 async fn created(engine: &Engine, name: &str) -> String {

@@ -3,9 +3,12 @@
 //! with the test's own pid, which is alive): Docker's rules for what may be untagged and
 //! deleted, with or without force, the results and the events.
 
+mod common;
+
+use common::engine;
+
 use std::io::Cursor;
 
-use berth_client::config::Config;
 use berth_engine::events::EventFilter;
 use berth_engine::images::remove::Removed;
 use berth_engine::model::Record;
@@ -13,11 +16,6 @@ use berth_engine::{Engine, ErrorKind};
 use berth_oci::Digest;
 use berth_oci::media_type as mt;
 use serde_json::json;
-
-async fn engine(dir: &tempfile::TempDir) -> Engine {
-    let config = Config::from_toml(&format!("root = {:?}", dir.path())).unwrap();
-    Engine::with_config(config).await.unwrap()
-}
 
 fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());

@@ -2,18 +2,16 @@
 //! Docker's filters, inspect, removal (refused while a container record mounts the volume),
 //! and prune (anonymous ones by default, every unused one with `all`, `label` filters).
 
+mod common;
+
+use common::engine;
+
 use std::collections::BTreeMap;
 
-use berth_client::config::Config;
 use berth_engine::model::{MountPoint, MountType, Record};
 use berth_engine::prune::PruneFilters;
 use berth_engine::volumes::VolumeFilters;
 use berth_engine::{Engine, ErrorKind};
-
-async fn engine(dir: &tempfile::TempDir) -> Engine {
-    let config = Config::from_toml(&format!("root = {:?}", dir.path())).unwrap();
-    Engine::with_config(config).await.unwrap()
-}
 
 /// A container record (never started) named `name` that mounts volume `volume`.
 async fn user_of(engine: &Engine, name: &str, volume: &str) -> String {

@@ -311,15 +311,21 @@ pub async fn ps(args: PsArgs) -> Result<()> {
     // The image as recorded, unless that name now names another image (or none): then its
     // id, as Docker shows it.
     let mut shown_images: HashMap<String, String> = HashMap::new();
+    // What each name recorded resolves to now, looked up once per name.
+    let mut resolved: HashMap<String, Option<String>> = HashMap::new();
     for (c, _) in &list {
         if shown_images.contains_key(&c.id) {
             continue;
         }
-        let current = ctx
-            .find_image(&c.image)
-            .await
-            .ok()
-            .map(|i| i.record.id.to_string());
+        if !resolved.contains_key(&c.image) {
+            let id = ctx
+                .find_image(&c.image)
+                .await
+                .ok()
+                .map(|i| i.record.id.to_string());
+            resolved.insert(c.image.clone(), id);
+        }
+        let current = resolved[&c.image].clone();
         let shown = if current.as_deref() == Some(c.image_id.as_str()) || c.image_id.is_empty() {
             c.image.clone()
         } else if args.no_trunc {
