@@ -305,3 +305,47 @@ fn streams_pull_policy_and_refusals() {
         assert_eq!(e.trim_end().lines().count(), 1, "one line: {e}");
     }
 }
+
+#[test]
+fn the_oom_killer_is_reported() {
+    if !needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    let _cleanup = KillAll(&env);
+    // dd's 64 MiB buffer does not fit in 16 MiB (no swap beyond the limit).
+    let out = env.run(&[
+        "run",
+        "--name",
+        "hog",
+        "-m",
+        "16m",
+        "bb:1",
+        "busybox",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=64M",
+        "count=1",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(137),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = &env.inspect("hog")["State"];
+    assert_eq!(state["OOMKilled"], true, "{state}");
+    assert_eq!(state["ExitCode"], 137);
+    let events = env.ok(&["events", "--filter", "container=hog"]);
+    let oom = events.find(" oom ").expect(&events);
+    let die = events.find(" die ").expect(&events);
+    assert!(oom < die, "{events}");
+    // Started again and ending normally: no longer OOM-killed.
+    env.ok(&["rm", "hog"]);
+    env.ok(&[
+        "run", "--name", "fine", "-m", "16m", "bb:1", "busybox", "true",
+    ]);
+    assert_eq!(env.inspect("fine")["State"]["OOMKilled"], false);
+}

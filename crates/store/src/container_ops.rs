@@ -55,6 +55,15 @@ impl Store {
         Ok(())
     }
 
+    /// Record that the kernel's OOM killer hit container `id`'s last run.
+    pub async fn container_oom_killed(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE containers SET oom_killed = 1 WHERE id = ?")
+            .bind(id)
+            .execute(self.db())
+            .await?;
+        Ok(())
+    }
+
     /// Record running container `id` as paused. False (nothing recorded) when it is not running
     /// or is paused already.
     pub async fn container_pause(&self, id: &str) -> Result<bool> {
@@ -208,6 +217,11 @@ mod tests {
         assert_eq!(store.container(&a).await.unwrap().unwrap().health, Some(h));
         store.container_health(&a, None).await.unwrap();
         assert_eq!(store.container(&a).await.unwrap().unwrap().health, None);
+        // The OOM mark stays with the exit, and goes with the next start.
+        store.container_oom_killed(&a).await.unwrap();
+        assert!(store.container(&a).await.unwrap().unwrap().oom_killed);
+        store.container_started(&a, 0).await.unwrap();
+        assert!(!store.container(&a).await.unwrap().unwrap().oom_killed);
     }
 
     #[tokio::test]

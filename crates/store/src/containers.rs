@@ -84,6 +84,8 @@ pub struct Container {
     pub restarting: bool,
     /// Its health as last probed (`None`: no health check).
     pub health: Option<Health>,
+    /// Whether the kernel's OOM killer hit its last run.
+    pub oom_killed: bool,
 }
 
 /// A container's health, as Docker's `State.Health`.
@@ -211,6 +213,7 @@ fn from_row(r: Row) -> Result<Container> {
             }),
             None => None,
         },
+        oom_killed: r.try_get(22)?,
     })
 }
 
@@ -218,8 +221,8 @@ const COLUMNS: &str = "SELECT c.id, c.name, c.image, c.image_id, c.command, c.cr
                        c.exit_code, c.started_at, c.finished_at, c.config, c.pid_identity, \
                        c.monitor_pid, c.monitor_identity, c.paused_at IS NOT NULL, \
                        c.restart_count, c.stopped_by_user != 0, c.restarting != 0, \
-                       c.health_status, c.health_failing_streak, c.health_log \
-                       FROM containers c";
+                       c.health_status, c.health_failing_streak, c.health_log, \
+                       c.oom_killed != 0 FROM containers c";
 
 impl Store {
     /// Record a new container. `Error::NameInUse` when the name is taken.
@@ -263,7 +266,8 @@ impl Store {
     pub async fn container_started(&self, id: &str, pid: i64) -> Result<()> {
         sqlx::query(
             "UPDATE containers SET state = 'running', pid = ?, pid_identity = ?, started_at = ?, \
-             exit_code = NULL, finished_at = NULL, restarting = 0, paused_at = NULL WHERE id = ?",
+             exit_code = NULL, finished_at = NULL, restarting = 0, paused_at = NULL, \
+             oom_killed = 0 WHERE id = ?",
         )
         .bind(pid)
         .bind(process_identity(pid))

@@ -25,6 +25,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "container health",
         include_str!("migrations/0003_container_health.sql"),
     ),
+    (
+        "container OOM kill",
+        include_str!("migrations/0004_container_oom.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

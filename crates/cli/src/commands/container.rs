@@ -114,7 +114,7 @@ pub fn inspect_json(c: &Container) -> serde_json::Value {
             "Running": c.state == State::Running,
             "Paused": c.paused,
             "Restarting": c.restarting && c.state != State::Running,
-            "OOMKilled": false,
+            "OOMKilled": c.oom_killed,
             "Dead": false,
             "Pid": c.pid.unwrap_or(0),
             "ExitCode": c.exit_code.unwrap_or(0),

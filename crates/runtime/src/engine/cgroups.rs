@@ -240,6 +240,23 @@ impl Cgroups {
         self.dirs.is_empty()
     }
 
+    /// How many of the container's processes the kernel's OOM killer killed: the `oom_kill`
+    /// count of its memory cgroup (v2 `memory.events`, v1 `memory.oom_control`).
+    pub(super) fn oom_kills(&self) -> u64 {
+        self.dirs
+            .iter()
+            .flat_map(|d| [d.join("memory.events"), d.join("memory.oom_control")])
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .flat_map(|text| {
+                text.lines()
+                    .filter_map(|l| l.strip_prefix("oom_kill "))
+                    .filter_map(|n| n.trim().parse::<u64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Move process `pid` into every cgroup of the container.
     pub(super) fn add(&self, pid: libc::pid_t) -> Result<()> {
         for dir in &self.dirs {

@@ -65,6 +65,7 @@ mod lifecycle;
 mod native;
 mod native_lifecycle;
 mod oci;
+mod oom;
 mod plan;
 mod seccomp;
 
@@ -75,6 +76,7 @@ pub use fake::FakeRuntime;
 pub use lifecycle::{Resources, State, Stats, Status, write_resources};
 pub use native::NativeRuntime;
 pub use oci::OciRuntime;
+pub use oom::take_oom_kill;
 
 use crate::error::{Error, Result};
 use crate::spec::ContainerSpec;

@@ -311,6 +311,9 @@ impl NativeRuntime {
             source,
         })?;
         debug!(id = %id, ?status, "container exited");
+        if cgroups.oom_kills() > 0 {
+            super::oom::record(&id);
+        }
         drop(cgroups);
         Ok(status)
     }

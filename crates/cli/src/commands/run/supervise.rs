@@ -93,6 +93,11 @@ pub async fn supervise(
         ctx.store.container_started(id, i64::from(p)).await?;
         crate::commands::events::emit_container(ctx, "start", id, &[]).await;
     }
+    // Docker's `oom` event (before `die`) and `State.OOMKilled`.
+    if berth_runtime::engine::take_oom_kill(id) {
+        ctx.store.container_oom_killed(id).await?;
+        crate::commands::events::emit_container(ctx, "oom", id, &[]).await;
+    }
     Ok(result?)
 }
 
