@@ -65,6 +65,16 @@ fn every_docker_filter_selects_real_containers() {
     env.ok(&["create", "--name", "f4", "child:1", "true"]);
     let all = ["f0", "f1", "f2", "f3", "f4"];
 
+    // name: a regular expression on `/NAME`, as Docker matches it.
+    assert_eq!(names(&env, &["name=^/f[12]$"]), ["f1", "f2"]);
+    assert_eq!(names(&env, &["name=f4"]), ["f4"]);
+    assert!(
+        names(&env, &["name=^f1"]).is_empty(),
+        "the name starts with '/'"
+    );
+    let out = env.run(&["ps", "-a", "--filter", "name=f("]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid filter 'name=f('"));
+
     // publish / expose: private ports, with a protocol (tcp by default) or a range.
     assert_eq!(names(&env, &["publish=80"]), ["f1"]);
     assert_eq!(names(&env, &["publish=80/tcp"]), ["f1"]);

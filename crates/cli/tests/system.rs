@@ -80,3 +80,37 @@ fn df_and_prune() {
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Total reclaimed space"));
 }
+
+#[test]
+fn system_prune_takes_anonymous_volumes_only_with_volumes() {
+    if !needs_busybox() {
+        return;
+    }
+    let env = Env::new("127.0.0.1:9");
+    busybox(&env);
+    env.ok(&[
+        "run",
+        "--name",
+        "v",
+        "-v",
+        "/data",
+        "-v",
+        "keep:/keep",
+        "bb:1",
+        "busybox",
+        "true",
+    ]);
+    env.ok(&["rm", "v"]);
+    let volumes = || env.ok(&["volume", "ls", "-q"]).lines().count();
+    assert_eq!(volumes(), 2);
+    let out = env.ok(&["system", "prune", "-f"]);
+    assert!(!out.contains("Deleted Volumes:"), "{out}");
+    assert_eq!(volumes(), 2);
+    let out = env.ok(&["system", "prune", "-f", "--volumes"]);
+    assert!(out.contains("Deleted Volumes:"), "{out}");
+    assert_eq!(
+        env.ok(&["volume", "ls", "-q"]).trim(),
+        "keep",
+        "named volumes stay"
+    );
+}

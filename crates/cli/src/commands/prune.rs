@@ -33,6 +33,17 @@ pub struct PruneImagesArgs {
     pub filters: Vec<String>,
 }
 
+/// `berth system prune`
+#[derive(clap::Args)]
+pub struct SystemPruneArgs {
+    /// As `image prune`'s.
+    #[command(flatten)]
+    pub images: PruneImagesArgs,
+    /// Prune anonymous volumes too.
+    #[arg(long)]
+    pub volumes: bool,
+}
+
 /// What one kind of pruning removed, as printed.
 struct Section {
     /// `Deleted Containers:`…
@@ -135,25 +146,32 @@ pub async fn prune_build_cache(args: PruneArgs) -> Result<()> {
 }
 
 /// Run `berth system prune`: stopped containers, then unused images, then the build cache.
-pub async fn prune_system(args: PruneImagesArgs) -> Result<()> {
+pub async fn prune_system(args: SystemPruneArgs) -> Result<()> {
+    let volumes = args.volumes;
+    let args = args.images;
     let filters = PruneFilters::parse(&args.filters)?;
     let images_line = if args.all {
         "all images without at least one container associated to them"
     } else {
         "all dangling images"
     };
+    let volumes_line = if volumes {
+        "\n  - all anonymous volumes not used by at least one container"
+    } else {
+        ""
+    };
     let question = format!(
-        "WARNING! This will remove:\n  - all stopped containers\n  - {images_line}\n  - unused build cache\n\nAre you sure you want to continue?"
+        "WARNING! This will remove:\n  - all stopped containers{volumes_line}\n  - {images_line}\n  - unused build cache\n\nAre you sure you want to continue?"
     );
     if !args.force && !confirm(&question) {
         return Ok(());
     }
     let ctx = Context::open().await?;
-    let p = ctx.prune_system(args.all, false, &filters).await?;
-    report(&[
-        Section::of("Deleted Containers:", p.containers),
-        Section::images(p.images),
-        Section::of("Deleted build cache objects:", p.build_cache),
-    ]);
+    let p = ctx.prune_system(args.all, volumes, &filters).await?;
+    let mut sections = vec![Section::of("Deleted Containers:", p.containers)];
+    sections.extend(p.volumes.map(|v| Section::of("Deleted Volumes:", v)));
+    sections.push(Section::images(p.images));
+    sections.push(Section::of("Deleted build cache objects:", p.build_cache));
+    report(&sections);
     Ok(())
 }

@@ -164,6 +164,14 @@ pub async fn ps(args: PsArgs) -> Result<()> {
     for v in filters.get("expose") {
         exposed.extend(port_filter("expose", v)?);
     }
+    // `name=`: a regular expression on `/NAME`, as Docker matches it.
+    let names = filters
+        .get("name")
+        .iter()
+        .map(|v| {
+            regex::Regex::new(v).map_err(|e| anyhow::anyhow!("invalid filter 'name={v}': {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let all_list = liveness::all(&ctx).await?;
     // Newest first: `before` keeps what comes after its container, `since` what comes before.
     let position = |q: &str| -> Result<usize> {
@@ -243,7 +251,7 @@ pub async fn ps(args: PsArgs) -> Result<()> {
             && before.iter().all(|&p| i > p)
             && since.iter().all(|&p| i < p)
             && filters.any("id", |v| c.id.starts_with(v))
-            && filters.any("name", |v| c.name.contains(v.trim_start_matches('/')))
+            && (!filters.has("name") || names.iter().any(|r| r.is_match(&format!("/{}", c.name))))
             && filters.any("status", |v| v == state)
             && filters.any("exited", |v| {
                 c.state == State::Exited

@@ -6,7 +6,7 @@ use anyhow::Result;
 use berth_engine::system::UsageLine;
 
 use super::context::{Context, human_size, print_table};
-use super::prune::PruneImagesArgs;
+use super::prune::SystemPruneArgs;
 
 /// `berth system`
 #[derive(clap::Args)]
@@ -20,7 +20,7 @@ enum SystemCommand {
     /// Show disk usage.
     Df,
     /// Remove stopped containers, unused images and the build cache.
-    Prune(PruneImagesArgs),
+    Prune(SystemPruneArgs),
 }
 
 /// Run `berth system …`.
