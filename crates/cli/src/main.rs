@@ -48,7 +48,7 @@ enum Command {
     /// Update the resources and restart policy of containers.
     Update(commands::update::UpdateArgs),
     /// List containers.
-    Ps(commands::container::PsArgs),
+    Ps(commands::ps::PsArgs),
     /// Remove containers.
     Rm(commands::container::RmArgs),
     /// Fetch the logs of a container.
@@ -170,7 +170,7 @@ fn main() -> ExitCode {
         Command::Run(a) => block_on(commands::run::run(*a)),
         Command::Create(a) => block_on(commands::run::create(*a)),
         Command::Update(a) => block_on(commands::update::update(a)),
-        Command::Ps(a) => block_on(commands::container::ps(a)),
+        Command::Ps(a) => block_on(commands::ps::ps(a)),
         Command::Rm(a) => block_on(commands::container::rm(a)),
         Command::Logs(a) => block_on(commands::logs::logs(a)),
         Command::Events(a) => block_on(commands::events::events(a)),

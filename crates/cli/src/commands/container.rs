@@ -9,8 +9,6 @@ use serde_json::json;
 use super::context::{Context, human_ago};
 use super::liveness;
 
-pub use super::ps::{PsArgs, ps};
-
 /// `berth rm`
 #[derive(clap::Args)]
 pub struct RmArgs {

@@ -17,7 +17,7 @@ pub struct ContainerArgs {
 enum ContainerCommand {
     /// List containers.
     #[command(visible_aliases = ["ps", "list"])]
-    Ls(container::PsArgs),
+    Ls(super::ps::PsArgs),
     /// Run a command in a new container.
     Run(Box<run::RunArgs>),
     /// Create a new container (without starting it).
@@ -77,7 +77,7 @@ impl ContainerArgs {
 /// Run `berth container COMMAND`.
 pub async fn run(args: ContainerArgs) -> Result<()> {
     match args.command {
-        ContainerCommand::Ls(a) => container::ps(a).await,
+        ContainerCommand::Ls(a) => super::ps::ps(a).await,
         ContainerCommand::Run(a) => run::run(*a).await,
         ContainerCommand::Create(a) => run::create(*a).await,
         ContainerCommand::Update(a) => super::update::update(a).await,

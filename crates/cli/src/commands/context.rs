@@ -1,6 +1,8 @@
 //! What the commands share: the engine (as `Context`) and docker-style formatting of sizes,
 //! times and tables.
 
+use anyhow::{Result, bail};
+
 pub use berth_engine::Engine as Context;
 pub use berth_engine::{host_platform, parse_platform};
 
@@ -97,6 +99,42 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146097 + doe - 719468;
     Some(days * 86400 + h * 3600 + mi * 60 + se - offset)
+}
+
+/// `--since`/`--until` as Unix seconds: RFC 3339, Unix seconds (a fraction is dropped), or a
+/// Go-style duration before now (`1h30m`, `10m`, `42s`).
+pub fn parse_time(s: &str, now: i64) -> Result<i64> {
+    if let Some(t) = parse_rfc3339(s) {
+        return Ok(t);
+    }
+    if let Ok(t) = s.split('.').next().unwrap_or(s).parse::<i64>()
+        && !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_digit() || c == '.')
+    {
+        return Ok(t);
+    }
+    let (mut total, mut number) = (0i64, String::new());
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => bail!("invalid time {s:?}: use RFC 3339, Unix seconds or a duration like 10m"),
+        };
+        let n: i64 = number
+            .parse()
+            .map_err(|_| anyhow::anyhow!("invalid time {s:?}"))?;
+        total += n * unit;
+        number.clear();
+    }
+    if !number.is_empty() || total == 0 && s != "0s" {
+        bail!("invalid time {s:?}: use RFC 3339, Unix seconds or a duration like 10m");
+    }
+    Ok(now - total)
 }
 
 pub use berth_engine::util::format_rfc3339;

@@ -64,11 +64,11 @@ pub async fn events(args: EventsArgs) -> Result<()> {
         .unwrap_or(0);
     let mut filter = EventFilter::default();
     if let Some(s) = &args.since {
-        filter.since_nano = Some(super::logs::parse_time(s, now)?.saturating_mul(1_000_000_000));
+        filter.since_nano = Some(super::context::parse_time(s, now)?.saturating_mul(1_000_000_000));
     }
     if let Some(u) = &args.until {
         // Whole seconds: everything within the named second is included.
-        let u = super::logs::parse_time(u, now)?;
+        let u = super::context::parse_time(u, now)?;
         filter.until_nano = Some(u.saturating_mul(1_000_000_000) + 999_999_999);
     }
     for f in &args.filters {

@@ -8,12 +8,9 @@
 use std::fmt::Write as _;
 
 use anyhow::Result;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-pub use super::template::Template;
-
-/// A listing's fields: (template name, table header).
-pub type Fields = &'static [(&'static str, &'static str)];
+pub use super::template::{Fields, Row, Template};
 
 /// `docker ps` fields.
 pub const PS_FIELDS: Fields = &[
@@ -53,9 +50,6 @@ pub const HISTORY_FIELDS: Fields = &[
     ("Size", "SIZE"),
     ("Comment", "COMMENT"),
 ];
-
-/// One listing row: field name → value.
-pub type Row = Map<String, Value>;
 
 /// What `--format` asked for.
 pub enum Format {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use berth_store::State;
 
-use super::context::Context;
+use super::context::{Context, parse_time};
 
 /// `berth logs`
 #[derive(clap::Args)]
@@ -44,42 +44,6 @@ pub fn log_path(root: &Path, id: &str) -> PathBuf {
 pub fn timestamp(t: std::time::SystemTime) -> String {
     let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     berth_oci::time::rfc3339(d.as_secs() as i64, Some(d.subsec_nanos()))
-}
-
-/// `--since`/`--until` as Unix seconds: RFC 3339, Unix seconds (a fraction is dropped), or a
-/// Go-style duration before now (`1h30m`, `10m`, `42s`).
-pub(crate) fn parse_time(s: &str, now: i64) -> Result<i64> {
-    if let Some(t) = super::context::parse_rfc3339(s) {
-        return Ok(t);
-    }
-    if let Ok(t) = s.split('.').next().unwrap_or(s).parse::<i64>()
-        && !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_digit() || c == '.')
-    {
-        return Ok(t);
-    }
-    let (mut total, mut number) = (0i64, String::new());
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            'h' => 3600,
-            'm' => 60,
-            's' => 1,
-            _ => bail!("invalid time {s:?}: use RFC 3339, Unix seconds or a duration like 10m"),
-        };
-        let n: i64 = number
-            .parse()
-            .map_err(|_| anyhow::anyhow!("invalid time {s:?}"))?;
-        total += n * unit;
-        number.clear();
-    }
-    if !number.is_empty() || total == 0 && s != "0s" {
-        bail!("invalid time {s:?}: use RFC 3339, Unix seconds or a duration like 10m");
-    }
-    Ok(now - total)
 }
 
 /// The window of times `--since`/`--until` keep (inclusive, exclusive).
@@ -278,7 +242,8 @@ pub async fn logs(args: LogsArgs) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Shape, parse_time, shown_line};
+    use super::{Shape, shown_line};
+    use crate::commands::context::parse_time;
 
     #[test]
     fn details_as_docker_prints_them() {

@@ -10,9 +10,13 @@
 use std::fmt::Write as _;
 
 use anyhow::{Result, bail};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::format::{Fields, Row};
+/// A listing's fields: (template name, table header).
+pub type Fields = &'static [(&'static str, &'static str)];
+
+/// One listing row: field name → value.
+pub type Row = Map<String, Value>;
 
 /// A parsed template.
 pub struct Template {
