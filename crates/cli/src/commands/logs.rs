@@ -173,7 +173,7 @@ pub async fn logs(args: LogsArgs) -> Result<()> {
             .map(|s| parse_time(s, now))
             .transpose()?,
     };
-    let record = super::run::record(&c)?;
+    let record = berth_engine::model::Record::parse(&c.config).map_err(anyhow::Error::msg)?;
     if record.host_config.log_config.kind == berth_engine::model::LogDriver::None {
         anyhow::bail!("configured logging driver does not support reading");
     }
